@@ -1,0 +1,54 @@
+"""giagrad: a small neural-network toolkit with its own autograd over numpy.
+
+Examples
+--------
+>>> import giagrad
+>>> x = giagrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x ** 2).sum().backward()
+>>> x.grad
+array([2., 4., 6.], dtype=float32)
+"""
+
+import numpy as np
+
+from giagrad.creation import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from giagrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from giagrad.gradcheck import GradcheckError, gradcheck
+from giagrad.random import get_rng_state, manual_seed, set_rng_state
+from giagrad.tensor import Function, Tensor
+
+__version__ = "0.1.0"
+
+float16 = np.float16
+float32 = np.float32
+float64 = np.float64
+int32 = np.int32
+int64 = np.int64
+uint8 = np.uint8
+bool_ = np.bool_
+
+__all__ = [
+    "Tensor", "Function", "tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye",
+    "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
+    "randn_like", "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad",
+    "set_grad_enabled", "is_grad_enabled", "gradcheck", "GradcheckError",
+    "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
+]
