@@ -577,10 +577,10 @@ class Tensor:
         return Tensor.comm(mathops.Tanh, self)
 
     def sigmoid(self) -> Tensor:
-        return Tensor.comm(mathops.Sigmoid, self)
+        return Tensor.comm(mlops.Sigmoid, self)
 
     def relu(self) -> Tensor:
-        return Tensor.comm(mathops.ReLU, self)
+        return Tensor.comm(mlops.ReLU, self)
 
     def reciprocal(self) -> Tensor:
         return Tensor.comm(mathops.Reciprocal, self)
@@ -790,4 +790,4 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 # The op families import Function from this module, so they are imported after it is defined.
-from giagrad import mathops, reductionops, shapeops  # noqa: E402
+from giagrad import mathops, mlops, reductionops, shapeops  # noqa: E402

@@ -1,0 +1,21 @@
+"""giagrad.nn: modules, layers, activations, losses and initialisers.
+
+Examples
+--------
+>>> from giagrad import nn
+>>> class MLP(nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.hidden = nn.Linear(784, 128)
+...         self.out = nn.Linear(128, 10)
+...     def forward(self, x):
+...         return self.out(self.hidden(x).relu())
+"""
+
+from giagrad.nn import functional, init  # noqa: F401
+
+# --- module system, containers, linear layers ---
+
+# --- activations and losses ---
+
+# --- convolution, pooling, normalization, dropout, embedding ---
