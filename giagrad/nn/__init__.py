@@ -15,6 +15,10 @@ Examples
 from giagrad.nn import functional, init  # noqa: F401
 
 # --- module system, containers, linear layers ---
+from giagrad.nn.containers import ModuleDict, ModuleList, Sequential  # noqa: F401
+from giagrad.nn.flatten import Flatten, Unflatten  # noqa: F401
+from giagrad.nn.linear import Identity, Linear  # noqa: F401
+from giagrad.nn.module import Module, Parameter  # noqa: F401
 
 # --- activations and losses ---
 
