@@ -1,0 +1,270 @@
+"""Samplers: which dataset indices an epoch visits, and in what order.
+
+A sampler is iterable over indices and has a length, as in PyTorch. Each sampler here also gives
+the whole epoch at once as a numpy array (:meth:`Sampler.index_array`), which lets
+:class:`BatchSampler` cut batches as array slices instead of collecting Python ints one by one.
+
+Reproducibility
+---------------
+Random samplers take ``seed`` or ``generator`` (a ``numpy.random.Generator``), never both:
+
+- ``seed``: epoch ``e`` draws from ``np.random.default_rng([seed, e])``. An epoch's order depends
+  only on the seed and the epoch number, so a run resumed at epoch ``k`` (``set_epoch(k)``, or the
+  DataLoader's ``load_state_dict``) sees exactly the batches of an uninterrupted run.
+- ``generator``: draws from that generator, continuing its stream.
+- neither: draws from ``giagrad.random.generator()`` (seeded by ``giagrad.manual_seed``; a
+  checkpoint that saves ``giagrad.get_rng_state()`` makes a resumed run repeat the same draws).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence, Sized
+from typing import Any
+
+import numpy as np
+
+from giagrad import random as _random
+
+__all__ = [
+    "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+    "BatchSampler",
+]
+
+
+class Sampler:
+    """Base class: iterate over dataset indices; ``len`` is how many an epoch yields."""
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.index_array().tolist())
+
+    def __len__(self) -> int:
+        raise TypeError(f"{type(self).__name__} has no length")
+
+    def index_array(self) -> np.ndarray:
+        """The indices of one epoch as an int64 array (a random sampler draws a new epoch)."""
+        raise NotImplementedError(f"{type(self).__name__} has no index_array")
+
+
+def _check_positive_int(name: str, value: Any, owner: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{owner}: {name} should be a positive integer, got {value!r}")
+    return int(value)
+
+
+class _EpochRandomness:
+    """Where a random sampler draws from: ``[seed, epoch]``, a given generator, or giagrad's."""
+
+    def __init__(self, seed: int | None, generator: np.random.Generator | None, owner: str) -> None:
+        if seed is not None and generator is not None:
+            raise ValueError(f"{owner}: give seed or generator, not both")
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
+            raise ValueError(f"{owner}: seed should be a non-negative integer, got {seed!r}")
+        if generator is not None and not isinstance(generator, np.random.Generator):
+            raise TypeError(f"{owner}: generator should be a numpy.random.Generator, got {type(generator).__name__}")
+        self.seed = None if seed is None else int(seed)
+        self.generator = generator
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose order the next iteration draws (matters only with ``seed``)."""
+        self.epoch = int(epoch)
+
+    def _rng(self) -> np.random.Generator:
+        if self.seed is not None:
+            return np.random.default_rng([self.seed, self.epoch])
+        if self.generator is not None:
+            return self.generator
+        return _random.generator()  # fetched each time: manual_seed replaces it
+
+
+class SequentialSampler(Sampler):
+    """Indices ``0, 1, ..., len(data_source) - 1`` in order.
+
+    Examples
+    --------
+    >>> list(SequentialSampler(range(3)))
+    [0, 1, 2]
+    """
+
+    def __init__(self, data_source: Sized) -> None:
+        self.data_source = data_source
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+    def index_array(self) -> np.ndarray:
+        return np.arange(len(self.data_source), dtype=np.int64)
+
+
+class RandomSampler(Sampler, _EpochRandomness):
+    """Indices in random order: a permutation, or ``num_samples`` draws with replacement.
+
+    Parameters
+    ----------
+    data_source : sized
+        The dataset (only its length is used).
+    replacement : bool
+        Draw with replacement (then ``num_samples`` may exceed the dataset's length).
+    num_samples : int, optional
+        How many indices an epoch yields; default ``len(data_source)``. Without replacement and
+        larger than the dataset, whole permutations are concatenated (as PyTorch does).
+    seed, generator
+        Where the randomness comes from (see the module docstring).
+
+    Examples
+    --------
+    >>> sampler = RandomSampler(range(5), seed=0)
+    >>> sorted(sampler)
+    [0, 1, 2, 3, 4]
+    """
+
+    def __init__(self, data_source: Sized, replacement: bool = False, num_samples: int | None = None,
+                 generator: np.random.Generator | None = None, seed: int | None = None) -> None:
+        if not isinstance(replacement, bool):
+            raise TypeError(f"RandomSampler: replacement should be a bool, got {replacement!r}")
+        if num_samples is not None:
+            _check_positive_int("num_samples", num_samples, "RandomSampler")
+        _EpochRandomness.__init__(self, seed, generator, "RandomSampler")
+        self.data_source = data_source
+        self.replacement = replacement
+        self._num_samples = num_samples
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def index_array(self) -> np.ndarray:
+        n, count, rng = len(self.data_source), self.num_samples, self._rng()
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        if self.replacement:
+            return rng.integers(0, n, size=count, dtype=np.int64)
+        if count <= n:
+            return rng.permutation(n)[:count].astype(np.int64, copy=False)
+        rounds = -(-count // n)
+        return np.concatenate([rng.permutation(n) for _ in range(rounds)])[:count].astype(np.int64, copy=False)
+
+
+class SubsetRandomSampler(Sampler, _EpochRandomness):
+    """The given indices in a random order (a new one each epoch).
+
+    Examples
+    --------
+    >>> sorted(SubsetRandomSampler([7, 3, 9], seed=1))
+    [3, 7, 9]
+    """
+
+    def __init__(self, indices: Sequence[int], generator: np.random.Generator | None = None,
+                 seed: int | None = None) -> None:
+        _EpochRandomness.__init__(self, seed, generator, "SubsetRandomSampler")
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def index_array(self) -> np.ndarray:
+        return self.indices[self._rng().permutation(len(self.indices))]
+
+
+class WeightedRandomSampler(Sampler, _EpochRandomness):
+    """Indices ``0..len(weights)-1`` drawn with probability proportional to ``weights``.
+
+    Parameters
+    ----------
+    weights : sequence of float
+        Non-negative weights (need not sum to one), one per index.
+    num_samples : int
+        How many indices an epoch yields.
+    replacement : bool
+        With replacement (default); without it ``num_samples`` may not exceed the number of
+        non-zero weights.
+
+    Examples
+    --------
+    >>> sampler = WeightedRandomSampler([0.0, 1.0, 3.0], num_samples=4, seed=0)
+    >>> 0 in list(sampler)
+    False
+    """
+
+    def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
+                 generator: np.random.Generator | None = None, seed: int | None = None) -> None:
+        _check_positive_int("num_samples", num_samples, "WeightedRandomSampler")
+        if not isinstance(replacement, bool):
+            raise TypeError(f"WeightedRandomSampler: replacement should be a bool, got {replacement!r}")
+        weights_array = np.asarray(weights.data if hasattr(weights, "data") else weights, dtype=np.float64)
+        if weights_array.ndim != 1 or weights_array.size == 0:
+            raise ValueError(f"WeightedRandomSampler: weights should be a non-empty 1-D sequence, "
+                             f"got shape {weights_array.shape}")
+        if not np.all(np.isfinite(weights_array)) or np.any(weights_array < 0) or weights_array.sum() <= 0:
+            raise ValueError("WeightedRandomSampler: weights should be finite, non-negative and not all zero")
+        if not replacement and num_samples > np.count_nonzero(weights_array):
+            raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement "
+                             f"from {np.count_nonzero(weights_array)} non-zero weights")
+        _EpochRandomness.__init__(self, seed, generator, "WeightedRandomSampler")
+        self.weights = weights_array
+        self.num_samples = int(num_samples)
+        self.replacement = replacement
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def index_array(self) -> np.ndarray:
+        probabilities = self.weights / self.weights.sum()
+        drawn = self._rng().choice(len(self.weights), size=self.num_samples, replace=self.replacement,
+                                   p=probabilities)
+        return drawn.astype(np.int64, copy=False)
+
+
+class BatchSampler(Sampler):
+    """Group another sampler's indices into batches (lists of ints) of ``batch_size``.
+
+    Parameters
+    ----------
+    sampler : Sampler or iterable of int
+        Where the indices come from.
+    batch_size : int
+        Indices per batch.
+    drop_last : bool
+        Drop the last batch when it is smaller than ``batch_size``.
+
+    Examples
+    --------
+    >>> list(BatchSampler(SequentialSampler(range(5)), batch_size=2, drop_last=False))
+    [[0, 1], [2, 3], [4]]
+    """
+
+    def __init__(self, sampler: Sampler | Any, batch_size: int, drop_last: bool) -> None:
+        _check_positive_int("batch_size", batch_size, "BatchSampler")
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"BatchSampler: drop_last should be a bool, got {drop_last!r}")
+        self.sampler = sampler
+        self.batch_size = int(batch_size)
+        self.drop_last = drop_last
+
+    def set_epoch(self, epoch: int) -> None:
+        """Pass the epoch on to the wrapped sampler."""
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def index_batches(self) -> Iterator[np.ndarray]:
+        """Yield the batches of one epoch as int64 arrays (slices of one index array)."""
+        if hasattr(self.sampler, "index_array"):
+            indices = self.sampler.index_array()
+        else:
+            indices = np.fromiter(iter(self.sampler), dtype=np.int64)
+        size = self.batch_size
+        stop = len(indices) - len(indices) % size if self.drop_last else len(indices)
+        for start in range(0, stop, size):
+            yield indices[start:start + size]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.index_batches():
+            yield batch.tolist()
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return len(self.sampler) // self.batch_size
+        return -(-len(self.sampler) // self.batch_size)
