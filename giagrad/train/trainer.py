@@ -1,0 +1,477 @@
+"""``Trainer``: the training loop, with progress, metrics, history, callbacks and checkpoints.
+
+The loop it runs is the one you would write by hand::
+
+    for epoch in range(epochs):
+        model.train()
+        for inputs, targets in train_loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with giagrad.no_grad():
+            ...  # validation
+
+plus what makes a run pleasant and safe: a progress bar, running metrics, learning-rate
+schedules stepped at the right time, a NaN check, callbacks (early stopping, checkpoints), Ctrl-C
+handling and exact resumption. Nothing is hidden: the trainer only calls the public APIs of the
+model, optimizer, scheduler and loaders, and writing the loop yourself loses nothing.
+
+Examples
+--------
+>>> trainer = Trainer(model, optim.AdamW(model.parameters(), lr=1e-3), nn.CrossEntropyLoss(),
+...                   metrics=["accuracy"], callbacks=[ModelCheckpoint("runs/mlp")])  # doctest: +SKIP
+>>> history = trainer.fit(train_loader, val_loader, epochs=10)                          # doctest: +SKIP
+>>> trainer.evaluate(test_loader)                                                       # doctest: +SKIP
+{'loss': 0.071, 'accuracy': 0.979}
+>>> history = trainer.fit(train_loader, val_loader, epochs=20, resume="runs/mlp/last.npz")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+import giagrad
+from giagrad.train.callbacks import Callback, ModelCheckpoint
+from giagrad.train.history import History
+from giagrad.train.metrics import Metric, as_metric
+
+__all__ = ["Trainer"]
+
+CHECKPOINT_FORMAT = "giagrad-trainer-1"
+
+# Schedulers whose step() belongs after every batch rather than every epoch.
+PER_BATCH_SCHEDULERS = ("OneCycleLR", "CyclicLR")
+
+
+def _class_names(obj: Any) -> set[str]:
+    return {cls.__name__ for cls in type(obj).__mro__}
+
+
+def _split_batch(batch: Any) -> tuple[Any, Any]:
+    """``(inputs, targets)`` from a batch: a pair (or longer tuple) or a dict with those keys."""
+    if isinstance(batch, (tuple, list)):
+        if len(batch) < 2:
+            return batch[0], None
+        return batch[0], batch[1]
+    if isinstance(batch, dict):
+        return batch["inputs"], batch.get("targets")
+    return batch, None
+
+
+class Trainer:
+    """Train, evaluate and predict with a model, an optimizer and a loss.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Called as ``model(inputs)``; ``train()`` / ``eval()`` are set by the trainer.
+    optimizer : optim.Optimizer
+    loss_fn : callable
+        ``loss_fn(outputs, targets) -> scalar Tensor`` (e.g. ``nn.CrossEntropyLoss()``); it should
+        average over the batch (``reduction="mean"``), as the running loss weighs batches by size.
+    metrics : sequence, optional
+        ``"accuracy"``, ``"top5_accuracy"``, metric objects (``update`` / ``compute`` /
+        ``reset``) or functions ``fn(outputs, targets) -> float``. Logged as ``name`` for
+        training and ``val_name`` for validation.
+    scheduler : lr scheduler, optional
+        Stepped after every batch when it is a ``OneCycleLR`` / ``CyclicLR`` or has an attribute
+        ``per_batch = True`` (override with ``scheduler_interval``), else after every epoch;
+        ``ReduceLROnPlateau`` gets the monitored value (``plateau_monitor``).
+    callbacks : sequence of Callback, optional
+        ``EarlyStopping``, ``ModelCheckpoint`` or your own (see ``giagrad.train.callbacks``).
+    grad_clip : float, optional
+        Clip the global gradient norm to this value before each step (``clip_grad_norm_``).
+    verbose : {0, 1, 2}
+        0: silent. 1: a progress bar per epoch when the output is a terminal, and one summary
+        line per epoch. 2: summary lines only (for logs and notebooks that do not redraw).
+    scheduler_interval : {"batch", "epoch"}, optional
+        Force when the scheduler steps.
+    plateau_monitor : str
+        The epoch-log key given to ``ReduceLROnPlateau.step`` (default ``"val_loss"``, or
+        ``"loss"`` when there is no validation loader).
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed (so far, or restored from a checkpoint).
+    step : int
+        Optimisation steps completed.
+    history : History
+    stop_training : bool
+        Set by a callback to end ``fit`` after the current epoch.
+    interrupted : bool
+        Whether the last ``fit`` ended by Ctrl-C.
+    """
+
+    def __init__(self, model: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any],
+                 metrics: Sequence[Any] = (), scheduler: Any = None, callbacks: Sequence[Callback] = (),
+                 grad_clip: float | None = None, verbose: int = 1, scheduler_interval: str | None = None,
+                 plateau_monitor: str | None = None) -> None:
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"Trainer: verbose must be 0, 1 or 2, got {verbose!r}")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"Trainer: grad_clip must be a positive number, got {grad_clip!r}")
+        if scheduler_interval not in (None, "batch", "epoch"):
+            raise ValueError(f"Trainer: scheduler_interval must be 'batch' or 'epoch', got {scheduler_interval!r}")
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+        self.metrics: list[Metric] = [as_metric(metric) for metric in metrics]
+        names = [metric.name for metric in self.metrics]
+        if len(set(names)) != len(names) or "loss" in names:
+            raise ValueError(f"Trainer: metric names must be unique and not 'loss', got {names}")
+        self.scheduler = scheduler
+        self.callbacks: list[Callback] = list(callbacks)
+        self.grad_clip = grad_clip
+        self.verbose = verbose
+        if scheduler is None:
+            self.scheduler_interval = None
+        elif scheduler_interval is not None:
+            self.scheduler_interval = scheduler_interval
+        elif getattr(scheduler, "per_batch", False) or _class_names(scheduler) & set(PER_BATCH_SCHEDULERS):
+            self.scheduler_interval = "batch"
+        else:
+            self.scheduler_interval = "epoch"
+        self.plateau = scheduler is not None and "ReduceLROnPlateau" in _class_names(scheduler)
+        self.plateau_monitor = plateau_monitor
+        self.epoch = 0
+        self.step = 0
+        self.history = History()
+        self.stop_training = False
+        self.interrupted = False
+        self._train_loader: Any = None
+        self._batch_in_epoch = 0
+
+    # ------------------------------------------------------------------------------- output
+
+    def log(self, message: str) -> None:
+        """Print a line (unless ``verbose=0``) without breaking a progress bar."""
+        if self.verbose:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=sys.stdout)
+
+    def _show_bar(self) -> bool:
+        if self.verbose != 1:
+            return False
+        stream = sys.stderr
+        return hasattr(stream, "isatty") and stream.isatty()
+
+    # ---------------------------------------------------------------------------------- fit
+
+    def fit(self, train_loader: Iterable[Any], val_loader: Iterable[Any] | None = None, epochs: int = 1,
+            resume: str | os.PathLike[str] | None = None) -> History:
+        """Train until ``epochs`` epochs are done in total (counting those of a resumed run).
+
+        Parameters
+        ----------
+        train_loader : iterable of batches
+            Batches ``(inputs, targets)`` (tuples, lists, or dicts with keys "inputs"/"targets").
+        val_loader : iterable of batches, optional
+            Evaluated after every epoch; its values are logged as ``val_loss``, ``val_<metric>``.
+        epochs : int
+            The epoch to stop after (like Keras's ``epochs``: a run resumed after epoch 3 with
+            ``epochs=10`` trains 7 more).
+        resume : path, optional
+            A checkpoint written by ``ModelCheckpoint`` / ``save_checkpoint``: model, optimizer,
+            scheduler, counters, history, RNG, loader and callback states are restored, and
+            training continues exactly as if it had never stopped.
+
+        Returns
+        -------
+        History
+            All records so far. After Ctrl-C, ``fit`` returns normally with ``interrupted``
+            set (and, with a ``ModelCheckpoint``, ``interrupted.npz`` saved).
+
+        Raises
+        ------
+        RuntimeError
+            When a loss is NaN or infinite, naming the epoch and step (the parameters are those
+            from before that batch).
+        """
+        if not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
+        if resume is not None:
+            self.load_checkpoint(resume, train_loader=train_loader)
+        self._train_loader = train_loader
+        self.stop_training = False
+        self.interrupted = False
+        batch_callbacks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+        try:
+            for callback in self.callbacks:
+                callback.on_fit_start(self)
+            while self.epoch < epochs and not self.stop_training:
+                for callback in self.callbacks:
+                    callback.on_epoch_start(self)
+                started = time.perf_counter()
+                logs = self._train_epoch(train_loader, epochs, batch_callbacks)
+                if val_loader is not None:
+                    logs.update({"val_" + key: value for key, value in self.evaluate(val_loader).items()})
+                self.epoch += 1
+                logs = {"epoch": self.epoch, **logs, "lr": self._lr(), "seconds": time.perf_counter() - started}
+                if self.scheduler_interval == "epoch":
+                    self._step_epoch_scheduler(logs)
+                self.history.record_epoch(logs)
+                self.log(self._summary(logs, epochs))
+                for callback in self.callbacks:
+                    callback.on_epoch_end(self, logs)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.log(f"interrupted during epoch {self.epoch + 1} after {self._batch_in_epoch} batches")
+            for callback in self.callbacks:
+                callback.on_interrupt(self)
+        for callback in self.callbacks:
+            callback.on_fit_end(self)
+        return self.history
+
+    def _train_epoch(self, loader: Iterable[Any], epochs: int, batch_callbacks: list[Callback]) -> dict[str, float]:
+        model, optimizer, loss_fn, metrics = self.model, self.optimizer, self.loss_fn, self.metrics
+        batch_scheduler = self.scheduler if self.scheduler_interval == "batch" else None
+        clip = self._clipper()
+        steps = self.history.steps
+        step_column, epoch_column, loss_column, lr_column = steps["step"], steps["epoch"], steps["loss"], steps["lr"]
+        group = optimizer.param_groups[0]
+        epoch_number = self.epoch + 1
+        if hasattr(loader, "set_epoch"):  # shuffling order of this epoch, also after a resume
+            loader.set_epoch(self.epoch)
+        for metric in metrics:
+            metric.reset()
+        model.train()
+        loss_total, sample_count = 0.0, 0
+        bar = None
+        batches: Iterable[Any] = loader
+        if self._show_bar():
+            from tqdm import tqdm
+
+            total = len(loader) if hasattr(loader, "__len__") else None
+            bar = tqdm(loader, total=total, desc=f"epoch {epoch_number}/{epochs}", leave=False,
+                       dynamic_ncols=True, mininterval=0.2, unit="batch")
+            batches = bar
+        next_postfix = 0.0
+        self._batch_in_epoch = 0
+        for batch in batches:
+            inputs, targets = _split_batch(batch)
+            optimizer.zero_grad()
+            outputs = model(inputs)
+            loss = loss_fn(outputs, targets)
+            value = loss.item()
+            if not math.isfinite(value):
+                if bar is not None:
+                    bar.close()
+                raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
+                                   f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped before "
+                                   "updating the parameters. Try a smaller learning rate, gradient clipping "
+                                   "(grad_clip=) or check the inputs for NaN")
+            loss.backward()
+            if clip is not None:
+                clip()
+            lr = group["lr"]
+            optimizer.step()
+            if batch_scheduler is not None:
+                batch_scheduler.step()
+            self.step += 1
+            self._batch_in_epoch += 1
+            count = len(targets) if targets is not None else len(inputs)
+            loss_total += value * count
+            sample_count += count
+            for metric in metrics:
+                metric.update(outputs, targets)
+            step_column.append(self.step)
+            epoch_column.append(epoch_number)
+            loss_column.append(value)
+            lr_column.append(lr)
+            for callback in batch_callbacks:
+                callback.on_batch_end(self, value)
+            if bar is not None:
+                now = time.perf_counter()
+                if now >= next_postfix:  # formatting the postfix costs more than the rest of this loop
+                    next_postfix = now + 0.5
+                    bar.set_postfix_str(self._postfix(loss_total / sample_count, lr), refresh=False)
+        if bar is not None:
+            bar.close()
+        logs = {"loss": loss_total / sample_count if sample_count else math.nan}
+        for metric in metrics:
+            logs[metric.name] = float(metric.compute())
+        return logs
+
+    def _postfix(self, mean_loss: float, lr: float) -> str:
+        parts = [f"loss={mean_loss:.4f}"]
+        for metric in self.metrics:
+            parts.append(f"{metric.name}={metric.compute():.4f}")
+        parts.append(f"lr={lr:.3g}")
+        return ", ".join(parts)
+
+    def _summary(self, logs: dict[str, float], epochs: int) -> str:
+        parts = [f"epoch {logs['epoch']}/{epochs}"]
+        for key, value in logs.items():
+            if key in ("epoch", "lr", "seconds"):
+                continue
+            parts.append(f"{key} {value:.4f}")
+        parts.append(f"lr {logs['lr']:.3g}")
+        parts.append(f"{logs['seconds']:.1f} s")
+        return "  ".join(parts)
+
+    def _lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _clipper(self) -> Callable[[], Any] | None:
+        if self.grad_clip is None:
+            return None
+        from giagrad.nn.utils import clip_grad_norm_
+
+        parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        max_norm = self.grad_clip
+        return lambda: clip_grad_norm_(parameters, max_norm)
+
+    def _step_epoch_scheduler(self, logs: dict[str, float]) -> None:
+        if not self.plateau:
+            self.scheduler.step()
+            return
+        monitor = self.plateau_monitor or ("val_loss" if "val_loss" in logs else "loss")
+        if monitor not in logs:
+            raise KeyError(f"fit: ReduceLROnPlateau monitors {monitor!r}, which is not in the epoch logs "
+                           f"{sorted(logs)}")
+        self.scheduler.step(logs[monitor])
+
+    # ------------------------------------------------------------------- evaluate, predict
+
+    def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
+        """The mean loss and metrics over ``loader``, in eval mode and without a graph.
+
+        Returns
+        -------
+        dict
+            ``{"loss": ..., "<metric>": ...}``.
+        """
+        model, loss_fn = self.model, self.loss_fn
+        metrics = self.metrics  # reset here: training values were read before evaluation
+        was_training = getattr(model, "training", False)
+        for metric in metrics:
+            metric.reset()
+        model.eval()
+        loss_total, sample_count = 0.0, 0
+        try:
+            with giagrad.no_grad():
+                for batch in loader:
+                    inputs, targets = _split_batch(batch)
+                    outputs = model(inputs)
+                    count = len(targets)
+                    loss_total += loss_fn(outputs, targets).item() * count
+                    sample_count += count
+                    for metric in metrics:
+                        metric.update(outputs, targets)
+        finally:
+            model.train(was_training)
+        logs = {"loss": loss_total / sample_count if sample_count else math.nan}
+        for metric in metrics:
+            logs[metric.name] = float(metric.compute())
+        return logs
+
+    def predict(self, loader: Iterable[Any]) -> giagrad.Tensor:
+        """The model's outputs for every batch of ``loader``, concatenated along the first dim.
+
+        Batches may be ``(inputs, targets)`` pairs (targets are ignored) or bare inputs.
+        """
+        model = self.model
+        was_training = getattr(model, "training", False)
+        outputs: list[np.ndarray] = []
+        model.eval()
+        try:
+            with giagrad.no_grad():
+                for batch in loader:
+                    inputs, _ = _split_batch(batch)
+                    outputs.append(model(inputs).data)
+        finally:
+            model.train(was_training)
+        if not outputs:
+            raise ValueError("predict: the loader yielded no batches")
+        return giagrad.tensor(np.concatenate(outputs))
+
+    # ---------------------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly: see ``save_checkpoint``."""
+        state: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            # JSON keeps Python's 128-bit generator state and the lists of records intact
+            "history": json.dumps(self.history.state_dict()),
+            "rng_state": json.dumps(giagrad.get_rng_state()),
+            "callbacks": {f"{index}_{type(cb).__name__}": cb.state_dict() for index, cb in enumerate(self.callbacks)},
+        }
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        loader = self._train_loader
+        if loader is not None and hasattr(loader, "state_dict"):
+            state["train_loader"] = loader.state_dict()
+        return state
+
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Write a checkpoint with ``giagrad.save`` (atomic: temp file, then rename).
+
+        It holds the model, optimizer and scheduler state dicts, the epoch and step counters,
+        the history, giagrad's RNG state, the training loader's state and the callbacks' state.
+        """
+        giagrad.save(self.state_dict(), path)
+
+    def load_checkpoint(self, path: str | os.PathLike[str], train_loader: Any = None) -> None:
+        """Restore a checkpoint written by ``save_checkpoint`` (and the loader's state, if given)."""
+        state = giagrad.load(path)
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a trainer checkpoint "
+                             "(write one with Trainer.save_checkpoint or ModelCheckpoint)")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            if "scheduler" not in state:
+                raise ValueError(f"load_checkpoint: {os.fspath(path)!r} has no scheduler state, "
+                                 "but this trainer has a scheduler")
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.history.load_state_dict(json.loads(_as_text(state["history"])))
+        giagrad.set_rng_state(json.loads(_as_text(state["rng_state"])))
+        saved_callbacks = state.get("callbacks", {})
+        for index, callback in enumerate(self.callbacks):
+            key = f"{index}_{type(callback).__name__}"
+            if key in saved_callbacks:
+                callback.load_state_dict(saved_callbacks[key])
+        if train_loader is not None and "train_loader" in state and hasattr(train_loader, "load_state_dict"):
+            train_loader.load_state_dict(_plain(state["train_loader"]))
+
+    @property
+    def checkpoint_directory(self) -> str | None:
+        """The directory of the first ``ModelCheckpoint`` callback, if any."""
+        for callback in self.callbacks:
+            if isinstance(callback, ModelCheckpoint):
+                return os.fspath(callback.directory)
+        return None
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return str(value.item())
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """Numbers stored as 0-d arrays back to Python numbers (for loaders' plain-int states)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

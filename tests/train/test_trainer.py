@@ -1,0 +1,257 @@
+"""Trainer: fit / evaluate / predict, schedules, clipping, output modes, NaN stop, Ctrl-C, exact resume."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+import giagrad
+from giagrad import nn, optim
+from giagrad.train import Callback, ModelCheckpoint, Trainer
+
+
+def test_fit_learns_and_records_history(make_problem):
+    model, optimizer, train_loader, val_loader = make_problem()
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], verbose=0)
+    history = trainer.fit(train_loader, val_loader, epochs=8)
+    assert len(history) == 8 and trainer.epoch == 8 and trainer.step == 8 * len(train_loader)
+    assert set(history.keys()) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["val_accuracy"][-1] >= 0.9
+    assert len(history.steps["loss"]) == trainer.step and history.steps["step"][-1] == trainer.step
+    result = trainer.evaluate(val_loader)
+    assert result["accuracy"] == pytest.approx(history["val_accuracy"][-1])
+    assert result["loss"] == pytest.approx(history["val_loss"][-1])
+
+
+def test_evaluate_runs_in_eval_mode_without_graph_and_restores_mode(make_problem):
+    model, optimizer, train_loader, val_loader = make_problem()
+    seen = []
+
+    class Spy:
+        name = "spy"
+
+        def reset(self):
+            pass
+
+        def update(self, output, target):
+            seen.append((model.training, output.requires_grad))
+
+        def compute(self):
+            return 0.0
+
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=[Spy()], verbose=0)
+    trainer.fit(train_loader, epochs=1)
+    assert seen and all(training and requires_grad for training, requires_grad in seen)
+    seen.clear()
+    model.train()
+    trainer.evaluate(val_loader)
+    assert seen and not any(training or requires_grad for training, requires_grad in seen)
+    assert model.training
+
+
+def test_predict_concatenates_outputs(make_problem):
+    model, optimizer, train_loader, val_loader = make_problem()
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    predictions = trainer.predict(val_loader)
+    assert predictions.shape == (24, 2) and not predictions.requires_grad
+    inputs_only = [batch[0] for batch in val_loader]
+    np.testing.assert_array_equal(trainer.predict(inputs_only).data, predictions.data)
+
+
+class CountingScheduler:
+    """Records how it is stepped; `per_batch` flags a per-batch schedule."""
+
+    def __init__(self, per_batch=False):
+        self.per_batch = per_batch
+        self.calls = []
+
+    def step(self, *args):
+        self.calls.append(args)
+
+    def state_dict(self):
+        return {"calls": len(self.calls)}
+
+    def load_state_dict(self, state):
+        pass
+
+
+class ReduceLROnPlateau(CountingScheduler):
+    """Named like the real one: the trainer must hand it the monitored value."""
+
+
+@pytest.mark.parametrize("scheduler, expected_calls", [
+    (CountingScheduler(per_batch=True), 3 * 5),
+    (CountingScheduler(per_batch=False), 3),
+    (ReduceLROnPlateau(), 3),
+])
+def test_scheduler_is_stepped_per_batch_or_per_epoch(make_problem, scheduler, expected_calls):
+    model, optimizer, train_loader, val_loader = make_problem(n=96, batch_size=16)  # 72 samples: 5 batches
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler, verbose=0)
+    history = trainer.fit(train_loader, val_loader, epochs=3)
+    assert len(scheduler.calls) == expected_calls
+    if isinstance(scheduler, ReduceLROnPlateau):
+        assert [args[0] for args in scheduler.calls] == history["val_loss"]
+
+
+def test_real_one_cycle_schedule_steps_per_batch(make_problem):
+    model, optimizer, train_loader, _ = make_problem()
+    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=3 * len(train_loader))
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler, verbose=0)
+    assert trainer.scheduler_interval == "batch"
+    history = trainer.fit(train_loader, epochs=3)  # one step too many would raise in OneCycleLR
+    lrs = history.steps["lr"]
+    assert max(lrs) == pytest.approx(0.1, rel=0.05) and lrs[-1] < 0.1 * max(lrs)
+
+
+def test_grad_clip_bounds_each_update(make_problem):
+    model, _, train_loader, _ = make_problem()
+    optimizer = optim.SGD(model.parameters(), lr=1.0)
+    before = [p.data.copy() for p in model.parameters()]
+
+    class StopAfterOne(Callback):
+        def on_batch_end(self, trainer, loss):
+            trainer.stop_training = True
+            raise KeyboardInterrupt  # simplest way to end after exactly one step
+
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), grad_clip=0.01, callbacks=[StopAfterOne()],
+                      verbose=0)
+    trainer.fit(train_loader, epochs=1)
+    change = math.sqrt(sum(float(((p.data - b) ** 2).sum()) for p, b in zip(model.parameters(), before,
+                                                                            strict=True)))
+    assert 0 < change <= 0.01 * 1.0001
+
+
+def test_verbose_2_prints_one_line_per_epoch_and_verbose_0_nothing(make_problem, capsys):
+    model, optimizer, train_loader, val_loader = make_problem()
+    Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], verbose=2).fit(
+        train_loader, val_loader, epochs=2)
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2")
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", " s"):
+        assert key in lines[1]
+    assert "batch" not in err  # no progress bar when output is not a terminal
+    Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(train_loader, epochs=1)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_nan_loss_stops_with_epoch_and_step_before_updating(make_problem):
+    model, optimizer, train_loader, _ = make_problem()
+    calls = {"n": 0}
+    cross_entropy = nn.CrossEntropyLoss()
+
+    def loss_fn(output, target):
+        calls["n"] += 1
+        loss = cross_entropy(output, target)
+        return loss * float("nan") if calls["n"] == 8 else loss  # epoch 2, batch 3 (5 batches an epoch)
+
+    trainer = Trainer(model, optimizer, loss_fn, verbose=0)
+    snapshot = {}
+
+    class Snapshot(Callback):
+        def on_batch_end(self, trainer, loss):
+            snapshot["params"] = [p.data.copy() for p in trainer.model.parameters()]
+
+    trainer.callbacks.append(Snapshot())
+    with pytest.raises(RuntimeError, match=r"nan at epoch 2, step 8"):
+        trainer.fit(train_loader, epochs=3)
+    for p, saved in zip(model.parameters(), snapshot["params"], strict=True):
+        np.testing.assert_array_equal(p.data, saved)  # the NaN batch changed nothing
+        assert np.isfinite(p.data).all()
+
+
+def test_infinite_loss_also_stops(make_problem):
+    model, optimizer, train_loader, _ = make_problem()
+    trainer = Trainer(model, optimizer, lambda output, target: output.sum() * float("inf"), verbose=0)
+    with pytest.raises(RuntimeError, match="epoch 1, step 1"):
+        trainer.fit(train_loader, epochs=1)
+
+
+def test_keyboard_interrupt_saves_and_returns_history(make_problem, tmp_path):
+    model, optimizer, train_loader, _ = make_problem()
+    cross_entropy = nn.CrossEntropyLoss()
+    calls = {"n": 0}
+
+    def loss_fn(output, target):
+        calls["n"] += 1
+        if calls["n"] == 13:  # epoch 3, batch 3
+            raise KeyboardInterrupt
+        return cross_entropy(output, target)
+
+    checkpoint = ModelCheckpoint(tmp_path, monitor="loss")
+    trainer = Trainer(model, optimizer, loss_fn, callbacks=[checkpoint], verbose=0)
+    history = trainer.fit(train_loader, epochs=5)
+    assert trainer.interrupted and len(history) == 2 and trainer.step == 12
+    state = giagrad.load(checkpoint.interrupted_path)
+    assert int(state["epoch"]) == 2 and int(state["step"]) == 12
+    np.testing.assert_array_equal(state["model"]["0.weight"], model[0].weight.data)
+    # resuming from it runs the interrupted epoch again, from its first batch
+    calls["n"] = -100
+    history = trainer.fit(train_loader, epochs=3, resume=checkpoint.interrupted_path)
+    assert not trainer.interrupted and len(history) == 3 and trainer.epoch == 3
+
+
+def test_keyboard_interrupt_without_checkpoint_dir_just_returns(make_problem):
+    model, optimizer, train_loader, _ = make_problem()
+
+    class Interrupt(Callback):
+        def on_epoch_end(self, trainer, logs):
+            raise KeyboardInterrupt
+
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), callbacks=[Interrupt()], verbose=0)
+    history = trainer.fit(train_loader, epochs=4)
+    assert trainer.interrupted and len(history) == 1
+
+
+@pytest.mark.parametrize("loader_seed", [0, None])  # None: the shuffle draws on giagrad's generator
+def test_resume_after_interruption_is_bit_exact(make_problem, tmp_path, loader_seed):
+    def build(seed):
+        model, optimizer, train_loader, val_loader = make_problem(seed=seed, dropout=0.3, loader_seed=loader_seed,
+                                                                  optimizer="adamw")
+        scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+        return model, optimizer, scheduler, train_loader, val_loader
+
+    # the reference: 5 epochs without a break
+    model, optimizer, scheduler, train_loader, val_loader = build(seed=0)
+    reference = Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], scheduler=scheduler,
+                        verbose=0)
+    reference_history = reference.fit(train_loader, val_loader, epochs=5)
+    expected = [p.data.copy() for p in model.parameters()]
+
+    # the same run stopped after epoch 2 (the process ends: everything is rebuilt) ...
+    model, optimizer, scheduler, train_loader, val_loader = build(seed=0)
+    Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], scheduler=scheduler,
+            callbacks=[ModelCheckpoint(tmp_path, monitor="val_loss")], verbose=0).fit(train_loader, val_loader,
+                                                                                       epochs=2)
+    giagrad.manual_seed(999)  # whatever happens to the generator in between
+    # ... and resumed from scratch objects initialised differently
+    model, optimizer, scheduler, train_loader, val_loader = build(seed=7)
+    resumed = Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], scheduler=scheduler,
+                      callbacks=[ModelCheckpoint(tmp_path, monitor="val_loss")], verbose=0)
+    history = resumed.fit(train_loader, val_loader, epochs=5, resume=os.path.join(tmp_path, "last.npz"))
+    for p, e in zip(model.parameters(), expected, strict=True):
+        np.testing.assert_array_equal(p.data, e)
+    assert history["loss"] == reference_history["loss"]
+    assert history.steps["loss"] == reference_history.steps["loss"]
+    assert resumed.step == reference.step
+    assert optimizer.param_groups[0]["lr"] == reference.optimizer.param_groups[0]["lr"]
+
+
+def test_resume_rejects_foreign_files(make_problem, tmp_path):
+    model, optimizer, train_loader, _ = make_problem()
+    giagrad.save(model.state_dict(), tmp_path / "weights.npz")
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    with pytest.raises(ValueError, match="not a trainer checkpoint"):
+        trainer.fit(train_loader, epochs=1, resume=tmp_path / "weights.npz")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"verbose": 3}, "verbose"), ({"grad_clip": 0.0}, "grad_clip"), ({"scheduler_interval": "step"}, "interval"),
+    ({"metrics": ["accuracy", "accuracy"]}, "unique"),
+])
+def test_bad_arguments(make_problem, kwargs, message):
+    model, optimizer, _, _ = make_problem()
+    with pytest.raises(ValueError, match=message):
+        Trainer(model, optimizer, nn.CrossEntropyLoss(), **kwargs)
