@@ -32,7 +32,9 @@ from giagrad.creation import (
 )
 from giagrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from giagrad.gradcheck import GradcheckError, gradcheck
+from giagrad.mathops import clamp, einsum, maximum, minimum, where
 from giagrad.random import get_rng_state, manual_seed, set_rng_state
+from giagrad.shapeops import cat, pad, stack
 from giagrad.tensor import Function, Tensor
 
 __version__ = "0.1.0"
@@ -51,4 +53,5 @@ __all__ = [
     "randn_like", "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "gradcheck", "GradcheckError",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
+    "cat", "stack", "pad", "where", "maximum", "minimum", "clamp", "einsum",
 ]

@@ -3,15 +3,19 @@
 Each class is one node type: ``forward`` computes with numpy and saves what ``backward`` needs;
 ``backward`` turns the gradient of the output into one gradient per input. Binary ops broadcast
 like numpy, so their backward sums the gradient back to each input's shape (``unbroadcast``).
+The module-level functions ``where``, ``maximum``, ``minimum``, ``clamp`` and ``einsum`` are
+exported as ``giagrad.where`` and so on.
 """
 
 from __future__ import annotations
 
+import string
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from giagrad.tensor import Function
+from giagrad.tensor import Function, Tensor, _condition
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -194,6 +198,44 @@ class MatMul(Function):
         return grad_x, grad_y
 
 
+class Einsum(Function):
+    """Einstein summation over explicit subscripts (one letter per dim, no letter repeated
+    within an operand).
+
+    The gradient of operand ``k`` is itself an einsum: the output gradient and the other
+    operands contracted back to operand ``k``'s subscripts. Letters that only operand ``k`` has
+    were summed away, so their gradient is broadcast back; dims where operand ``k`` has size 1
+    but the others are larger were broadcast, so their gradient is summed.
+    """
+
+    def forward(self, *arrays: np.ndarray, terms: tuple[str, ...], output: str) -> np.ndarray:
+        self.save_for_backward(*arrays)
+        self.terms, self.output = terms, output
+        return np.einsum(",".join(terms) + "->" + output, *arrays, optimize=len(arrays) > 1)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        arrays = self.saved_tensors
+        needs = self.needs_input_grad
+        grads: list[np.ndarray | None] = []
+        for k, term in enumerate(self.terms):
+            if not needs[k]:
+                grads.append(None)
+                continue
+            others = [self.output] + [t for j, t in enumerate(self.terms) if j != k]
+            available = set("".join(others))
+            target = "".join(c for c in term if c in available)
+            operands = [grad] + [a for j, a in enumerate(arrays) if j != k]
+            result = np.einsum(",".join(others) + "->" + target, *operands, optimize=len(operands) > 1)
+            shape = arrays[k].shape
+            if target != term:  # letters summed in operand k alone: every element got the same gradient
+                result = np.expand_dims(result, tuple(i for i, c in enumerate(term) if c not in available))
+            stretched = tuple(i for i, n in enumerate(shape) if n == 1 and result.shape[i] != 1)
+            if stretched:
+                result = result.sum(axis=stretched, keepdims=True)
+            grads.append(np.broadcast_to(result, shape))
+        return tuple(grads)
+
+
 # ------------------------------------------------------------------------------------- unary
 
 
@@ -339,3 +381,136 @@ class Clamp(Function):
         if self.high is not None:
             inside &= x <= self.high
         return grad * inside
+
+
+# -------------------------------------------------------------------------- module functions
+
+
+def _operand(op: str, value: Any, reference: Tensor | None) -> Tensor:
+    """A tensor operand; a Python number takes the dtype of the floating tensor beside it."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (int, float)) and reference is not None and reference.dtype.kind == "f":
+        return Tensor._make(np.asarray(value, dtype=reference.dtype), None)
+    if isinstance(value, (int, float, bool, list, tuple, np.ndarray, np.generic)):
+        return Tensor(value)
+    raise TypeError(f"{op}: expected a Tensor or a number, got {type(value).__name__}")
+
+
+def _operands(op: str, x: Any, y: Any) -> tuple[Tensor, Tensor]:
+    reference = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
+    return _operand(op, x, reference), _operand(op, y, reference)
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elements of ``input`` where ``condition`` holds, else of ``other`` (``torch.where``).
+
+    All three broadcast together; ``condition`` is a bool tensor and is not differentiable.
+    A Python number takes the dtype of the tensor beside it.
+
+    Examples
+    --------
+    >>> x = giagrad.tensor([-1.0, 2.0])
+    >>> giagrad.where(x > 0, x, 0.0)
+    tensor([0., 2.])
+    """
+    x, y = _operands("where", input, other)
+    return Tensor.comm(Where, _condition(condition), x, y)
+
+
+def maximum(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise maximum with broadcasting; ties split the gradient evenly (as PyTorch)."""
+    x, y = _operands("maximum", input, other)
+    return Tensor.comm(Maximum, x, y)
+
+
+def minimum(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise minimum with broadcasting; ties split the gradient evenly (as PyTorch)."""
+    x, y = _operands("minimum", input, other)
+    return Tensor.comm(Minimum, x, y)
+
+
+def clamp(input: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    """Limit values to ``[min, max]`` (``torch.clamp`` with number bounds)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"clamp: input must be a Tensor, got {type(input).__name__}")
+    return input.clamp(min, max)
+
+
+def _parse_einsum(equation: str, shapes: Sequence[tuple[int, ...]]) -> tuple[tuple[str, ...], str]:
+    """Explicit subscripts for each operand and the output, with ``...`` spelled out as letters."""
+    equation = equation.replace(" ", "")
+    left, arrow, right = equation.partition("->")
+    terms = left.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: equation {equation!r} has {len(terms)} operands but {len(shapes)} were given")
+    spare = [c for c in string.ascii_letters if c not in equation]
+    ellipsis_dims = 0
+    for term, shape in zip(terms, shapes, strict=True):
+        if "..." in term:
+            ellipsis_dims = max(ellipsis_dims, len(shape) - (len(term) - 3))
+    broadcast_letters = "".join(spare[:ellipsis_dims])
+    explicit = []
+    for term, shape in zip(terms, shapes, strict=True):
+        if "..." in term:
+            n = len(shape) - (len(term) - 3)
+            if n < 0:
+                raise ValueError(f"einsum: subscripts {term!r} have more letters than the operand of shape "
+                                 f"{shape} has dims")
+            term = term.replace("...", broadcast_letters[ellipsis_dims - n:])
+        if not term.isalpha() and term:
+            raise ValueError(f"einsum: subscripts {term!r} must be letters (and at most one '...')")
+        if len(term) != len(shape):
+            raise ValueError(f"einsum: subscripts {term!r} do not match the operand of shape {shape}")
+        repeated = sorted({c for c in term if term.count(c) > 1})
+        if repeated:
+            raise ValueError(
+                f"einsum: index {repeated[0]!r} repeats within one operand ({term!r}); diagonals and traces "
+                "are not supported: take them with indexing or multiply by an eye() mask instead"
+            )
+        explicit.append(term)
+    if arrow:
+        output = right.replace("...", broadcast_letters)
+        if not output.isalpha() and output:
+            raise ValueError(f"einsum: output subscripts {right!r} must be letters (and at most one '...')")
+        if len(set(output)) != len(output):
+            raise ValueError(f"einsum: output subscripts {right!r} repeat an index")
+        missing = set(output) - set("".join(explicit))
+        if missing:
+            raise ValueError(f"einsum: output index {sorted(missing)[0]!r} appears in no operand of {equation!r}")
+    else:  # implicit mode (numpy's rule): broadcast dims, then the letters used once, sorted
+        letters = "".join(explicit)
+        output = broadcast_letters + "".join(sorted(c for c in set(letters)
+                                                    if letters.count(c) == 1 and c not in broadcast_letters))
+    return tuple(explicit), output
+
+
+def einsum(equation: str, *operands: Tensor) -> Tensor:
+    """Einstein summation (``torch.einsum``), differentiable in every operand.
+
+    Parameters
+    ----------
+    equation : str
+        Subscripts such as ``"ij,jk->ik"`` (implicit output, ``"ij,jk"``, and ``...`` for
+        broadcast leading dims are accepted). A letter may not repeat within one operand:
+        diagonals and traces such as ``"ii->i"`` raise ``ValueError``.
+    operands : Tensor
+        One per term, or a single list of them.
+
+    Examples
+    --------
+    >>> a, b = giagrad.randn(2, 3), giagrad.randn(3, 4)
+    >>> giagrad.einsum("ij,jk->ik", a, b).shape
+    (2, 4)
+    """
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: equation must be a string, got {type(equation).__name__}")
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise ValueError("einsum: at least one operand is needed")
+    for i, x in enumerate(operands):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"einsum: operand {i} is a {type(x).__name__}, expected a Tensor")
+    terms, output = _parse_einsum(equation, [x.shape for x in operands])
+    return Tensor.comm(Einsum, *operands, terms=terms, output=output)

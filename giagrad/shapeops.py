@@ -1,13 +1,21 @@
 """Movement operations: they rearrange elements without computing new values.
 
 Their backward moves the gradient back the same way (reshape back, inverse permutation, ...).
+The module-level functions ``cat``, ``stack`` and ``pad`` (exported as ``giagrad.cat`` ...) check
+their arguments and apply the Functions below.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
-from giagrad.tensor import Function
+from giagrad.mathops import unbroadcast
+from giagrad.tensor import Function, Tensor, _check_dim
+
+__all__ = ["cat", "stack", "pad"]
 
 
 class Reshape(Function):
@@ -26,3 +34,261 @@ class Permute(Function):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         return np.transpose(grad, np.argsort(self.axes))
+
+
+class Expand(Function):
+    """Broadcast ``x`` to ``shape`` (a read-only view, like PyTorch's ``expand``); the gradient
+    sums over the copies."""
+
+    def forward(self, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        self.input_shape = x.shape
+        return np.broadcast_to(x, shape)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return unbroadcast(grad, self.input_shape)
+
+
+class Contiguous(Function):
+    """A C-contiguous copy; the gradient passes unchanged."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad
+
+
+class Getitem(Function):
+    """``x[index]`` with numpy's basic and advanced indexing.
+
+    Basic indexing (ints, slices, None, Ellipsis) and boolean masks select each element at most
+    once, so backward writes the gradient into a zero array. Integer arrays may select an element
+    several times; backward then accumulates with ``np.add.at`` so repeated indices sum.
+    """
+
+    def forward(self, x: np.ndarray, index: Any, accumulate: bool) -> np.ndarray:
+        self.input_shape, self.index, self.accumulate = x.shape, index, accumulate
+        return x[index]
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        grad_x = np.zeros(self.input_shape, dtype=grad.dtype)
+        if self.accumulate:
+            np.add.at(grad_x, self.index, grad)
+        else:
+            grad_x[self.index] = grad
+        return grad_x
+
+
+class Cat(Function):
+    """Join arrays along ``axis``; each input's gradient is its slice of the output gradient."""
+
+    def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
+        self.axis = axis
+        self.boundaries = np.cumsum([a.shape[axis] for a in arrays[:-1]])
+        return np.concatenate(arrays, axis=axis)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(np.split(grad, self.boundaries, axis=self.axis))
+
+
+class Stack(Function):
+    """Join same-shape arrays along a new ``axis``; each gradient is one index of that axis."""
+
+    def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
+        self.axis = axis
+        return np.stack(arrays, axis=axis)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray, ...]:
+        moved = np.moveaxis(grad, self.axis, 0)
+        return tuple(moved)
+
+
+class Flip(Function):
+    def forward(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        self.axes = axes
+        return np.flip(x, axes)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return np.flip(grad, self.axes)
+
+
+class Repeat(Function):
+    """Tile ``x`` ``reps[d]`` times along each dim (``torch.Tensor.repeat``, ``np.tile``).
+
+    Backward views the gradient as ``(reps_0, n_0, reps_1, n_1, ...)`` and sums the copies.
+    """
+
+    def forward(self, x: np.ndarray, reps: tuple[int, ...]) -> np.ndarray:
+        self.input_shape, self.reps = x.shape, reps
+        return np.tile(x, reps)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        shape = (1,) * (len(self.reps) - len(self.input_shape)) + self.input_shape
+        split = [size for pair in zip(self.reps, shape, strict=True) for size in pair]
+        summed = grad.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return summed.reshape(self.input_shape)
+
+
+class ConstantPad(Function):
+    """Pad with a constant; ``widths`` is numpy's ``((before, after), ...)`` per dim. Negative
+    widths remove elements (as in PyTorch), so forward crops first and backward pads back."""
+
+    def forward(self, x: np.ndarray, widths: tuple[tuple[int, int], ...], value: float) -> np.ndarray:
+        self.input_shape = x.shape
+        self.crop = _crop_slices(widths, x.shape)
+        self.grow = tuple((max(a, 0), max(b, 0)) for a, b in widths)
+        return np.pad(x[self.crop], self.grow, mode="constant", constant_values=value)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        inner = grad[_crop_slices(tuple((-a, -b) for a, b in self.grow), grad.shape)]
+        if inner.shape == self.input_shape:
+            return inner
+        grad_x = np.zeros(self.input_shape, dtype=grad.dtype)
+        grad_x[self.crop] = inner
+        return grad_x
+
+
+class IndexPad(Function):
+    """Pad by copying existing elements (``reflect``, ``replicate``, ``circular``).
+
+    ``sources`` holds, for each padded dim, which input position every output position copies;
+    forward gathers along each dim in turn and backward scatters back, summing the copies.
+    """
+
+    def forward(self, x: np.ndarray, sources: tuple[tuple[int, np.ndarray], ...]) -> np.ndarray:
+        self.sources = sources
+        for axis, source in sources:
+            x = np.take(x, source, axis=axis)
+        return x
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        for axis, source in reversed(self.sources):
+            moved = np.moveaxis(grad, axis, 0)
+            summed = np.zeros((int(source.max()) + 1,) + moved.shape[1:], dtype=grad.dtype)
+            np.add.at(summed, source, moved)
+            grad = np.moveaxis(summed, 0, axis)
+        return grad
+
+
+def _crop_slices(widths: Sequence[tuple[int, int]], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """Slices removing ``-width`` elements on each side where a width is negative."""
+    return tuple(slice(-min(a, 0), n + min(b, 0)) for (a, b), n in zip(widths, shape, strict=True))
+
+
+# ------------------------------------------------------------------------ module functions
+
+
+def _tensor_list(op: str, tensors: Any) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, Sequence) or len(tensors) == 0:
+        raise TypeError(f"{op}: expected a non-empty list or tuple of tensors, got {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: element {i} is a {type(t).__name__}, expected a Tensor")
+    return list(tensors)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension (``torch.cat``).
+
+    All tensors must have the same shape except along ``dim``.
+
+    Examples
+    --------
+    >>> giagrad.cat([giagrad.ones(2, 3), giagrad.zeros(1, 3)]).shape
+    (3, 3)
+    """
+    tensors = _tensor_list("cat", tensors)
+    first = tensors[0]
+    axis = _check_dim("cat", dim, first.ndim)
+    if first.ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or any(a != b for d, (a, b) in enumerate(zip(t.shape, first.shape, strict=True))
+                                       if d != axis):
+            shapes = [tuple(x.shape) for x in tensors]
+            raise ValueError(f"cat: shapes {shapes} must match except in dim {dim}")
+    if len(tensors) == 1:
+        return first
+    return Tensor.comm(Cat, *tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join same-shape tensors along a new dimension ``dim`` (``torch.stack``).
+
+    Examples
+    --------
+    >>> giagrad.stack([giagrad.ones(3), giagrad.zeros(3)], dim=1).shape
+    (3, 2)
+    """
+    tensors = _tensor_list("stack", tensors)
+    first = tensors[0]
+    axis = _check_dim("stack", dim, first.ndim + 1)
+    for t in tensors[1:]:
+        if t.shape != first.shape:
+            raise ValueError(f"stack: all tensors must have the same shape, got {[tuple(x.shape) for x in tensors]}")
+    return Tensor.comm(Stack, *tensors, axis=axis)
+
+
+_INDEX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:  # noqa: A002
+    """Pad a tensor (``torch.nn.functional.pad``).
+
+    Parameters
+    ----------
+    input : Tensor
+    pad : sequence of int
+        PyTorch's order: ``(left, right)`` for the last dim, then ``(top, bottom)`` for the one
+        before, and so on; ``len(pad) // 2`` dims from the end are padded. In ``constant`` mode a
+        negative width removes elements.
+    mode : str
+        ``'constant'`` (fill with ``value``), ``'reflect'`` (mirror without the edge),
+        ``'replicate'`` (repeat the edge) or ``'circular'`` (wrap around). Unlike PyTorch, the
+        copying modes work on any number of dims, with or without batch dims.
+    value : float
+        The fill value of ``constant`` mode.
+
+    Examples
+    --------
+    >>> giagrad.pad(giagrad.ones(2, 3), (1, 1)).shape
+    (2, 5)
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"pad: input must be a Tensor, got {type(input).__name__}")
+    widths_list = list(pad)
+    if len(widths_list) % 2 or len(widths_list) // 2 > input.ndim or \
+            not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) for w in widths_list):
+        raise ValueError(
+            f"pad: pad must be an even number of integers, at most 2 per dim of the input of shape "
+            f"{input.shape}, got {tuple(pad)}"
+        )
+    widths = [(0, 0)] * input.ndim
+    for i in range(len(widths_list) // 2):
+        widths[input.ndim - 1 - i] = (int(widths_list[2 * i]), int(widths_list[2 * i + 1]))
+    for (before, after), size in zip(widths, input.shape, strict=True):
+        if size + before + after < 0 or (before < 0 and -before > size) or (after < 0 and -after > size):
+            raise ValueError(f"pad: widths {tuple(pad)} would remove more than the input of shape {input.shape} has")
+    if mode == "constant":
+        if all(w == (0, 0) for w in widths):
+            return input
+        return Tensor.comm(ConstantPad, input, widths=tuple(widths), value=value)
+    if mode not in _INDEX_PAD_MODES:
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    sources = []
+    for axis, ((before, after), size) in enumerate(zip(widths, input.shape, strict=True)):
+        if before == after == 0:
+            continue
+        if before < 0 or after < 0:
+            raise ValueError(f"pad: negative widths {tuple(pad)} are only allowed in constant mode")
+        limit = size - 1 if mode == "reflect" else size
+        if max(before, after) > limit or size == 0:
+            raise ValueError(
+                f"pad: {mode} padding of {(before, after)} is too large for dim {axis} of size {size} "
+                f"in shape {input.shape} (at most {limit})"
+            )
+        source = np.pad(np.arange(size), (before, after), mode=_INDEX_PAD_MODES[mode])
+        sources.append((axis, source))
+    if not sources:
+        return input
+    return Tensor.comm(IndexPad, input, sources=tuple(sources))

@@ -654,6 +654,129 @@ class Tensor:
         """Mean over all elements, one dim or a tuple of dims."""
         return Tensor.comm(reductionops.Mean, self, axis=_check_dims("mean", dim, self.ndim), keepdims=keepdim)
 
+    def max(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | reductionops.ValuesIndices:
+        """The maximum: of all elements (a tensor), or along ``dim`` as ``(values, indices)``.
+
+        ``x.max()`` shares the gradient evenly among tied maxima; ``x.max(dim)`` gives it to the
+        returned index only (the first maximum), as in PyTorch. ``x.max(other)`` with a tensor is
+        ``maximum(x, other)``.
+
+        Examples
+        --------
+        >>> values, indices = giagrad.tensor([[1.0, 5.0], [7.0, 2.0]]).max(dim=1)
+        >>> indices
+        tensor([1, 0])
+        """
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None:
+            return Tensor.comm(reductionops.Amax, self, axis=None, keepdims=False)
+        return self._extreme_along("max", np.argmax, dim, keepdim)
+
+    def min(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | reductionops.ValuesIndices:
+        """The minimum: of all elements, or along ``dim`` as ``(values, indices)`` (see ``max``)."""
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None:
+            return Tensor.comm(reductionops.Amin, self, axis=None, keepdims=False)
+        return self._extreme_along("min", np.argmin, dim, keepdim)
+
+    def _extreme_along(self, op: str, arg_function: Any, dim: int, keepdim: bool) -> reductionops.ValuesIndices:
+        axis = _check_dim(op, dim, self.ndim)
+        if self.ndim == 0:
+            return reductionops.ValuesIndices(self.reshape(1).reshape(()), Tensor(np.array(0)))
+        if self.data.shape[axis] == 0:
+            raise IndexError(f"{op}: cannot reduce over dim {dim} of size 0 in shape {self.shape}")
+        indices = arg_function(self.data, axis=axis, keepdims=True)
+        values = Tensor.comm(reductionops.TakeAlongDim, self, indices=indices, axis=axis, keepdims=keepdim)
+        return reductionops.ValuesIndices(values, Tensor._make(indices if keepdim else np.squeeze(indices, axis), None))
+
+    def amax(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        """The maximum over all elements, one dim or a tuple of dims; ties share the gradient evenly."""
+        return Tensor.comm(reductionops.Amax, self, axis=_check_dims("amax", dim, self.ndim), keepdims=keepdim)
+
+    def amin(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        """The minimum over all elements, one dim or a tuple of dims; ties share the gradient evenly."""
+        return Tensor.comm(reductionops.Amin, self, axis=_check_dims("amin", dim, self.ndim), keepdims=keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the (first) maximum, in the flattened tensor when ``dim`` is None (int64)."""
+        return self._arg_extreme("argmax", np.argmax, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the (first) minimum, in the flattened tensor when ``dim`` is None (int64)."""
+        return self._arg_extreme("argmin", np.argmin, dim, keepdim)
+
+    def _arg_extreme(self, op: str, arg_function: Any, dim: int | None, keepdim: bool) -> Tensor:
+        if self.data.size == 0:
+            raise ValueError(f"{op}: the tensor of shape {self.shape} is empty")
+        if dim is None or self.ndim == 0:
+            if dim is not None:
+                _check_dim(op, dim, self.ndim)
+            return Tensor._make(np.asarray(arg_function(self.data), dtype=np.int64), None)
+        axis = _check_dim(op, dim, self.ndim)
+        return Tensor._make(arg_function(self.data, axis=axis, keepdims=keepdim).astype(np.int64, copy=False), None)
+
+    def var(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False,
+            *, correction: float | None = None) -> Tensor:
+        r"""Variance over all elements, one dim or a tuple of dims.
+
+        ``correction`` (default 1, Bessel's) is subtracted from the count:
+        :math:`\frac{1}{N - c}\sum_i (x_i - \bar x)^2`. ``unbiased=False`` is ``correction=0``.
+        """
+        return self._spread("var", reductionops.Var, dim, unbiased, keepdim, correction)
+
+    def std(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False,
+            *, correction: float | None = None) -> Tensor:
+        """Standard deviation, ``sqrt(var)`` (same arguments as ``var``); its gradient is nan where it is 0."""
+        return self._spread("std", reductionops.Std, dim, unbiased, keepdim, correction)
+
+    def _spread(self, op: str, function: type[Function], dim: Any, unbiased: bool | None, keepdim: bool,
+                correction: float | None) -> Tensor:
+        if isinstance(dim, bool):  # x.var(False): the old positional `unbiased`
+            dim, unbiased = None, dim
+        if unbiased is not None and correction is not None:
+            raise ValueError(f"{op}: give either unbiased or correction, not both")
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        _check_floating_op(op, self)
+        return Tensor.comm(function, self, axis=_check_dims(op, dim, self.ndim), keepdims=keepdim,
+                           correction=correction)
+
+    def prod(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        """Product over all elements, one dim or (unlike PyTorch, which takes one) a tuple of dims.
+
+        The gradient is exact where elements are zero (no division by the product).
+        """
+        return Tensor.comm(reductionops.Prod, self, axis=_check_dims("prod", dim, self.ndim), keepdims=keepdim)
+
+    def logsumexp(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        """``log(sum(exp(x)))`` over ``dim`` (all elements when None), without overflow."""
+        _check_floating_op("logsumexp", self)
+        return Tensor.comm(reductionops.LogSumExp, self, axis=_check_dims("logsumexp", dim, self.ndim),
+                           keepdims=keepdim)
+
+    def norm(self, p: float | str = "fro", dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        """The vector ``p``-norm over all elements or ``dim``: ``p`` a number, ``inf``, ``-inf`` or ``'fro'`` (= 2).
+
+        The gradient of a zero norm is 0 (PyTorch's subgradient). Matrix norms such as ``'nuc'``
+        are not supported.
+        """
+        if p == "fro":
+            p = 2
+        if isinstance(p, str) or isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise ValueError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
+        _check_floating_op("norm", self)
+        return Tensor.comm(reductionops.Norm, self, axis=_check_dims("norm", dim, self.ndim), keepdims=keepdim,
+                           p=float(p))
+
+    def cumsum(self, dim: int) -> Tensor:
+        """Running sum along ``dim``: ``out[i] = x[0] + ... + x[i]``."""
+        axis = _check_dim("cumsum", dim, self.ndim)
+        if self.ndim == 0:
+            return self.reshape(1).cumsum(0).reshape(())
+        return Tensor.comm(reductionops.CumSum, self, axis=axis)
+
     # ------------------------------------------------------------------------------- shape
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
@@ -678,6 +801,176 @@ class Tensor:
         a, b = _check_dim("transpose", dim0, self.ndim), _check_dim("transpose", dim1, self.ndim)
         order[a], order[b] = order[b], order[a]
         return Tensor.comm(shapeops.Permute, self, axes=tuple(order))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge dims ``start_dim..end_dim`` (inclusive) into one: ``(2, 3, 4) -> (2, 12)`` with start_dim=1."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = _check_dim("flatten", start_dim, self.ndim), _check_dim("flatten", end_dim, self.ndim)
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {self.shape}")
+        shape = self.data.shape
+        merged = 1
+        for size in shape[start:end + 1]:
+            merged *= size
+        return self.reshape(shape[:start] + (merged,) + shape[end + 1:])
+
+    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
+        """Remove dims of size 1: all of them, or those of ``dim`` (other sizes are left alone)."""
+        axes = _check_dims("squeeze", dim, self.ndim)
+        if axes is None:
+            axes = tuple(range(self.ndim))
+        shape = self.data.shape
+        return self.reshape(tuple(n for d, n in enumerate(shape) if not (n == 1 and d in axes)))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a dim of size 1 at position ``dim`` (``-1`` appends)."""
+        axis = _check_dim("unsqueeze", dim, self.ndim + 1)
+        shape = self.data.shape
+        return self.reshape(shape[:axis] + (1,) + shape[axis:])
+
+    def expand(self, *sizes: int | Sequence[int]) -> Tensor:
+        """Broadcast dims of size 1 (and new leading dims) to ``sizes``; ``-1`` keeps a dim.
+
+        Like PyTorch, the result is a read-only view: no memory is copied.
+        """
+        sizes = _shape_arg(sizes)
+        shape = self.data.shape
+        added = len(sizes) - len(shape)
+        if added < 0:
+            raise ValueError(f"expand: {len(sizes)} sizes {sizes} for a tensor of shape {shape} with {self.ndim} dims")
+        target = []
+        for d, size in enumerate(sizes):
+            current = shape[d - added] if d >= added else None
+            if size == -1 and current is not None:
+                size = current
+            if size < 0 or (current is not None and current != 1 and current != size):
+                raise ValueError(f"expand: cannot expand shape {shape} to {sizes}: dims of size other than 1 "
+                                 "must keep their size (or be -1)")
+            target.append(size)
+        target = tuple(target)
+        if target == shape:
+            return self
+        return Tensor.comm(shapeops.Expand, self, shape=target)
+
+    def broadcast_to(self, *shape: int | Sequence[int]) -> Tensor:
+        """Broadcast to ``shape`` with numpy/PyTorch broadcasting rules (a read-only view)."""
+        shape = _shape_arg(shape)
+        try:
+            broadcast = np.broadcast_shapes(self.data.shape, shape)
+        except ValueError:
+            broadcast = None
+        if broadcast != shape:
+            raise ValueError(f"broadcast_to: shape {self.shape} cannot be broadcast to {shape}")
+        return self.expand(shape)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        """``expand(other.shape)``."""
+        return self.expand(other.shape)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        """Index like numpy/PyTorch: ints, slices (negative steps too), None, ``...``, bool masks and
+        integer arrays or tensors. Elements picked several times accumulate their gradients."""
+        normalized, repeats = _normalize_index(index)
+        return Tensor.comm(shapeops.Getitem, self, index=normalized, accumulate=repeats)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """Assign in place (not recorded): allowed on tensors that need no graph or under ``no_grad``."""
+        normalized, _ = _normalize_index(index)
+        if _grad_state.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+            raise RuntimeError(
+                "setitem: assigning into a tensor that requires grad would not be recorded; "
+                "build a new tensor (where, cat) or wrap the update in giagrad.no_grad()"
+            )
+        try:
+            self.data[normalized] = value.data if isinstance(value, Tensor) else value
+        except (ValueError, IndexError) as error:
+            raise type(error)(f"setitem: {error} (tensor shape {self.shape})") from None
+        self._mark_modified()
+
+    def split(self, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        """Cut into pieces along ``dim``: of ``split_size`` each (the last may be smaller), or of the
+        listed sizes, which must add up to the dim's size."""
+        axis = _check_dim("split", dim, self.ndim)
+        if self.ndim == 0:
+            raise ValueError("split: cannot split a zero-dimensional tensor")
+        length = self.data.shape[axis]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            step = int(split_size_or_sections)
+            if step <= 0:
+                raise ValueError(f"split: split_size must be positive, got {step}")
+            sizes = [min(step, length - start) for start in range(0, length, step)] or [0]
+        else:
+            sizes = [int(s) for s in split_size_or_sections]
+            if sum(sizes) != length or any(s < 0 for s in sizes):
+                raise ValueError(f"split: sections {sizes} must be non-negative and add up to {length}, the size "
+                                 f"of dim {dim} of shape {self.shape}")
+        before = (slice(None),) * axis
+        pieces = []
+        start = 0
+        for size in sizes:
+            pieces.append(Tensor.comm(shapeops.Getitem, self, index=before + (slice(start, start + size),),
+                                      accumulate=False))
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """Cut into ``chunks`` pieces of ``ceil(size / chunks)`` along ``dim`` (maybe fewer, as PyTorch)."""
+        if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+            raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+        axis = _check_dim("chunk", dim, self.ndim)
+        if self.ndim == 0:
+            raise ValueError("chunk: cannot chunk a zero-dimensional tensor")
+        length = self.data.shape[axis]
+        return self.split(max(-(-length // int(chunks)), 1), dim)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        """The slices along ``dim``, as a tuple (the dim removed)."""
+        axis = _check_dim("unbind", dim, self.ndim)
+        before = (slice(None),) * axis
+        return tuple(self[before + (i,)] for i in range(self.data.shape[axis]))
+
+    def pad(self, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+        """Pad with PyTorch's widths order (last dim first); see ``giagrad.pad``."""
+        return shapeops.pad(self, pad, mode, value)
+
+    def flip(self, *dims: int | Sequence[int]) -> Tensor:
+        """Reverse the order of elements along ``dims``."""
+        axes = _check_dims("flip", _shape_arg(dims), self.ndim)
+        if not axes:
+            return self
+        return Tensor.comm(shapeops.Flip, self, axes=axes)
+
+    def repeat(self, *sizes: int | Sequence[int]) -> Tensor:
+        """Tile the tensor ``sizes[d]`` times along each dim (PyTorch's ``repeat``, numpy's ``tile``).
+
+        ``sizes`` may have more entries than the tensor has dims; new leading dims are added.
+        """
+        reps = _shape_arg(sizes)
+        if len(reps) < self.ndim or any(r < 0 for r in reps):
+            raise ValueError(f"repeat: needs at least {self.ndim} non-negative sizes for shape {self.shape}, "
+                             f"got {reps}")
+        return Tensor.comm(shapeops.Repeat, self, reps=reps)
+
+    def contiguous(self) -> Tensor:
+        """This tensor when its array is C-contiguous, else a contiguous copy (recorded in the graph)."""
+        if self.data.flags.c_contiguous:
+            return self
+        return Tensor.comm(shapeops.Contiguous, self)
+
+    def is_contiguous(self) -> bool:
+        """Whether the array is laid out in C order without gaps."""
+        return bool(self.data.flags.c_contiguous)
+
+    def softmax(self, dim: int) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``dim``, computed stably."""
+        _check_floating_op("softmax", self)
+        return Tensor.comm(mlops.Softmax, self, axis=_check_dim("softmax", dim, self.ndim))
+
+    def log_softmax(self, dim: int) -> Tensor:
+        """``log(softmax(x))`` along ``dim``, finite for any finite logits."""
+        _check_floating_op("log_softmax", self)
+        return Tensor.comm(mlops.LogSoftmax, self, axis=_check_dim("log_softmax", dim, self.ndim))
 
 
 # -------------------------------------------------------------------------------- helpers
@@ -780,6 +1073,36 @@ def _check_dims(op: str, dim: int | Sequence[int] | None, ndim: int) -> tuple[in
     if ndim == 0:
         return None
     return axes
+
+
+def _check_floating_op(op: str, x: Tensor) -> None:
+    if not _is_floating(x.data.dtype):
+        raise TypeError(f"{op}: expected a floating point tensor, got dtype {x.dtype} (shape {x.shape})")
+
+
+def _normalize_index(index: Any) -> tuple[tuple[Any, ...], bool]:
+    """``__getitem__``'s index as a tuple numpy understands, and whether an element may repeat.
+
+    Tensors and lists become arrays; integer arrays (advanced indexing) can pick an element more
+    than once, so their backward must accumulate.
+    """
+    items = index if type(index) is tuple else (index,)
+    normalized = []
+    repeats = False
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.data
+        elif isinstance(item, list):
+            item = np.asarray(item) if len(item) else np.zeros(0, dtype=np.int64)
+        if isinstance(item, np.ndarray):
+            if item.dtype.kind in "iu":
+                repeats = repeats or item.size > 1
+            elif item.dtype.kind != "b":
+                raise IndexError(f"getitem: tensors used as indices must be integer or bool, got {item.dtype}")
+        elif not (item is None or item is Ellipsis or isinstance(item, (slice, int, np.integer))):
+            raise IndexError(f"getitem: unsupported index of type {type(item).__name__}")
+        normalized.append(item)
+    return tuple(normalized), repeats
 
 
 def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
