@@ -28,7 +28,7 @@ def _position(container: str, index: Any, length: int, inserting: bool = False) 
     if inserting:  # list.insert clamps; PyTorch's insert raises outside [-len, len]
         if not -length <= index <= length:
             raise IndexError(f"{container}: index {index} is out of range for insertion into {length} modules")
-        return index % (length + 1) if index < 0 else index
+        return index + length if index < 0 else index
     if not -length <= index < length:
         raise IndexError(f"{container}: index {index} is out of range for {length} modules")
     return index % length
