@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from giagrad import mlops
+from giagrad import convops, mlops, normops
+from giagrad import random as _random
 from giagrad.tensor import Tensor
 
 # --- linear, activations, losses, one_hot ---
@@ -127,3 +128,606 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
     return Tensor.comm(mlops.LogSoftmax, input, axis=axis)
 
 # --- convolution, pooling, normalization, dropout, embedding ---
+
+
+def _int_tuple(op: str, name: str, value: Any, length: int, minimum: int) -> tuple[int, ...]:
+    """An int or a sequence of ``length`` ints as a tuple, each at least ``minimum``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        values = (int(value),) * length
+    elif isinstance(value, (tuple, list)) and len(value) == length and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        values = tuple(int(v) for v in value)
+    else:
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {length} ints, got {value!r}")
+    if min(values) < minimum:
+        raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
+    return values
+
+
+def _check_spatial_input(op: str, input: Any, spatial_dims: int) -> tuple[Tensor, bool]:
+    """The input as a batched floating tensor; also whether it came without a batch dim."""
+    input = _tensor(op, input)
+    _check_floating(op, input)
+    if input.ndim not in (spatial_dims + 1, spatial_dims + 2):
+        layout = "(N, C, L)" if spatial_dims == 1 else "(N, C, H, W)"
+        raise ValueError(f"{op}: expected a {spatial_dims + 2}-D input {layout} or {spatial_dims + 1}-D without "
+                         f"the batch dim, got shape {input.shape}")
+    if input.ndim == spatial_dims + 1:
+        return input.reshape((1,) + input.shape), True
+    return input, False
+
+
+def _check_parameter(op: str, value: Any, name: str, input: Tensor, shape: tuple[int, ...] | None) -> Tensor:
+    value = _tensor(op, value, name)
+    if shape is not None and value.shape != shape:
+        raise ValueError(f"{op}: {name} must have shape {shape}, got {value.shape}")
+    if value.dtype != input.dtype:
+        raise TypeError(f"{op}: {name} is {value.dtype} but the input is {input.dtype}; convert one of them")
+    return value
+
+
+def _conv_padding(op: str, padding: Any, kernel: tuple[int, ...], stride: tuple[int, ...],
+                  dilation: tuple[int, ...]) -> tuple[int, ...]:
+    """``padding`` (int, tuple, 'valid' or 'same') as ``(before, after)`` for each spatial dim."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * (2 * len(kernel))
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
+        pads: tuple[int, ...] = ()
+        for k, d in zip(kernel, dilation, strict=True):
+            total = d * (k - 1)
+            pads += (total // 2, total - total // 2)  # the odd pixel goes after, as PyTorch
+        return pads
+    pads = ()
+    for p in _int_tuple(op, "padding", padding, len(kernel), 0):
+        pads += (p, p)
+    return pads
+
+
+def _convolution(op: str, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
+                 groups: Any, spatial_dims: int) -> Tensor:
+    """Check a conv1d/conv2d call and run it as a 2-D convolution (1-D: height 1)."""
+    input, unbatched = _check_spatial_input(op, input, spatial_dims)
+    weight = _check_parameter(op, weight, "weight", input, None)
+    if weight.ndim != spatial_dims + 2:
+        raise ValueError(f"{op}: weight must be {spatial_dims + 2}-D (out_channels, in_channels / groups, "
+                         f"*kernel_size), got shape {weight.shape}")
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    out_channels = weight.shape[0]
+    in_channels = input.shape[1]
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{op}: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
+                         f"divisible by groups ({groups})")
+    if weight.shape[1] * groups != in_channels:
+        raise ValueError(f"{op}: expected input with {weight.shape[1] * groups} channels (weight of shape "
+                         f"{weight.shape}, groups={groups}), got input of shape {input.shape}")
+    if bias is not None:
+        bias = _check_parameter(op, bias, "bias", input, (out_channels,))
+    kernel = weight.shape[2:]
+    stride = _int_tuple(op, "stride", stride, spatial_dims, 1)
+    dilation = _int_tuple(op, "dilation", dilation, spatial_dims, 1)
+    pads = _conv_padding(op, padding, kernel, stride, dilation)
+    for size, k, d, before, after in zip(input.shape[2:], kernel, dilation, pads[::2], pads[1::2], strict=True):
+        if d * (k - 1) + 1 > size + before + after:
+            raise ValueError(f"{op}: kernel size {tuple(kernel)} (dilation {dilation}) is larger than the padded "
+                             f"input: input shape {input.shape}, padding {padding!r}")
+    if spatial_dims == 1:  # a row of height 1
+        input = input.reshape(input.shape[0], in_channels, 1, input.shape[2])
+        weight = weight.reshape(out_channels, weight.shape[1], 1, kernel[0])
+        stride, dilation, pads = (1,) + stride, (1,) + dilation, (0, 0) + pads
+    inputs = (input, weight) if bias is None else (input, weight, bias)
+    out = Tensor.comm(convops.Conv2d, *inputs, stride=stride, padding=pads, dilation=dilation, groups=int(groups))
+    if spatial_dims == 1:
+        out = out.reshape(out.shape[0], out.shape[1], out.shape[3])
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1,
+           padding: int | tuple[int, int] | str = 0, dilation: int | tuple[int, int] = 1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation, as in every deep-learning library) over ``(N, C, H, W)``.
+
+    .. math:: out[n, o, i, j] = bias[o] + \\sum_{c, a, b} weight[o, c, a, b]\\;
+              input[n, c, i s_h + a d_h - p_h, j s_w + b d_w - p_w]
+
+    with ``c`` running over the ``in_channels / groups`` channels of output channel ``o``'s group
+    and zeros outside the input.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C_in, H, W)``, or ``(C_in, H, W)`` without the batch dim.
+    weight : Tensor
+        ``(C_out, C_in / groups, KH, KW)``.
+    bias : Tensor, optional
+        ``(C_out,)``.
+    stride, dilation : int or (int, int)
+        Step between windows; spacing between kernel taps.
+    padding : int, (int, int), 'valid' or 'same'
+        Zeros added on both sides. ``'same'`` keeps the size (stride 1 only); when the total
+        ``dilation * (kernel - 1)`` is odd the extra pixel goes at the bottom/right, as PyTorch.
+    groups : int
+        Split channels into independent groups (``groups == C_in``: depthwise).
+
+    Returns
+    -------
+    Tensor
+        ``(N, C_out, OH, OW)`` with ``OH = floor((H + 2 p_h - d_h (KH - 1) - 1) / s_h) + 1``.
+
+    Examples
+    --------
+    >>> x, w = giagrad.randn(8, 3, 32, 32), giagrad.randn(16, 3, 3, 3)
+    >>> F.conv2d(x, w, padding="same").shape
+    (8, 16, 32, 32)
+    """
+    return _convolution("conv2d", input, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int] = 1,
+           padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1) -> Tensor:
+    """1-D convolution over ``(N, C_in, L)`` with ``weight (C_out, C_in / groups, K)``.
+
+    The same operation as :func:`conv2d` on a height-1 image (and computed that way); the
+    arguments mean the same.
+
+    Examples
+    --------
+    >>> F.conv1d(giagrad.randn(4, 2, 10), giagrad.randn(6, 2, 3), stride=2).shape
+    (4, 6, 4)
+    """
+    return _convolution("conv1d", input, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1,
+                     padding: int | tuple[int, int] = 0, output_padding: int | tuple[int, int] = 0,
+                     groups: int = 1, dilation: int | tuple[int, int] = 1) -> Tensor:
+    """2-D transposed convolution ("deconvolution"): the gradient of ``conv2d`` w.r.t. its input.
+
+    Each input pixel adds ``input[n, c, i, j] * weight[c, :, :, :]`` onto the output window at
+    ``(i s_h, j s_w)``; ``padding`` then crops ``d (k - 1) - padding``-style borders so that
+    ``conv_transpose2d`` undoes the shape change of a ``conv2d`` with the same arguments.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C_in, H, W)`` or ``(C_in, H, W)``.
+    weight : Tensor
+        ``(C_in, C_out / groups, KH, KW)`` (note: in-channels first, unlike ``conv2d``).
+    bias : Tensor, optional
+        ``(C_out,)``.
+    stride, padding, dilation : int or (int, int)
+    output_padding : int or (int, int)
+        Extra rows/columns at the bottom/right, to pick among the input sizes a strided
+        ``conv2d`` maps to the same output size; smaller than ``stride`` or ``dilation``.
+    groups : int
+
+    Returns
+    -------
+    Tensor
+        ``(N, C_out, OH, OW)`` with ``OH = (H - 1) s_h - 2 p_h + d_h (KH - 1) + output_padding_h + 1``.
+
+    Examples
+    --------
+    >>> x, w = giagrad.randn(2, 8, 7, 7), giagrad.randn(8, 4, 3, 3)
+    >>> F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape
+    (2, 4, 14, 14)
+    """
+    op = "conv_transpose2d"
+    input, unbatched = _check_spatial_input(op, input, 2)
+    weight = _check_parameter(op, weight, "weight", input, None)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must be 4-D (in_channels, out_channels / groups, KH, KW), "
+                         f"got shape {weight.shape}")
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    in_channels = weight.shape[0]
+    if in_channels % groups:
+        raise ValueError(f"{op}: in_channels ({in_channels}) must be divisible by groups ({groups})")
+    if input.shape[1] != in_channels:
+        raise ValueError(f"{op}: expected input with {in_channels} channels (weight of shape {weight.shape}), "
+                         f"got input of shape {input.shape}")
+    out_channels = weight.shape[1] * groups
+    if bias is not None:
+        bias = _check_parameter(op, bias, "bias", input, (out_channels,))
+    stride = _int_tuple(op, "stride", stride, 2, 1)
+    padding = _int_tuple(op, "padding", padding, 2, 0)
+    output_padding = _int_tuple(op, "output_padding", output_padding, 2, 0)
+    dilation = _int_tuple(op, "dilation", dilation, 2, 1)
+    for extra, s, d in zip(output_padding, stride, dilation, strict=True):
+        if extra >= s and extra >= d:
+            raise ValueError(f"{op}: output_padding {output_padding} must be smaller than either stride "
+                             f"{stride} or dilation {dilation}")
+    for size, k, s, p, d, extra in zip(input.shape[2:], weight.shape[2:], stride, padding, dilation,
+                                       output_padding, strict=True):
+        if (size - 1) * s - 2 * p + d * (k - 1) + extra + 1 < 1:
+            raise ValueError(f"{op}: padding {padding} leaves no output for input of shape {input.shape} "
+                             f"and weight of shape {weight.shape}")
+    inputs = (input, weight) if bias is None else (input, weight, bias)
+    out = Tensor.comm(convops.ConvTranspose2d, *inputs, stride=stride, padding=padding,
+                      output_padding=output_padding, dilation=dilation, groups=int(groups))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def _pooling_geometry(op: str, input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+                      ceil_mode: bool) -> tuple[tuple[int, ...], ...]:
+    """Check pooling arguments; return kernel, stride, dilation, padding, output size, full padding.
+
+    The full padding ``(top, bottom, left, right)`` adds to the bottom/right what ``ceil_mode``'s
+    last, partial windows need beyond ``padding``.
+    """
+    kernel = _int_tuple(op, "kernel_size", kernel_size, 2, 1)
+    stride = kernel if stride is None or stride == () or stride == [] else _int_tuple(op, "stride", stride, 2, 1)
+    padding = _int_tuple(op, "padding", padding, 2, 0)
+    dilation = _int_tuple(op, "dilation", dilation, 2, 1)
+    out_size: tuple[int, ...] = ()
+    full_padding: tuple[int, ...] = ()
+    for size, k, s, p, d in zip(input.shape[2:], kernel, stride, padding, dilation, strict=True):
+        reach = d * (k - 1) + 1
+        if 2 * p > reach:
+            raise ValueError(f"{op}: padding {padding} must be at most half of the kernel size {kernel} "
+                             f"(dilation {dilation})")
+        # PyTorch's pooling_output_shape: in ceil mode the last window must start inside the input
+        # or the left padding.
+        out = (size + 2 * p - reach + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (out - 1) * s >= size + p:
+            out -= 1
+        if out < 1:
+            raise ValueError(f"{op}: input of shape {input.shape} is too small for kernel_size {kernel}, "
+                             f"padding {padding} and dilation {dilation}")
+        out_size += (out,)
+        full_padding += (p, max(p, (out - 1) * s + reach - size - p))
+    return kernel, stride, dilation, padding, out_size, full_padding
+
+
+def max_pool2d(input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+               padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
+               ceil_mode: bool = False) -> Tensor:
+    """The maximum over each ``kernel_size`` window of ``(N, C, H, W)``.
+
+    Padding counts as ``-inf`` (it never wins). The gradient goes to each window's maximum; at
+    ties to the first one in row-major order, as in PyTorch. ``return_indices`` is not offered.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, H, W)`` or ``(C, H, W)``.
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size`` (non-overlapping windows).
+    padding : int or (int, int)
+        At most half the (dilated) kernel.
+    dilation : int or (int, int)
+    ceil_mode : bool
+        Round the output size up, keeping a last partial window that starts inside the input.
+
+    Examples
+    --------
+    >>> F.max_pool2d(giagrad.randn(1, 1, 4, 4), 2).shape
+    (1, 1, 2, 2)
+    """
+    op = "max_pool2d"
+    input, unbatched = _check_spatial_input(op, input, 2)
+    kernel, stride, dilation, _, out_size, full_padding = _pooling_geometry(
+        op, input, kernel_size, stride, padding, dilation, ceil_mode)
+    out = Tensor.comm(convops.MaxPool2d, input, kernel=kernel, stride=stride, padding=full_padding,
+                      dilation=dilation, out_size=out_size)
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def _average_divisor_1d(size: int, out: int, kernel: int, stride: int, padding: int,
+                        count_include_pad: bool) -> np.ndarray:
+    # PyTorch's rule: a window is cut at the padded border; without count_include_pad, also at
+    # the input's border.
+    start = np.arange(out) * stride - padding
+    end = np.minimum(start + kernel, size + padding)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+def avg_pool2d(input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+               padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """The mean over each ``kernel_size`` window of ``(N, C, H, W)``.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, H, W)`` or ``(C, H, W)``.
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding : int or (int, int)
+        Zeros on both sides, at most half the kernel.
+    ceil_mode : bool
+        Round the output size up (a last partial window that starts inside the input).
+    count_include_pad : bool
+        Divide by the window size including padded zeros (but never beyond the padded border, as
+        PyTorch) or, when False, by the number of real input pixels in the window.
+    divisor_override : int, optional
+        Divide every window sum by this instead.
+
+    Examples
+    --------
+    >>> F.avg_pool2d(giagrad.ones(1, 1, 4, 4), 2, padding=1, count_include_pad=False)
+    tensor([[[[1., 1., 1.],
+              [1., 1., 1.],
+              [1., 1., 1.]]]])
+    """
+    op = "avg_pool2d"
+    input, unbatched = _check_spatial_input(op, input, 2)
+    kernel, stride, _, padding, out_size, full_padding = _pooling_geometry(
+        op, input, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, (int, np.integer)) or divisor_override <= 0:
+            raise ValueError(f"{op}: divisor_override must be a positive int, got {divisor_override!r}")
+        divisor = np.full(out_size, divisor_override, dtype=input.dtype)
+    else:
+        rows, cols = (_average_divisor_1d(size, out, k, s, p, count_include_pad)
+                      for size, out, k, s, p in zip(input.shape[2:], out_size, kernel, stride, padding, strict=True))
+        divisor = np.multiply.outer(rows, cols).astype(input.dtype)
+    out = Tensor.comm(convops.AvgPool2d, input, kernel=kernel, stride=stride, padding=full_padding, divisor=divisor)
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int | None]) -> Tensor:
+    """Average pooling to a given output size, whatever the input size.
+
+    Output row ``i`` of ``OH`` averages input rows ``floor(i H / OH)`` up to ``ceil((i + 1) H / OH)``
+    (exclusive), PyTorch's windows, which overlap when ``OH`` does not divide ``H``; likewise for
+    columns. ``None`` in ``output_size`` keeps that input size.
+
+    Examples
+    --------
+    >>> F.adaptive_avg_pool2d(giagrad.randn(2, 16, 7, 7), 1).shape
+    (2, 16, 1, 1)
+    """
+    op = "adaptive_avg_pool2d"
+    input, unbatched = _check_spatial_input(op, input, 2)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        output_size = tuple(size if s is None else s for s, size in zip(output_size, input.shape[2:], strict=True))
+    out_size = _int_tuple(op, "output_size", output_size, 2, 1)
+    if min(input.shape[2:]) < 1:
+        raise ValueError(f"{op}: input of shape {input.shape} has an empty spatial dim")
+    out = Tensor.comm(convops.AdaptiveAvgPool2d, input, out_size=out_size)
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple[int, ...]) -> Tensor:
+    """``out * weight + bias`` with the parameters viewed as ``shape`` for broadcasting."""
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` over the batch.
+
+    .. math:: y = \\frac{x - \\mu}{\\sqrt{\\sigma^2 + \\epsilon}} \\gamma + \\beta
+
+    In training, :math:`\\mu` and :math:`\\sigma^2` are the batch's mean and biased variance per
+    channel, and the running statistics (when given) are updated in place with the UNbiased
+    variance, as PyTorch: ``running = (1 - momentum) * running + momentum * batch_stat``. In
+    eval mode the running statistics are used instead.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, *)``.
+    running_mean, running_var : Tensor or None
+        ``(C,)``; required when ``training`` is False.
+    weight, bias : Tensor, optional
+        :math:`\\gamma` and :math:`\\beta`, ``(C,)``.
+    training : bool
+    momentum : float
+        Weight of the new batch in the running averages.
+    eps : float
+        Added to the variance for stability.
+
+    Examples
+    --------
+    >>> x = giagrad.randn(32, 4)
+    >>> y = F.batch_norm(x, giagrad.zeros(4), giagrad.ones(4), training=True)
+    """
+    op = "batch_norm"
+    input = _tensor(op, input)
+    _check_floating(op, input)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected input of shape (N, C, *), got shape {input.shape}")
+    channels = input.shape[1]
+    weight = None if weight is None else _check_parameter(op, weight, "weight", input, (channels,))
+    bias = None if bias is None else _check_parameter(op, bias, "bias", input, (channels,))
+    stats = [None if s is None else _check_parameter(op, s, name, input, (channels,))
+             for s, name in ((running_mean, "running_mean"), (running_var, "running_var"))]
+    axis = (0,) + tuple(range(2, input.ndim))
+    stat_shape = (1, channels) + (1,) * (input.ndim - 2)
+    if training:
+        count = input.data.size // channels
+        if count <= 1:
+            raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape "
+                             f"{input.shape}")
+        mean = input.data.mean(axis=axis, keepdims=True)
+        var = input.data.var(axis=axis, keepdims=True)
+        running_mean, running_var = stats
+        if running_mean is not None:
+            running_mean.data *= 1.0 - momentum
+            running_mean.data += momentum * mean.reshape(-1)
+            running_mean._mark_modified()
+        if running_var is not None:
+            running_var.data *= 1.0 - momentum
+            running_var.data += (momentum * count / (count - 1)) * var.reshape(-1)
+            running_var._mark_modified()
+    else:
+        if stats[0] is None or stats[1] is None:
+            raise ValueError(f"{op}: running_mean and running_var are required when training=False")
+        mean, var = stats[0].data.reshape(stat_shape), stats[1].data.reshape(stat_shape)
+    out = Tensor.comm(normops.Normalize, input, mean=mean, var=var, eps=float(eps), axis=axis,
+                      batch_stats=bool(training))
+    return _affine(out, weight, bias, stat_shape)
+
+
+def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the last dims (``normalized_shape``) of each sample, then scale and shift.
+
+    .. math:: y = \\frac{x - E[x]}{\\sqrt{Var[x] + \\epsilon}} \\gamma + \\beta
+
+    with the mean and biased variance taken over the last ``len(normalized_shape)`` dims.
+
+    Examples
+    --------
+    >>> x = giagrad.randn(2, 5, 8)
+    >>> F.layer_norm(x, (8,)).shape
+    (2, 5, 8)
+    """
+    op = "layer_norm"
+    input = _tensor(op, input)
+    _check_floating(op, input)
+    shape = _int_tuple(op, "normalized_shape", normalized_shape, 1, 1) if isinstance(normalized_shape, int) \
+        else tuple(normalized_shape)
+    if not shape or input.shape[input.ndim - len(shape):] != shape or input.ndim < len(shape):
+        raise ValueError(f"{op}: input of shape {input.shape} does not end with normalized_shape {shape}")
+    weight = None if weight is None else _check_parameter(op, weight, "weight", input, shape)
+    bias = None if bias is None else _check_parameter(op, bias, "bias", input, shape)
+    axis = tuple(range(input.ndim - len(shape), input.ndim))
+    mean = input.data.mean(axis=axis, keepdims=True)
+    var = input.data.var(axis=axis, keepdims=True)
+    out = Tensor.comm(normops.Normalize, input, mean=mean, var=var, eps=float(eps), axis=axis, batch_stats=True)
+    return _affine(out, weight, bias, shape)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each group of ``C / num_groups`` channels of each sample of ``(N, C, *)``.
+
+    The mean and biased variance run over the group's channels and all spatial positions;
+    ``weight`` and ``bias`` (``(C,)``) then scale and shift per channel.
+
+    Examples
+    --------
+    >>> F.group_norm(giagrad.randn(2, 6, 4, 4), 3).shape
+    (2, 6, 4, 4)
+    """
+    op = "group_norm"
+    input = _tensor(op, input)
+    _check_floating(op, input)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected input of shape (N, C, *), got shape {input.shape}")
+    channels = input.shape[1]
+    if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or channels % num_groups:
+        raise ValueError(f"{op}: the {channels} channels of input {input.shape} must divide into num_groups "
+                         f"({num_groups!r}) groups")
+    weight = None if weight is None else _check_parameter(op, weight, "weight", input, (channels,))
+    bias = None if bias is None else _check_parameter(op, bias, "bias", input, (channels,))
+    grouped = input.reshape(input.shape[0], int(num_groups), -1)
+    mean = grouped.data.mean(axis=2, keepdims=True)
+    var = grouped.data.var(axis=2, keepdims=True)
+    out = Tensor.comm(normops.Normalize, grouped, mean=mean, var=var, eps=float(eps), axis=(2,), batch_stats=True)
+    return _affine(out.reshape(input.shape), weight, bias, (1, channels) + (1,) * (input.ndim - 2))
+
+
+def _check_probability(op: str, p: Any) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{op}: p must be a number, got {p!r}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+    return float(p)
+
+
+def _dropout_with_mask(input: Tensor, p: float, mask_shape: tuple[int, ...]) -> Tensor:
+    # Inverted dropout: survivors are scaled by 1 / (1 - p) so that the expectation is unchanged
+    # and evaluation needs no rescaling.
+    if p == 1.0:
+        return input * 0.0
+    keep = _random.generator().random(mask_shape, dtype=np.float32 if input.dtype == np.float32 else np.float64)
+    mask = (keep >= p).astype(input.dtype)
+    mask *= 1.0 / (1.0 - p)
+    return input * Tensor(mask)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (inverted).
+
+    Identity when ``training`` is False or ``p == 0``. The mask comes from giagrad's generator
+    (``giagrad.manual_seed`` makes it reproducible).
+
+    Examples
+    --------
+    >>> y = F.dropout(giagrad.ones(1000), p=0.2)   # about 200 zeros, the rest 1.25
+    """
+    op = "dropout"
+    input = _tensor(op, input)
+    p = _check_probability(op, p)
+    _check_floating(op, input)
+    if not training or p == 0.0:
+        return input
+    return _dropout_with_mask(input, p, input.shape)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero whole channels: each ``input[n, c]`` is kept (scaled by ``1 / (1 - p)``) or zeroed.
+
+    For ``(N, C, H, W)``; a 3-D input is taken as ``(N, C, L)``, which is what PyTorch does too
+    (with a warning).
+
+    Examples
+    --------
+    >>> y = F.dropout2d(giagrad.ones(8, 16, 5, 5), p=0.5)   # y[n, c] all 0 or all 2
+    """
+    op = "dropout2d"
+    input = _tensor(op, input)
+    p = _check_probability(op, p)
+    _check_floating(op, input)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or 3-D (N, C, L), got shape {input.shape}")
+    if not training or p == 0.0:
+        return input
+    return _dropout_with_mask(input, p, input.shape[:2] + (1,) * (input.ndim - 2))
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Look up rows of ``weight``: ``out[...] = weight[input[...]]``.
+
+    Parameters
+    ----------
+    input : Tensor
+        Integer indices of any shape, each in ``[0, num_embeddings)``.
+    weight : Tensor
+        ``(num_embeddings, embedding_dim)``.
+    padding_idx : int, optional
+        This row receives no gradient (its value is whatever ``weight`` holds; ``nn.Embedding``
+        zeroes it at construction). Negative values count from the end.
+
+    Returns
+    -------
+    Tensor
+        ``input.shape + (embedding_dim,)``. Rows looked up several times accumulate gradient.
+
+    Examples
+    --------
+    >>> F.embedding(giagrad.tensor([[0, 2], [1, 0]]), giagrad.randn(3, 4)).shape
+    (2, 2, 4)
+    """
+    op = "embedding"
+    indices = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be an integer tensor, got dtype {indices.dtype}")
+    weight = _tensor(op, weight, "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    rows = weight.shape[0]
+    if indices.size and (indices.min() < 0 or indices.max() >= rows):
+        raise IndexError(f"{op}: indices must be in [0, {rows}) for weight of shape {weight.shape}, got values "
+                         f"from {indices.min()} to {indices.max()}")
+    if padding_idx is not None:
+        if not -rows <= padding_idx < rows:
+            raise ValueError(f"{op}: padding_idx {padding_idx} is out of range for {rows} embeddings")
+        padding_idx = int(padding_idx) % rows
+    return Tensor.comm(normops.Embedding, weight, indices=indices, padding_idx=padding_idx)

@@ -1,0 +1,321 @@
+"""Convolution and pooling: sliding-window operations over the last two dims of ``(N, C, H, W)``.
+
+All of them rest on two movements of data:
+
+- ``im2col`` lays every window of the (padded) input out as a column of one matrix, so that a
+  convolution becomes ONE matrix multiply (a batched one over groups). The windows are a strided
+  view of the input (``as_strided``: no copy); the matrix is one copy of it.
+- ``col2im`` is its adjoint: it adds each column back onto the positions its window covered. It
+  loops over the kernel offsets only (``kh * kw`` whole-array slice additions), so overlapping
+  windows accumulate.
+
+Options arrive normalised by ``giagrad.nn.functional``: ``stride`` and ``dilation`` as
+``(h, w)``, ``padding`` as ``(top, bottom, left, right)``.
+
+Layout. The columns are ordered ``(C, KH, KW, N, OH, OW)``: channels and kernel offsets on the
+rows, batch and output pixels on the columns. The copy out of the strided view then reads whole
+output rows at a time, splitting ``C`` into ``(groups, C / groups)`` is a free reshape, and the
+product ``weight @ columns`` comes out as ``(C_out, N, OH, OW)``, returned as a transposed view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from giagrad.tensor import Function
+
+Pair = tuple[int, int]
+Padding = tuple[int, int, int, int]
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Output length of a convolution along one dim; ``padding`` is the total of both sides.
+
+    .. math:: \\lfloor (size + padding - dilation (kernel - 1) - 1) / stride \\rfloor + 1
+    """
+    return (size + padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def sliding_windows(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> np.ndarray:
+    """A read-only view ``(N, C, OH, OW, KH, KW)`` of the windows of ``x`` (no copy).
+
+    ``windows[n, c, i, j, a, b] = x[n, c, i * sh + a * dh, j * sw + b * dw]``.
+    """
+    n, c = x.shape[:2]
+    s_n, s_c, s_h, s_w = x.strides
+    return as_strided(
+        x,
+        shape=(n, c, out_size[0], out_size[1], kernel[0], kernel[1]),
+        strides=(s_n, s_c, s_h * stride[0], s_w * stride[1], s_h * dilation[0], s_w * dilation[1]),
+        writeable=False,
+    )
+
+
+def im2col(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> np.ndarray:
+    """The windows of ``x`` as a contiguous ``(C, KH, KW, N, OH, OW)`` array (one copy)."""
+    windows = sliding_windows(x, kernel, stride, dilation, out_size)
+    return np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3))
+
+
+def col2im(target: np.ndarray, patches: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """Add ``patches[a, b]`` onto the pixels of ``target`` that kernel offset ``(a, b)`` touched.
+
+    ``target`` is ``(A, B, H, W)`` (changed in place and returned); ``patches`` is
+    ``(KH, KW, A, B, OH, OW)`` in any memory layout. The adjoint of :func:`sliding_windows`.
+    """
+    kernel_h, kernel_w, _, _, out_h, out_w = patches.shape
+    span_h = stride[0] * (out_h - 1) + 1
+    span_w = stride[1] * (out_w - 1) + 1
+    for a in range(kernel_h):
+        top = a * dilation[0]
+        rows = slice(top, top + span_h, stride[0])
+        for b in range(kernel_w):
+            left = b * dilation[1]
+            target[:, :, rows, left:left + span_w:stride[1]] += patches[a, b]
+    return target
+
+
+def pad_spatial(x: np.ndarray, padding: Padding, value: float = 0.0) -> np.ndarray:
+    """``x`` with ``padding = (top, bottom, left, right)`` added to its last two dims."""
+    if not any(padding):
+        return x
+    top, bottom, left, right = padding
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def crop_spatial(x: np.ndarray, padding: Padding) -> np.ndarray:
+    """Undo :func:`pad_spatial`: drop the padded border again."""
+    if not any(padding):
+        return x
+    top, bottom, left, right = padding
+    return x[:, :, top:x.shape[2] - bottom, left:x.shape[3] - right]
+
+
+# ------------------------------------------------------------------------------- convolution
+
+
+class Conv2d(Function):
+    """2-D cross-correlation (PyTorch's ``conv2d``), optionally grouped, with an optional bias.
+
+    Inputs ``x (N, C_in, H, W)``, ``weight (C_out, C_in / groups, KH, KW)`` and optionally
+    ``bias (C_out,)``:
+
+    .. math:: out[n, o, i, j] = bias[o] + \\sum_{c, a, b} weight[o, c, a, b]\\,
+              x_{pad}[n, g(o) C_g + c, i s_h + a d_h, j s_w + b d_w]
+    """
+
+    def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, *,
+                stride: Pair, padding: Padding, dilation: Pair, groups: int) -> np.ndarray:
+        n = x.shape[0]
+        out_channels, group_channels, kernel_h, kernel_w = weight.shape
+        padded = pad_spatial(x, padding)
+        out_size = (conv_output_size(padded.shape[2], kernel_h, stride[0], 0, dilation[0]),
+                    conv_output_size(padded.shape[3], kernel_w, stride[1], 0, dilation[1]))
+        columns = im2col(padded, (kernel_h, kernel_w), stride, dilation, out_size)
+        # (groups, C_in/groups * KH * KW, N * OH * OW): a free reshape thanks to the layout
+        columns = columns.reshape(groups, group_channels * kernel_h * kernel_w, -1)
+        kernels = weight.reshape(groups, out_channels // groups, -1)
+        out = np.matmul(kernels, columns).reshape(out_channels, n, out_size[0], out_size[1])
+        if bias is not None:
+            out += bias.reshape(-1, 1, 1, 1)
+        self.save_for_backward(columns, weight)
+        self.options = stride, padding, dilation, groups, padded.shape
+        return out.transpose(1, 0, 2, 3)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        columns, weight = self.saved_tensors
+        stride, padding, dilation, groups, padded_shape = self.options
+        need_x, need_weight, *need_bias = self.needs_input_grad
+        out_channels, group_channels, kernel_h, kernel_w = weight.shape
+        n, _, out_h, out_w = grad.shape
+        # (C_out, N, OH, OW) split into groups: the layout the forward product came out in
+        grad_rows = grad.transpose(1, 0, 2, 3).reshape(groups, out_channels // groups, -1)
+        grad_x = grad_weight = grad_bias = None
+        if need_x:
+            kernels = weight.reshape(groups, out_channels // groups, -1)
+            grad_columns = np.matmul(kernels.transpose(0, 2, 1), grad_rows)
+            in_channels = groups * group_channels
+            patches = grad_columns.reshape(in_channels, kernel_h, kernel_w, n, out_h, out_w)
+            target = np.zeros((in_channels, n, padded_shape[2], padded_shape[3]), dtype=grad.dtype)
+            col2im(target, patches.transpose(1, 2, 0, 3, 4, 5), stride, dilation)
+            grad_x = crop_spatial(target.transpose(1, 0, 2, 3), padding)
+        if need_weight:
+            grad_weight = np.matmul(grad_rows, columns.transpose(0, 2, 1)).reshape(weight.shape)
+        if need_bias and need_bias[0]:
+            grad_bias = grad.sum(axis=(0, 2, 3))
+        if need_bias:
+            return grad_x, grad_weight, grad_bias
+        return grad_x, grad_weight
+
+
+class ConvTranspose2d(Function):
+    """2-D transposed convolution (PyTorch's ``conv_transpose2d``): the adjoint of ``Conv2d``.
+
+    Inputs ``x (N, C_in, H, W)``, ``weight (C_in, C_out / groups, KH, KW)``, optional
+    ``bias (C_out,)``. Each input pixel scatters ``x * weight`` onto a window of the output;
+    ``padding`` crops the result and ``output_padding`` adds rows/columns at the bottom/right.
+    The forward is ``Conv2d``'s input gradient and its input gradient is a ``Conv2d`` forward.
+    """
+
+    def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, *,
+                stride: Pair, padding: Pair, output_padding: Pair, dilation: Pair, groups: int) -> np.ndarray:
+        n, in_channels, height, width = x.shape
+        _, group_out, kernel_h, kernel_w = weight.shape
+        out_channels = group_out * groups
+        # The frame the windows scatter into: the output plus its (cropped) padding.
+        frame_h = (height - 1) * stride[0] + dilation[0] * (kernel_h - 1) + 1 + output_padding[0]
+        frame_w = (width - 1) * stride[1] + dilation[1] * (kernel_w - 1) + 1 + output_padding[1]
+        rows = x.transpose(1, 0, 2, 3).reshape(groups, in_channels // groups, -1)
+        kernels = weight.reshape(groups, in_channels // groups, -1)
+        columns = np.matmul(kernels.transpose(0, 2, 1), rows)
+        patches = columns.reshape(out_channels, kernel_h, kernel_w, n, height, width)
+        frame = np.zeros((out_channels, n, frame_h, frame_w), dtype=x.dtype)
+        col2im(frame, patches.transpose(1, 2, 0, 3, 4, 5), stride, dilation)
+        crop = (padding[0], padding[0], padding[1], padding[1])
+        out = crop_spatial(frame, crop)
+        if bias is not None:
+            out += bias.reshape(-1, 1, 1, 1)
+        self.save_for_backward(rows, weight)
+        self.options = stride, crop, dilation, groups, (height, width)
+        return out.transpose(1, 0, 2, 3)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        rows, weight = self.saved_tensors
+        stride, crop, dilation, groups, in_size = self.options
+        need_x, need_weight, *need_bias = self.needs_input_grad
+        in_channels, group_out, kernel_h, kernel_w = weight.shape
+        n = grad.shape[0]
+        # Gather what each input pixel scattered to: a convolution of the padded gradient.
+        frame = pad_spatial(grad, crop)
+        columns = im2col(frame, (kernel_h, kernel_w), stride, dilation, in_size)
+        columns = columns.reshape(groups, group_out * kernel_h * kernel_w, -1)
+        grad_x = grad_weight = grad_bias = None
+        if need_x:
+            kernels = weight.reshape(groups, in_channels // groups, -1)
+            grad_rows = np.matmul(kernels, columns).reshape(in_channels, n, in_size[0], in_size[1])
+            grad_x = grad_rows.transpose(1, 0, 2, 3)
+        if need_weight:
+            grad_weight = np.matmul(rows, columns.transpose(0, 2, 1)).reshape(weight.shape)
+        if need_bias and need_bias[0]:
+            grad_bias = grad.sum(axis=(0, 2, 3))
+        if need_bias:
+            return grad_x, grad_weight, grad_bias
+        return grad_x, grad_weight
+
+
+# ----------------------------------------------------------------------------------- pooling
+
+
+class MaxPool2d(Function):
+    """The maximum of each window; the gradient goes to the window's first maximal element.
+
+    The input arrives padded with ``-inf`` as needed (``padding`` and ``ceil_mode``); ties go to
+    the first maximum in row-major window order, as in PyTorch, and a NaN counts as the maximum.
+    Windows that overlap (``stride < kernel``) add their gradients.
+    """
+
+    def forward(self, x: np.ndarray, *, kernel: Pair, stride: Pair, padding: Padding,
+                dilation: Pair, out_size: Pair) -> np.ndarray:
+        n, c, height, width = x.shape
+        out_h, out_w = out_size
+        kernel_h, kernel_w = kernel
+        self.input_shape = x.shape
+        self.options = kernel, stride, padding, dilation
+        tiles = (kernel == stride and dilation == (1, 1) and not any(padding)
+                 and out_h * kernel_h <= height and out_w * kernel_w <= width)
+        self.tiles = tiles
+        if tiles:
+            # Windows tile the input: a reshape exposes them without any index arithmetic.
+            used = x[:, :, :out_h * kernel_h, :out_w * kernel_w]
+            windows = used.reshape(n, c, out_h, kernel_h, out_w, kernel_w).transpose(0, 1, 2, 4, 3, 5)
+        else:
+            padded = pad_spatial(x, padding, -np.inf)
+            windows = sliding_windows(padded, kernel, stride, dilation, out_size)
+        flat = windows.reshape(n, c, out_h, out_w, kernel_h * kernel_w)
+        argmax = flat.argmax(axis=-1)[..., None]
+        self.save_for_backward(argmax)
+        return np.take_along_axis(flat, argmax, axis=-1)[..., 0]
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (argmax,) = self.saved_tensors
+        kernel, stride, padding, dilation = self.options
+        n, c, height, width = self.input_shape
+        out_h, out_w = grad.shape[2:]
+        kernel_h, kernel_w = kernel
+        offsets = np.arange(kernel_h * kernel_w, dtype=argmax.dtype)
+        # Each window's gradient, placed on its argmax: (N, C, OH, OW, KH * KW)
+        routed = np.where(offsets == argmax, grad[..., None], np.zeros((), dtype=grad.dtype))
+        routed = routed.reshape(n, c, out_h, out_w, kernel_h, kernel_w)
+        if self.tiles:
+            tiled = routed.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, out_h * kernel_h, out_w * kernel_w)
+            if tiled.shape[2:] == (height, width):
+                return tiled
+            grad_x = np.zeros(self.input_shape, dtype=grad.dtype)
+            grad_x[:, :, :out_h * kernel_h, :out_w * kernel_w] = tiled
+            return grad_x
+        top, bottom, left, right = padding
+        target = np.zeros((n, c, height + top + bottom, width + left + right), dtype=grad.dtype)
+        col2im(target, routed.transpose(4, 5, 0, 1, 2, 3), stride, dilation)
+        return crop_spatial(target, padding)
+
+
+class AvgPool2d(Function):
+    """The mean of each window: ``sum(window) / divisor``, a divisor per output position.
+
+    ``divisor`` (shape ``(OH, OW)``) is computed by ``giagrad.nn.functional.avg_pool2d`` from
+    ``count_include_pad`` and ``ceil_mode`` with PyTorch's rules; the input arrives unpadded and
+    ``padding`` (zeros) covers every window.
+    """
+
+    def forward(self, x: np.ndarray, *, kernel: Pair, stride: Pair, padding: Padding,
+                divisor: np.ndarray) -> np.ndarray:
+        padded = pad_spatial(x, padding)
+        out_h, out_w = divisor.shape
+        span_h = stride[0] * (out_h - 1) + 1
+        span_w = stride[1] * (out_w - 1) + 1
+        total = np.zeros(x.shape[:2] + divisor.shape, dtype=x.dtype)
+        for a in range(kernel[0]):
+            for b in range(kernel[1]):
+                total += padded[:, :, a:a + span_h:stride[0], b:b + span_w:stride[1]]
+        self.options = kernel, stride, padding, divisor, padded.shape
+        total /= divisor
+        return total
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        kernel, stride, padding, divisor, padded_shape = self.options
+        share = grad / divisor
+        # every offset of every window receives the same share: a broadcast, not a copy
+        patches = np.broadcast_to(share, kernel + share.shape)
+        target = np.zeros(padded_shape, dtype=grad.dtype)
+        return crop_spatial(col2im(target, patches, stride, (1, 1)), padding)
+
+
+class AdaptiveAvgPool2d(Function):
+    """Average pooling to a fixed output size, with PyTorch's (possibly overlapping) windows.
+
+    Output row ``i`` averages input rows ``floor(i H / OH)`` to ``ceil((i + 1) H / OH)``
+    (exclusive). A mean over a rectangle is separable, so the op is two small matrix products,
+    ``out = A_h @ x @ A_w^T``, where ``A_h (OH, H)`` holds ``1 / window length`` inside each
+    window; the gradient is ``A_h^T @ grad @ A_w``.
+    """
+
+    def forward(self, x: np.ndarray, *, out_size: Pair) -> np.ndarray:
+        rows = adaptive_average_matrix(x.shape[2], out_size[0], x.dtype)
+        cols = adaptive_average_matrix(x.shape[3], out_size[1], x.dtype)
+        self.matrices = rows, cols
+        return np.matmul(np.matmul(rows, x), cols.T)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        rows, cols = self.matrices
+        return np.matmul(np.matmul(rows.T, grad), cols)
+
+
+def adaptive_average_matrix(size: int, out_size: int, dtype: np.dtype) -> np.ndarray:
+    """``(out_size, size)`` matrix averaging PyTorch's adaptive windows along one dim."""
+    index = np.arange(out_size)
+    start = (index * size) // out_size
+    end = -((-(index + 1) * size) // out_size)  # ceil without floats
+    position = np.arange(size)
+    inside = (position >= start[:, None]) & (position < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)

@@ -1,0 +1,240 @@
+"""Convolution and pooling ops: gradients (gradcheck), reference values, dtypes and layouts."""
+
+import numpy as np
+import pytest
+
+import giagrad
+import giagrad.nn.functional as F
+from giagrad.convops import adaptive_average_matrix, col2im, sliding_windows
+
+
+def leaf(*shape, dtype="float64", seed=0):
+    values = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return giagrad.Tensor(values, requires_grad=True)
+
+
+def wave(*shape, step=0.7):
+    """Deterministic inputs shared with the PyTorch reference computations below."""
+    return giagrad.Tensor(np.sin(np.arange(np.prod(shape)) * step).reshape(shape))
+
+
+def cosine(*shape, step=0.3):
+    return giagrad.Tensor(np.cos(np.arange(np.prod(shape)) * step).reshape(shape))
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def test_windows_and_col2im_are_adjoint():
+    # <windows(x), p> == <x, col2im(p)> for any x and p: the backward of the gather is the scatter
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 7, 6))
+    kernel, stride, dilation, out = (3, 2), (2, 1), (1, 2), (3, 4)
+    windows = sliding_windows(x, kernel, stride, dilation, out)
+    patches = rng.standard_normal(windows.shape)
+    target = col2im(np.zeros_like(x), patches.transpose(4, 5, 0, 1, 2, 3), stride, dilation)
+    assert np.sum(windows * patches) == pytest.approx(np.sum(x * target))
+
+
+def test_adaptive_windows_follow_pytorchs_formula():
+    # 5 -> 3: windows [0, 2), [1, 4), [3, 5)
+    matrix = adaptive_average_matrix(5, 3, np.dtype(np.float64))
+    expected = np.array([[1 / 2, 1 / 2, 0, 0, 0], [0, 1 / 3, 1 / 3, 1 / 3, 0], [0, 0, 0, 1 / 2, 1 / 2]])
+    np.testing.assert_allclose(matrix, expected)
+
+
+# ---------------------------------------------------------------------------- gradients
+
+CONV2D_CASES = [
+    # (in, out, kernel, stride, padding, dilation, groups)
+    (2, 3, (3, 3), 1, 0, 1, 1),
+    (2, 3, (3, 2), 2, 1, 1, 1),
+    (2, 2, (2, 3), (2, 1), (1, 2), 1, 1),
+    (2, 3, (3, 3), 1, "same", 1, 1),
+    (2, 3, (2, 2), 1, "same", 1, 1),  # even kernel: the extra pad goes after
+    (2, 2, (3, 2), 1, "same", (2, 1), 1),
+    (2, 3, (2, 2), 1, "valid", 2, 1),
+    (4, 6, (3, 3), 2, 1, 1, 2),
+    (4, 4, (3, 3), 1, 1, 1, 4),  # depthwise
+]
+
+
+@pytest.mark.parametrize("in_c, out_c, kernel, stride, padding, dilation, groups", CONV2D_CASES)
+def test_conv2d_gradcheck(in_c, out_c, kernel, stride, padding, dilation, groups):
+    x = leaf(2, in_c, 5, 6)
+    w = leaf(out_c, in_c // groups, *kernel, seed=1)
+    b = leaf(out_c, seed=2)
+    assert giagrad.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups), [x, w, b])
+
+
+def test_conv2d_gradcheck_without_bias_on_a_non_contiguous_input():
+    base = leaf(5, 6, 2, 3)
+    w = leaf(2, 3, 2, 2, seed=1)
+    assert giagrad.gradcheck(lambda t, w: F.conv2d(t.permute(2, 3, 0, 1), w, stride=(1, 2)), [base, w])
+
+
+def test_conv2d_gradient_of_the_input_alone():
+    x = leaf(1, 2, 4, 4)
+    w = giagrad.Tensor(np.random.default_rng(3).standard_normal((3, 2, 2, 2)))
+    assert giagrad.gradcheck(lambda x: F.conv2d(x, w, padding=1), [x])
+
+
+@pytest.mark.parametrize("stride, padding, dilation, groups", [(1, 0, 1, 1), (2, 1, 2, 2), (1, "same", 1, 1),
+                                                               (1, "same", 2, 2)])
+def test_conv1d_gradcheck(stride, padding, dilation, groups):
+    x = leaf(2, 4, 9)
+    w = leaf(6, 4 // groups, 3, seed=1)
+    b = leaf(6, seed=2)
+    assert giagrad.gradcheck(lambda x, w, b: F.conv1d(x, w, b, stride, padding, dilation, groups), [x, w, b])
+
+
+@pytest.mark.parametrize("stride, padding, output_padding, groups, dilation", [
+    (1, 0, 0, 1, 1),
+    (2, 1, 1, 1, 1),
+    ((2, 3), (0, 1), (1, 2), 2, 1),
+    (2, 1, 0, 2, 2),
+])
+def test_conv_transpose2d_gradcheck(stride, padding, output_padding, groups, dilation):
+    x = leaf(2, 4, 3, 4)
+    w = leaf(4, 6 // groups, 3, 2, seed=1)
+    b = leaf(6, seed=2)
+    assert giagrad.gradcheck(
+        lambda x, w, b: F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation), [x, w, b])
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation, ceil_mode", [
+    (2, None, 0, 1, False),  # the tiling fast path
+    (2, None, 0, 1, True),  # a partial last window
+    (3, 1, 1, 1, False),  # overlapping, padded
+    (3, 2, 1, 1, True),
+    ((3, 2), (2, 1), (1, 0), (1, 2), True),
+])
+def test_max_pool2d_gradcheck(kernel, stride, padding, dilation, ceil_mode):
+    # distinct values, so finite differences never cross a tie
+    x = giagrad.Tensor(np.random.default_rng(0).permutation(2 * 2 * 7 * 7).reshape(2, 2, 7, 7) / 10.0,
+                       requires_grad=True)
+    assert giagrad.gradcheck(lambda x: F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode), [x])
+
+
+def test_max_pool2d_routes_ties_to_the_first_maximum_and_accumulates_overlaps():
+    x = giagrad.Tensor(np.zeros((1, 1, 3, 3)), requires_grad=True)
+    F.max_pool2d(x, 2, stride=1).sum().backward()
+    # every window is all zeros: each sends its gradient to its top-left element
+    np.testing.assert_array_equal(x.grad[0, 0], [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
+    y = giagrad.Tensor([[[[0.0, 5.0, 1.0], [2.0, 3.0, 4.0], [1.0, 1.0, 0.0]]]], requires_grad=True)
+    F.max_pool2d(y, 2, stride=1).sum().backward()
+    np.testing.assert_array_equal(y.grad[0, 0], [[0, 2, 0], [0, 1, 1], [0, 0, 0]])
+
+
+def test_max_pool2d_padding_never_wins():
+    x = giagrad.Tensor(-np.ones((1, 1, 2, 2)))
+    out = F.max_pool2d(x, 2, stride=1, padding=1)
+    np.testing.assert_array_equal(out.data, -np.ones((1, 1, 3, 3)))
+
+
+@pytest.mark.parametrize("kernel, stride, padding, ceil_mode, count_include_pad", [
+    (2, None, 0, False, True),
+    (3, 2, 1, False, True),
+    (3, 2, 1, False, False),
+    (3, 2, 1, True, True),
+    (3, 2, 1, True, False),
+    ((3, 2), 1, (1, 0), True, False),
+])
+def test_avg_pool2d_gradcheck(kernel, stride, padding, ceil_mode, count_include_pad):
+    x = leaf(2, 2, 6, 5)
+    assert giagrad.gradcheck(lambda x: F.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad), [x])
+
+
+@pytest.mark.parametrize("output_size", [1, 3, (4, 2), (5, None), (7, 6)])
+def test_adaptive_avg_pool2d_gradcheck(output_size):
+    x = leaf(2, 2, 5, 6)
+    assert giagrad.gradcheck(lambda x: F.adaptive_avg_pool2d(x, output_size), [x])
+
+
+# ------------------------------------------------------------------- values from PyTorch
+
+
+def test_conv2d_matches_pytorch():
+    x, w = wave(2, 4, 5, 5), cosine(6, 2, 3, 3)
+    b = giagrad.Tensor(np.array([0.1, -0.2, 0.3, 0.0, 0.5, -0.5]))
+    out = F.conv2d(x, w, b, stride=2, padding=1, groups=2)
+    assert out.shape == (2, 6, 3, 3)
+    # values from PyTorch 2.13
+    np.testing.assert_allclose(out.data[0, :, 0, 0], [2.1518265012371027, 0.9863982890884498, -0.24582941700716493,
+                                                      1.576913591150708, 2.464286874343721, 0.41652417975645906])
+    np.testing.assert_allclose(out.data[1, 5, 2], [-1.9745977739672163, -2.073685190931633, -0.38668321320774857])
+
+
+def test_conv2d_same_padding_with_dilation_matches_pytorch():
+    out = F.conv2d(wave(2, 4, 5, 5), cosine(4, 4, 2, 3), padding="same", dilation=(2, 1))
+    assert out.shape == (2, 4, 5, 5)
+    # values from PyTorch 2.13
+    np.testing.assert_allclose(out.data[0, 1, 2], [1.7035724224783035, 2.8776929039314822, 4.8423686623965025,
+                                                   4.529602774838924, 3.397320119699827])
+
+
+def test_conv_transpose2d_matches_pytorch():
+    out = F.conv_transpose2d(wave(2, 4, 5, 5), cosine(4, 3, 3, 3, step=0.2), stride=2, padding=1, output_padding=1)
+    assert out.shape == (2, 3, 10, 10)
+    # values from PyTorch 2.13
+    np.testing.assert_allclose(out.data[1, 2, 3, :5], [-2.446958245980733, -4.921620110762016, -2.850314981235286,
+                                                       -4.434515787519657, -1.9131240434147492])
+
+
+def test_pooling_matches_pytorch():
+    x = wave(2, 4, 5, 5)
+    # values from PyTorch 2.13
+    np.testing.assert_allclose(F.max_pool2d(x, 3, 2, 1, ceil_mode=True).data[0, 0], [
+        [0.644217687237691, 0.9854497299884601, 0.8632093666488739],
+        [0.9881682338770003, 0.9881682338770003, 0.669569762196601],
+        [0.9906073556948704, 0.8457468311429343, 0.669569762196601]])
+    np.testing.assert_allclose(F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False).data[0, 0], [
+        [-0.14453532821637916, 0.0012636268274638744, 0.14593619485420176],
+        [-0.23934627610506762, -0.20968014586253594, 0.006893217521198536],
+        [-0.00562982557129571, -0.13281633724376385, -0.14161141033694274]])
+    np.testing.assert_allclose(F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=True).data[0, 0], [
+        [-0.06423792365172407, 0.0008424178849759163, 0.0648605310463119],
+        [-0.15956418407004508, -0.20968014586253594, 0.004595478347465691],
+        [-0.0025021446983536488, -0.0885442248291759, -0.06293840459419678]])
+    np.testing.assert_allclose(F.adaptive_avg_pool2d(x, (3, 2)).data[0, 0], [
+        [-0.09585736591689818, 0.09779031613015582],
+        [-0.24245205260038796, -0.07829239018287718],
+        [-0.05625634296275228, -0.14691073280651695]])
+
+
+# ------------------------------------------------------------------------ dtypes, shapes
+
+FLOAT32_OPS = {
+    "conv2d": lambda x, w: F.conv2d(x, w, padding=1),
+    "conv1d": lambda x, w: F.conv1d(x.reshape(2, 3, 16), w[:, :, 0], stride=2),
+    "conv_transpose2d": lambda x, w: F.conv_transpose2d(x, w.permute(1, 0, 2, 3), stride=2),
+    "max_pool2d": lambda x, w: F.max_pool2d(x, 2),
+    "max_pool2d_overlap": lambda x, w: F.max_pool2d(x, 3, 1, 1),
+    "avg_pool2d": lambda x, w: F.avg_pool2d(x, 3, 2, 1),
+    "adaptive_avg_pool2d": lambda x, w: F.adaptive_avg_pool2d(x, 3),
+}
+
+
+@pytest.mark.parametrize("name", list(FLOAT32_OPS))
+def test_float32_in_float32_out_and_gradients(name):
+    x = leaf(2, 3, 4, 4, dtype="float32")
+    w = leaf(5, 3, 3, 3, dtype="float32", seed=1)
+    out = FLOAT32_OPS[name](x, w)
+    assert out.dtype == np.float32
+    (out * out).sum().backward()
+    assert x.grad.dtype == np.float32
+    assert w.grad is None or w.grad.dtype == np.float32
+
+
+def test_unbatched_inputs_keep_their_shape():
+    x = giagrad.randn(3, 6, 6)
+    assert F.conv2d(x, giagrad.randn(4, 3, 3, 3)).shape == (4, 4, 4)
+    assert F.max_pool2d(x, 2).shape == (3, 3, 3)
+    assert F.avg_pool2d(x, 2).shape == (3, 3, 3)
+    assert F.conv1d(giagrad.randn(3, 8), giagrad.randn(2, 3, 3)).shape == (2, 6)
+
+
+def test_gradients_accumulate_across_two_uses_of_one_weight():
+    x = leaf(1, 2, 4, 4)
+    w = leaf(2, 2, 3, 3, seed=1)
+    assert giagrad.gradcheck(lambda x, w: F.conv2d(F.conv2d(x, w, padding=1), w), [x, w])
