@@ -186,10 +186,10 @@ class MatMul(Function):
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
         grad2 = grad
+        if y.ndim == 1:  # first: for vector @ vector the gradient is 0-d, and (1,) then (1, 1)
+            grad2 = np.expand_dims(grad2, -1)
         if x.ndim == 1:
             grad2 = np.expand_dims(grad2, -2)
-        if y.ndim == 1:
-            grad2 = np.expand_dims(grad2, -1)
         grad_x = grad_y = None
         if need_x:
             grad_x = unbroadcast(grad2 @ np.swapaxes(y2, -1, -2), x2.shape).reshape(x.shape)
