@@ -12,8 +12,12 @@ Examples
 ...     scheduler.step()
 """
 
+from giagrad.optim.adadelta import Adadelta
+from giagrad.optim.adagrad import Adagrad
 from giagrad.optim.adam import Adam, Adamax, AdamW, NAdam
+from giagrad.optim.lion import Lion
 from giagrad.optim.optimizer import Optimizer
+from giagrad.optim.rmsprop import RMSprop
 from giagrad.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RMSprop", "Adagrad", "Adadelta", "Lion"]

@@ -13,6 +13,10 @@ CONFIGURATIONS = [
     (optim.AdamW, {"lr": 0.05}),
     (optim.Adamax, {"lr": 0.05, "weight_decay": 0.01}),
     (optim.NAdam, {"lr": 0.05, "weight_decay": 0.01}),
+    (optim.RMSprop, {"lr": 0.01, "momentum": 0.9, "centered": True, "weight_decay": 0.01}),
+    (optim.Adagrad, {"lr": 0.05, "lr_decay": 0.1, "initial_accumulator_value": 0.1}),
+    (optim.Adadelta, {"weight_decay": 0.01}),
+    (optim.Lion, {"lr": 0.01, "weight_decay": 0.1}),
 ]
 IDS = [optimizer_class.__name__ for optimizer_class, _ in CONFIGURATIONS]
 
