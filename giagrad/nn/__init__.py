@@ -21,5 +21,23 @@ from giagrad.nn.linear import Identity, Linear  # noqa: F401
 from giagrad.nn.module import Module, Parameter  # noqa: F401
 
 # --- activations and losses ---
+# isort: split
+from giagrad.nn.activation import (  # noqa: F401
+    ELU,
+    GELU,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSoftmax,
+    Mish,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+
+# isort: split
 
 # --- convolution, pooling, normalization, dropout, embedding ---

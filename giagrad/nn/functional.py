@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad import convops, mlops, normops
+from giagrad import convops, mathops, mlops, normops
 from giagrad import random as _random
 from giagrad.tensor import Tensor
 
@@ -77,6 +77,152 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return Tensor.comm(mlops.Linear, input, weight, bias)
 
 
+# ------------------------------------------------------------------------------ activations
+# `inplace` is accepted for PyTorch compatibility and ignored: giagrad activations always return
+# a new tensor (use the returned value).
+
+
+def _activation(op: str, input: Tensor, function: type, **options: Any) -> Tensor:
+    input = _tensor(op, input)
+    _check_floating(op, input)
+    return Tensor.comm(function, input, **options)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``; the gradient at 0 is 0. ``inplace`` is ignored (a new tensor is returned).
+
+    Examples
+    --------
+    >>> F.relu(giagrad.tensor([-1.0, 0.0, 2.0]))
+    tensor([0., 0., 2.])
+    """
+    return _activation("relu", input, mlops.ReLU)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > 0``, else ``negative_slope * x``; the gradient at 0 is ``negative_slope``.
+
+    Examples
+    --------
+    >>> F.leaky_relu(giagrad.tensor([-2.0, 3.0]), negative_slope=0.1)
+    tensor([-0.2,  3. ])
+    """
+    return _activation("leaky_relu", input, mlops.LeakyReLU, negative_slope=float(negative_slope))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``.
+
+    Examples
+    --------
+    >>> F.elu(giagrad.tensor([-1.0, 2.0]))
+    tensor([-0.63212055,  2.        ])
+    """
+    return _activation("elu", input, mlops.ELU, alpha=float(alpha))
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit: ``x * Phi(x)``, with ``Phi`` the standard normal CDF.
+
+    ``approximate='tanh'`` uses ``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3)))``.
+    numpy has no ``erf``: the exact form evaluates ``Phi`` with a Chebyshev approximation of
+    ``erfc`` whose relative error is below 2e-12 (well below float32 resolution); the gradient
+    ``Phi(x) + x * exp(-x**2 / 2) / sqrt(2 pi)`` uses the exact Gaussian density.
+
+    Examples
+    --------
+    >>> F.gelu(giagrad.tensor([-1.0, 0.0, 1.0]))
+    tensor([-0.15865526,  0.        ,  0.8413447 ])
+    """
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _activation("gelu", input, mlops.GELU, approximate=approximate)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * sigmoid(x)`` (also called swish).
+
+    Examples
+    --------
+    >>> F.silu(giagrad.tensor([-1.0, 1.0]))
+    tensor([-0.2689414,  0.7310586])
+    """
+    return _activation("silu", input, mlops.SiLU)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))``.
+
+    Examples
+    --------
+    >>> F.mish(giagrad.tensor([-1.0, 1.0]))
+    tensor([-0.30340147,  0.8650984 ])
+    """
+    return _activation("mish", input, mlops.Mish)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta * x)) / beta``, switching to ``x`` where ``beta * x > threshold``.
+
+    The switch (PyTorch's) avoids rounding for large inputs, where softplus equals ``x`` to
+    float precision; below it the formula is evaluated without overflow.
+
+    Examples
+    --------
+    >>> F.softplus(giagrad.tensor([-1.0, 0.0, 30.0]))
+    tensor([ 0.3132617,  0.6931472, 30.       ])
+    """
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero")
+    return _activation("softplus", input, mlops.Softplus, beta=float(beta), threshold=float(threshold))
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """``1 / (1 + exp(-x))``, without overflow for large ``|x|``.
+
+    Examples
+    --------
+    >>> F.sigmoid(giagrad.tensor([0.0, 100.0]))
+    tensor([0.5, 1. ])
+    """
+    return _activation("sigmoid", input, mlops.Sigmoid)
+
+
+def tanh(input: Tensor) -> Tensor:
+    """The hyperbolic tangent.
+
+    Examples
+    --------
+    >>> F.tanh(giagrad.tensor([0.0, 1.0]))
+    tensor([0.       , 0.7615942])
+    """
+    return _activation("tanh", input, mathops.Tanh)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """``clip(x, min_val, max_val)``; the gradient is 1 strictly between the ends, else 0.
+
+    Examples
+    --------
+    >>> F.hardtanh(giagrad.tensor([-3.0, 0.5, 3.0]))
+    tensor([-1. ,  0.5,  1. ])
+    """
+    if not min_val <= max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+    return _activation("hardtanh", input, mlops.Hardtanh, min_val=float(min_val), max_val=float(max_val))
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * clip(x + 3, 0, 6) / 6``: a cheap, piecewise form of silu.
+
+    Examples
+    --------
+    >>> F.hardswish(giagrad.tensor([-4.0, 1.0, 4.0]))
+    tensor([-0.       ,  0.6666667,  4.       ])
+    """
+    return _activation("hardswish", input, mlops.Hardswish)
+
+
 def _softmax_dim(op: str, x: Tensor, dim: int) -> int:
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
         raise TypeError(f"{op}: dim must be an integer, got {dim!r}")
@@ -97,7 +243,7 @@ def softmax(input: Tensor, dim: int) -> Tensor:
     Examples
     --------
     >>> F.softmax(giagrad.tensor([[1.0, 2.0, 3.0]]), dim=1)
-    tensor([[0.09003057, 0.24472848, 0.66524094]])
+    tensor([[0.09003057, 0.24472846, 0.66524094]])
     """
     input = _tensor("softmax", input)
     _check_floating("softmax", input)
