@@ -146,7 +146,8 @@ class GELU(Function):
             # d tanh(inner) = (1 - tanh**2) = 4 h (1 - h) with h = (1 + tanh) / 2
             clipped = np.clip(x, -_GELU_TANH_CLIP, _GELU_TANH_CLIP)
             inner_slope = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * clipped * clipped)
-            return grad * (half_one_plus_tanh + 2 * clipped * half_one_plus_tanh * (1 - half_one_plus_tanh) * inner_slope)
+            h = half_one_plus_tanh
+            return grad * (h + 2 * clipped * h * (1 - h) * inner_slope)
         cdf = saved
         clipped = np.clip(x, -_GELU_EXACT_CLIP, _GELU_EXACT_CLIP)
         return grad * (cdf + clipped * _INV_SQRT_2PI * np.exp(-0.5 * clipped * clipped))
