@@ -1,0 +1,180 @@
+"""Per-op overhead: a chain of 100 small float32 ops, forward and backward, in ns per op.
+
+On tiny tensors the numpy work is negligible, so this measures what the engine itself costs per
+op: creating the node, dispatching, recording and walking the graph backward. Two chains:
+
+- ``elementwise``: 16 floats through ``* 2``, ``+ 1``, ``tanh``, ``- y`` (cycled), then ``sum``;
+- ``matmul mix``: a 4x4 matrix through ``@ w``, ``+ b``, ``tanh``, ``sum(dim=1, keepdim=True)``
+  scaled back in (cycled), then ``sum``.
+
+Each chain has 100 ops; one repetition builds it and runs backward. The figure is the median
+(and best) over repetitions divided by 100. PyTorch runs the same chains when it is importable,
+with the same number of threads as numpy's BLAS.
+
+Usage::
+
+    python benchmarks/bench_ops.py            # full run
+    python benchmarks/bench_ops.py --quick    # a few repetitions, as a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import giagrad
+
+CHAIN_LENGTH = 100
+
+
+def elementwise_chain(lib: Any, x: Any, y: Any) -> Any:
+    """99 elementwise ops cycling ``* 2, + 1, tanh, - y``, then ``sum``: 100 ops."""
+    h = x
+    for i in range(CHAIN_LENGTH - 1):
+        step = i % 4
+        if step == 0:
+            h = h * 2.0
+        elif step == 1:
+            h = h + 1.0
+        elif step == 2:
+            h = h.tanh()
+        else:
+            h = h - y
+    return h.sum()
+
+
+def matmul_chain(lib: Any, x: Any, w: Any, b: Any) -> Any:
+    """99 ops cycling ``@ w, + b, tanh, h * h.sum(1, keepdim=True)`` (two ops), then ``sum``."""
+    h = x
+    i = 0
+    while i < CHAIN_LENGTH - 1:
+        step = i % 5
+        if step == 0:
+            h = h @ w
+        elif step == 1:
+            h = h + b
+        elif step == 2:
+            h = h.tanh()
+        elif step == 3:
+            s = h.sum(1, keepdim=True)
+            i += 1
+            if i < CHAIN_LENGTH - 1:
+                h = h * s
+        i += 1
+    return h.sum()
+
+
+def giagrad_inputs(seed: int = 0) -> dict[str, list[Any]]:
+    rng = np.random.default_rng(seed)
+    x = giagrad.tensor(rng.standard_normal(16).astype(np.float32), requires_grad=True)
+    y = giagrad.tensor(rng.standard_normal(16).astype(np.float32) * 0.1, requires_grad=True)
+    m = giagrad.tensor(rng.standard_normal((4, 4)).astype(np.float32), requires_grad=True)
+    w = giagrad.tensor(rng.standard_normal((4, 4)).astype(np.float32) * 0.5, requires_grad=True)
+    b = giagrad.tensor(rng.standard_normal(4).astype(np.float32) * 0.1, requires_grad=True)
+    return {"elementwise": [x, y], "matmul mix": [m, w, b]}
+
+
+def torch_inputs(torch: Any, seed: int = 0) -> dict[str, list[Any]]:
+    arrays = giagrad_inputs(seed)
+    return {name: [torch.tensor(t.data, requires_grad=True) for t in tensors] for name, tensors in arrays.items()}
+
+
+CHAINS: dict[str, Callable[..., Any]] = {"elementwise": elementwise_chain, "matmul mix": matmul_chain}
+
+
+def time_chain(chain: Callable[..., Any], lib: Any, inputs: list[Any], repeats: int) -> tuple[float, float]:
+    """(median, best) ns per op of building the chain and running backward."""
+
+    def run() -> None:
+        for t in inputs:
+            t.grad = None
+        chain(lib, *inputs).backward()
+
+    for _ in range(max(2, repeats // 10)):  # warm up caches and lazy initialisation
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        run()
+        times.append(time.perf_counter_ns() - start)
+    return statistics.median(times) / CHAIN_LENGTH, min(times) / CHAIN_LENGTH
+
+
+def blas_threads() -> int:
+    """Threads of numpy's BLAS when threadpoolctl can tell, else the number of cores."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            return int(pools[0]["num_threads"])
+    except ImportError:
+        pass
+    return os.cpu_count() or 1
+
+
+def import_torch(threads: int) -> Any | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def check_same_results(torch: Any) -> None:
+    """The two libraries must compute the same chains, or the comparison means nothing."""
+    ours, theirs = giagrad_inputs(), torch_inputs(torch)
+    for name, chain in CHAINS.items():
+        a = chain(giagrad, *ours[name])
+        b = chain(torch, *theirs[name])
+        a.backward()
+        b.backward()
+        np.testing.assert_allclose(a.item(), b.item(), rtol=1e-4, err_msg=name)
+        for x, t in zip(ours[name], theirs[name], strict=True):
+            np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+def main(argv: list[str] | None = None) -> dict[str, float | None]:
+    """Run the benchmark, print a table and return the headline figures (ns per op)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few repetitions only (smoke test)")
+    parser.add_argument("--repeats", type=int, default=None, help="repetitions per chain (default 300)")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (5 if args.quick else 300)
+    threads = blas_threads()
+    torch = import_torch(threads)
+
+    print(f"Per-op overhead: chains of {CHAIN_LENGTH} small float32 ops, forward + backward, "
+          f"{repeats} repetitions")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, threads {threads}, "
+          f"torch {torch.__version__ if torch is not None else '(not installed: skipped)'}")
+    results: dict[str, float | None] = {}
+    if torch is not None:
+        check_same_results(torch)
+        theirs = torch_inputs(torch)
+    ours = giagrad_inputs()
+    print(f"{'chain':<14}{'library':<10}{'median ns/op':>14}{'best ns/op':>12}")
+    for name, chain in CHAINS.items():
+        key = "" if name == "elementwise" else "matmul_"
+        median, best = time_chain(chain, giagrad, ours[name], repeats)
+        print(f"{name:<14}{'giagrad':<10}{median:>14,.0f}{best:>12,.0f}")
+        results[f"giagrad_{key}ns_per_op"] = median
+        if torch is not None:
+            median, best = time_chain(chain, torch, theirs[name], repeats)
+            print(f"{name:<14}{'torch':<10}{median:>14,.0f}{best:>12,.0f}")
+            results[f"torch_{key}ns_per_op"] = median
+        else:
+            results[f"torch_{key}ns_per_op"] = None
+    return results
+
+
+if __name__ == "__main__":
+    print(main())
