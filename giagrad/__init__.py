@@ -34,6 +34,7 @@ from giagrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_en
 from giagrad.gradcheck import GradcheckError, gradcheck
 from giagrad.mathops import clamp, einsum, maximum, minimum, where
 from giagrad.random import get_rng_state, manual_seed, set_rng_state
+from giagrad.serialization import load, save
 from giagrad.shapeops import cat, pad, stack
 from giagrad.tensor import Function, Tensor
 
@@ -53,5 +54,6 @@ __all__ = [
     "randn_like", "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "gradcheck", "GradcheckError",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
+    "save", "load",
     "cat", "stack", "pad", "where", "maximum", "minimum", "clamp", "einsum",
 ]
