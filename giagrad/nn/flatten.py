@@ -33,15 +33,7 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        shape = input.shape
-        start = _check_dim("Flatten", self.start_dim, len(shape))
-        end = _check_dim("Flatten", self.end_dim, len(shape))
-        if start > end:
-            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim {self.end_dim} "
-                             f"for an input of shape {shape}")
-        if not shape:
-            return input.reshape(1)
-        return input.reshape(*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:])
+        return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
