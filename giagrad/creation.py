@@ -32,7 +32,13 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data.data
-    array = np.array(data, dtype=np.dtype(dtype) if dtype is not None else None, copy=True)
+    try:
+        array = np.array(data, dtype=np.dtype(dtype) if dtype is not None else None, copy=True)
+    except (ValueError, TypeError) as error:  # ragged nested lists, unconvertible objects
+        raise ValueError(f"tensor: cannot make a tensor from {type(data).__name__}: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"tensor: unsupported data of dtype {array.dtype} ({type(data).__name__}); "
+                        "expected numbers or bools")
     if dtype is None and not isinstance(data, np.ndarray) and array.dtype == np.float64:
         array = array.astype(DEFAULT_FLOAT)
     return Tensor(array, requires_grad=requires_grad)
