@@ -12,6 +12,7 @@ Examples
 ...     scheduler.step()
 """
 
+from giagrad.optim import lr_scheduler  # noqa: F401
 from giagrad.optim.adadelta import Adadelta
 from giagrad.optim.adagrad import Adagrad
 from giagrad.optim.adam import Adam, Adamax, AdamW, NAdam
