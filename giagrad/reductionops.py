@@ -151,8 +151,8 @@ class Std(Function):
 
     .. math:: \frac{\partial\, \mathrm{std}}{\partial x_i} = \frac{x_i - \bar x}{(N - c)\, \mathrm{std}}
 
-    As in PyTorch, the gradient is nan where the standard deviation is 0 (it is not differentiable
-    there).
+    Where the standard deviation is 0 every ``x_i - mean`` is 0 too, and the gradient is 0 (as
+    in PyTorch) rather than ``0 / 0``.
     """
 
     def forward(self, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool,
@@ -168,8 +168,9 @@ class Std(Function):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         centered, out = self.saved_tensors
         grad = keep_reduced_dims(grad, self.axis, self.keepdims, centered.ndim)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return centered * (grad / (out * self.divisor))
+        safe_out = np.where(out == 0, 1, out).astype(out.dtype, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):  # divisor 0 (N <= correction): inf/nan
+            return centered * (grad / (safe_out * self.divisor))
 
 
 # ------------------------------------------------------------------------------- product

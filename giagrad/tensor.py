@@ -728,7 +728,7 @@ class Tensor:
 
     def std(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False,
             *, correction: float | None = None) -> Tensor:
-        """Standard deviation, ``sqrt(var)`` (same arguments as ``var``); its gradient is nan where it is 0."""
+        """Standard deviation, ``sqrt(var)`` (same arguments as ``var``); its gradient is 0 where it is 0."""
         return self._spread("std", reductionops.Std, dim, unbiased, keepdim, correction)
 
     def _spread(self, op: str, function: type[Function], dim: Any, unbiased: bool | None, keepdim: bool,
