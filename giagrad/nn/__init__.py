@@ -12,7 +12,7 @@ Examples
 ...         return self.out(self.hidden(x).relu())
 """
 
-from giagrad.nn import functional, init  # noqa: F401
+from giagrad.nn import functional, init, utils  # noqa: F401
 
 # --- module system, containers, linear layers ---
 from giagrad.nn.containers import ModuleDict, ModuleList, Sequential  # noqa: F401
