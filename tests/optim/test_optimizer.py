@@ -317,3 +317,29 @@ def test_load_state_dict_checks_the_layout(quadratic):
         optim.Adam(shuffled).load_state_dict(saved)
     with pytest.raises(ValueError, match="'state'"):
         optim.Adam(problem.params()).load_state_dict({"param_groups": []})
+
+
+# ------------------------------------------------------------------------------- with nn modules
+
+
+def test_training_an_nn_model_lowers_the_loss():
+    nn = pytest.importorskip("giagrad.nn")
+    giagrad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+    rng = np.random.default_rng(0)
+    x = giagrad.Tensor(rng.standard_normal((32, 3)).astype(np.float32))
+    y = giagrad.Tensor(x.data @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32))
+    losses = []
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    assert all(p.data.dtype == np.float32 for p in model.parameters())
+    model.double()
+    with pytest.raises(RuntimeError, match="no longer uses the optimizer's buffer"):
+        (model(giagrad.Tensor(x.data.astype(np.float64))) ** 2).mean().backward()
+        optimizer.step()
