@@ -292,3 +292,410 @@ class LogSoftmax(Function):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         (out,) = self.saved_tensors
         return grad - np.exp(out) * grad.sum(axis=self.axis, keepdims=True)
+
+
+# -------------------------------------------------------------------------------- losses
+# Every loss takes `reduction` ('mean', 'sum' or 'none'); targets are the second input, so that
+# a floating target that requires grad gets its gradient (class indices never do).
+
+
+def reduce_loss(loss: np.ndarray, reduction: str) -> np.ndarray:
+    """Apply a loss reduction: the mean or sum of all elements, or the elements themselves."""
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def spread_reduced_grad(grad: np.ndarray, reduction: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of each element of an unreduced loss of ``shape``, from the reduced one's."""
+    if reduction == "none":
+        return grad
+    if reduction == "mean":
+        grad = grad / max(math.prod(shape), 1)
+    return np.broadcast_to(grad, shape)
+
+
+def _difference_grads(fn: Function, grad_of_difference: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    # For losses of d = input - target: d/d input = +g, d/d target = -g.
+    need_input, need_target = fn.needs_input_grad
+    return (grad_of_difference if need_input else None, -grad_of_difference if need_target else None)
+
+
+class MSELoss(Function):
+    """``(input - target) ** 2``, reduced; the slope is ``2 * (input - target)``."""
+
+    def forward(self, x: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
+        difference = x - target
+        self.save_for_backward(difference)
+        self.reduction = reduction
+        return reduce_loss(difference * difference, reduction)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        (difference,) = self.saved_tensors
+        grad = spread_reduced_grad(grad, self.reduction, difference.shape)
+        return _difference_grads(self, 2 * grad * difference)
+
+
+class L1Loss(Function):
+    """``|input - target|``, reduced; the slope is ``sign(input - target)`` (0 where they are equal)."""
+
+    def forward(self, x: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
+        difference = x - target
+        self.save_for_backward(difference)
+        self.reduction = reduction
+        return reduce_loss(np.abs(difference), reduction)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        (difference,) = self.saved_tensors
+        grad = spread_reduced_grad(grad, self.reduction, difference.shape)
+        return _difference_grads(self, grad * np.sign(difference))
+
+
+class SmoothL1Loss(Function):
+    """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``d = input - target``).
+
+    The slope is ``clip(d / beta, -1, 1)``; ``beta = 0`` is the L1 loss.
+    """
+
+    def forward(self, x: np.ndarray, target: np.ndarray, reduction: str, beta: float) -> np.ndarray:
+        difference = x - target
+        self.save_for_backward(difference)
+        self.reduction, self.beta = reduction, beta
+        size = np.abs(difference)
+        if beta == 0:
+            return reduce_loss(size, reduction)
+        return reduce_loss(np.where(size < beta, (0.5 / beta) * difference * difference, size - 0.5 * beta),
+                           reduction)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        (difference,) = self.saved_tensors
+        grad = spread_reduced_grad(grad, self.reduction, difference.shape)
+        if self.beta == 0:
+            return _difference_grads(self, grad * np.sign(difference))
+        return _difference_grads(self, grad * np.clip(difference * (1 / self.beta), -1, 1))
+
+
+class HuberLoss(Function):
+    """``0.5 d**2`` where ``|d| <= delta``, else ``delta * (|d| - 0.5 delta)``; slope ``clip(d, -delta, delta)``."""
+
+    def forward(self, x: np.ndarray, target: np.ndarray, reduction: str, delta: float) -> np.ndarray:
+        difference = x - target
+        self.save_for_backward(difference)
+        self.reduction, self.delta = reduction, delta
+        size = np.abs(difference)
+        loss = np.where(size < delta, 0.5 * difference * difference, delta * (size - 0.5 * delta))
+        return reduce_loss(loss, reduction)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        (difference,) = self.saved_tensors
+        grad = spread_reduced_grad(grad, self.reduction, difference.shape)
+        return _difference_grads(self, grad * np.clip(difference, -self.delta, self.delta))
+
+
+class KLDivLoss(Function):
+    """``target * (log(target) - input)`` (``0`` where ``target == 0``) with ``input`` log-probabilities.
+
+    With ``log_target`` the target is given as log-probabilities too: ``exp(t) * (t - input)``.
+    ``reduction='batchmean'`` divides the sum by the batch size ``input.shape[0]``.
+    """
+
+    def forward(self, x: np.ndarray, target: np.ndarray, reduction: str, log_target: bool) -> np.ndarray:
+        self.reduction, self.log_target = reduction, log_target
+        if log_target:
+            target_probability = np.exp(target)
+            loss = target_probability * (target - x)
+        else:
+            target_probability = target
+            positive = target > 0
+            # xlogy: 0 * log(0) is 0
+            loss = np.where(positive, target * np.log(np.where(positive, target, 1)), 0) - target * x
+        self.save_for_backward(x, target, target_probability)
+        if reduction == "batchmean":
+            return loss.sum() / (x.shape[0] if x.ndim else 1)
+        return reduce_loss(loss, reduction)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        x, target, target_probability = self.saved_tensors
+        if self.reduction == "batchmean":
+            grad = np.broadcast_to(grad / (x.shape[0] if x.ndim else 1), x.shape)
+        else:
+            grad = spread_reduced_grad(grad, self.reduction, x.shape)
+        need_input, need_target = self.needs_input_grad
+        grad_input = -grad * target_probability if need_input else None
+        grad_target = None
+        if need_target:
+            if self.log_target:
+                grad_target = grad * target_probability * (target - x + 1)
+            else:
+                with np.errstate(divide="ignore"):  # d(t log t)/dt is -inf at t = 0, as in PyTorch
+                    grad_target = grad * (np.log(target) + 1 - x)
+        return grad_input, grad_target
+
+
+_LOG_CLAMP = -100.0  # PyTorch's binary_cross_entropy clamps log(p) and log(1 - p) at -100
+_BCE_EPSILON = 1e-12  # and keeps p (1 - p) >= 1e-12 in the gradient
+
+
+class BCELoss(Function):
+    """``-weight * (y log(p) + (1 - y) log(1 - p))``, logs clamped at -100 as in PyTorch.
+
+    ``d/dp = weight * (p - y) / max(p (1 - p), 1e-12)``;
+    ``d/dy = weight * (log(1 - p) - log(p))`` (clamped logs).
+    """
+
+    def forward(self, p: np.ndarray, y: np.ndarray, weight: np.ndarray | None, reduction: str) -> np.ndarray:
+        with np.errstate(divide="ignore"):  # log(0) is -inf, then clamped
+            log_p = np.maximum(np.log(p), _LOG_CLAMP)
+            log_not_p = np.maximum(np.log1p(-p), _LOG_CLAMP)
+        loss = -(log_not_p + y * (log_p - log_not_p))
+        if weight is not None:
+            loss *= weight
+        self.save_for_backward(p, y, weight, log_p, log_not_p)
+        self.reduction = reduction
+        return reduce_loss(loss, reduction)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        p, y, weight, log_p, log_not_p = self.saved_tensors
+        grad = spread_reduced_grad(grad, self.reduction, p.shape)
+        if weight is not None:
+            grad = grad * weight
+        need_input, need_target = self.needs_input_grad
+        grad_input = grad * (p - y) / np.maximum(p * (1 - p), _BCE_EPSILON) if need_input else None
+        grad_target = grad * (log_not_p - log_p) if need_target else None
+        return grad_input, grad_target
+
+
+class BCEWithLogitsLoss(Function):
+    """Binary cross-entropy on logits ``x``, stable for any ``x``.
+
+    ``loss = weight * ((1 - y) x + l softplus(-x))`` with ``l = 1 + (pos_weight - 1) y``
+    (``l = 1`` without ``pos_weight``), which is ``-weight (pos_weight y log s + (1 - y) log(1 - s))``
+    for ``s = sigmoid(x)``. ``d/dx = weight * (l s - pos_weight y)``;
+    ``d/dy = weight * ((pos_weight - 1) softplus(-x) - x)``.
+    """
+
+    def forward(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, pos_weight: np.ndarray | None,
+                reduction: str) -> np.ndarray:
+        softplus_neg = np.logaddexp(0, -x)  # log(1 + exp(-x)) without overflow
+        if pos_weight is None:
+            log_weight = None
+            loss = (1 - y) * x + softplus_neg
+        else:
+            log_weight = 1 + (pos_weight - 1) * y
+            loss = (1 - y) * x + log_weight * softplus_neg
+        if weight is not None:
+            loss *= weight
+        self.save_for_backward(x, y, weight, pos_weight, log_weight, softplus_neg)
+        self.reduction = reduction
+        return reduce_loss(loss, reduction)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        x, y, weight, pos_weight, log_weight, softplus_neg = self.saved_tensors
+        grad = spread_reduced_grad(grad, self.reduction, x.shape)
+        if weight is not None:
+            grad = grad * weight
+        need_input, need_target = self.needs_input_grad
+        grad_input = grad_target = None
+        if need_input:
+            s = stable_sigmoid(x)
+            slope = s - y if pos_weight is None else log_weight * s - pos_weight * y
+            grad_input = grad * slope
+        if need_target:
+            slope = -x if pos_weight is None else (pos_weight - 1) * softplus_neg - x
+            grad_target = grad * slope
+        return grad_input, grad_target
+
+
+# Classification losses work on 2-D (rows, classes) arrays; (N, C, d1, ...) inputs are viewed as
+# N * d1 * ... rows with the class axis last, and (C,) inputs as one row.
+
+
+def classes_last(x: np.ndarray) -> np.ndarray:
+    """``(N, C, d1, ...)`` -> ``(N * d1 * ..., C)``; ``(N, C)`` unchanged; ``(C,)`` -> ``(1, C)``."""
+    if x.ndim == 2:
+        return x
+    if x.ndim == 1:
+        return x[None, :]
+    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def row_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of a per-row loss for an input of ``shape``: ``(N, d1, ...)``, or ``()`` for ``(C,)``."""
+    return shape[:1] + shape[2:] if len(shape) > 1 else ()
+
+
+def classes_back(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Undo ``classes_last``: ``rows`` of shape ``(M, C)`` back to the input ``shape``."""
+    if len(shape) == 2:
+        return rows
+    if len(shape) == 1:
+        return rows[0]
+    return np.moveaxis(rows.reshape((shape[0],) + shape[2:] + (shape[1],)), -1, 1)
+
+
+class _ClassTargets:
+    """Class-index targets as rows: the safe index, the weight and the mask of each row.
+
+    ``row_weight`` is ``weight[target]`` with 0 for ignored rows, or None when every row counts
+    once (no class weights, nothing ignored: the common case skips the multiplications).
+    """
+
+    def __init__(self, target: np.ndarray, weight: np.ndarray | None, ignore_index: int, dtype: np.dtype) -> None:
+        index = target.reshape(-1)
+        valid = index != ignore_index
+        self.all_valid = bool(valid.all())
+        if not self.all_valid:
+            index = np.where(valid, index, 0)  # any class will do: the row's weight is 0
+        self.index = index
+        self.valid = valid
+        if weight is not None:
+            self.row_weight = weight[index] if self.all_valid else weight[index] * valid
+        elif not self.all_valid:
+            self.row_weight = valid.astype(dtype)
+        else:
+            self.row_weight = None
+        self.total_weight = float(index.size) if self.row_weight is None else float(self.row_weight.sum())
+
+    def zero_ignored(self, per_row: np.ndarray) -> None:
+        """Set ignored rows to 0 in place: never read, so even nan logits there cannot leak (as PyTorch)."""
+        if not self.all_valid:
+            per_row[~self.valid] = 0
+
+
+def _row_grad_scale(grad: np.ndarray, reduction: str, normaliser: float) -> np.ndarray | float:
+    """Each row's share of the output gradient: ``g / normaliser`` for the mean, ``g`` otherwise."""
+    if reduction == "none":
+        return grad.reshape(-1)
+    if reduction == "mean":
+        # When every target is ignored the mean is 0/0 = nan (as in PyTorch) and no row gets a gradient.
+        return grad / normaliser if normaliser != 0 else np.zeros_like(grad)
+    return grad
+
+
+def _reduce_rows(per_row: np.ndarray, reduction: str, normaliser: float, target_shape: tuple[int, ...]) -> np.ndarray:
+    if reduction == "none":
+        return per_row.reshape(target_shape)
+    total = per_row.sum()
+    if reduction == "sum":
+        return total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / np.asarray(normaliser, dtype=per_row.dtype)
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood ``-weight[t] * input[t]`` of log-probabilities and class indices.
+
+    The mean divides by the sum of the weights of the targets that are not ``ignore_index``.
+    """
+
+    def forward(self, log_probs: np.ndarray, target: np.ndarray, weight: np.ndarray | None, ignore_index: int,
+                reduction: str) -> np.ndarray:
+        rows = classes_last(log_probs)
+        targets = _ClassTargets(target, weight, ignore_index, log_probs.dtype)
+        per_row = -rows[np.arange(rows.shape[0]), targets.index]
+        if targets.row_weight is not None:
+            per_row *= targets.row_weight
+        targets.zero_ignored(per_row)
+        self.save_for_backward(targets)
+        self.shape, self.dtype, self.reduction = log_probs.shape, log_probs.dtype, reduction
+        return _reduce_rows(per_row, reduction, targets.total_weight, target.shape)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        (targets,) = self.saved_tensors
+        scale = _row_grad_scale(grad, self.reduction, targets.total_weight)
+        if targets.row_weight is not None:
+            scale = scale * targets.row_weight
+        count = targets.index.size
+        rows = np.zeros((count, self.shape[1] if len(self.shape) > 1 else self.shape[0]), dtype=self.dtype)
+        rows[np.arange(count), targets.index] = -scale
+        return classes_back(rows, self.shape), None
+
+
+class CrossEntropyLoss(Function):
+    """Cross-entropy of logits against class indices or class probabilities, in one stable node.
+
+    With ``log p = log_softmax(x)`` (computed with the max subtracted) and a target distribution
+    ``q`` per row (a one-hot row for a class index, mixed with ``label_smoothing / C`` and scaled
+    by the class weights), the loss of a row is ``-sum_c q_c log p_c`` and its gradient is
+    ``p * sum_c q_c - q``. For class indices the mean divides by the total weight of the
+    targets that are not ``ignore_index``; for probabilities, by the number of rows.
+    """
+
+    def forward(self, logits: np.ndarray, target: np.ndarray, weight: np.ndarray | None, ignore_index: int,
+                label_smoothing: float, reduction: str) -> np.ndarray:
+        rows = classes_last(logits)
+        count, classes = rows.shape
+        shifted = rows - rows.max(axis=1, keepdims=True)
+        exp_shifted = np.exp(shifted)
+        sums = exp_shifted.sum(axis=1, keepdims=True)
+        log_sums = np.log(sums)
+        self.shape, self.reduction, self.smoothing, self.weight = logits.shape, reduction, label_smoothing, weight
+        self.probabilities = target.dtype.kind == "f"
+        if self.probabilities:
+            distribution = classes_last(target)
+            if label_smoothing:
+                distribution = distribution * (1 - label_smoothing) + label_smoothing / classes
+            if weight is not None:
+                distribution = distribution * weight
+            log_probs = shifted - log_sums
+            per_row = -(distribution * log_probs).sum(axis=1)
+            self.save_for_backward(exp_shifted, sums, distribution, log_probs)
+            return _reduce_rows(per_row, reduction, float(count), row_shape(logits.shape))
+        targets = _ClassTargets(target, weight, ignore_index, logits.dtype)
+        # -log p[t] = log(sum exp(shifted)) - shifted[t]
+        per_row = log_sums[:, 0] - shifted[np.arange(count), targets.index]
+        if targets.row_weight is not None:
+            per_row *= targets.row_weight
+        if label_smoothing:
+            # the uniform part: -sum_c weight_c log p_c / C, zero for ignored rows
+            log_probs = shifted - log_sums
+            smooth = -(log_probs.sum(axis=1) if weight is None else log_probs @ weight)
+            per_row = (1 - label_smoothing) * per_row + (label_smoothing / classes) * smooth
+        targets.zero_ignored(per_row)
+        self.save_for_backward(exp_shifted, sums, targets)
+        return _reduce_rows(per_row, reduction, targets.total_weight, target.shape)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        if self.probabilities:
+            return self._probability_backward(grad)
+        exp_shifted, sums, targets = self.saved_tensors
+        count, classes = exp_shifted.shape
+        scale = _row_grad_scale(grad, self.reduction, targets.total_weight)  # scalar or (rows,)
+        smoothing, weight = self.smoothing, self.weight
+        # q = (1 - eps) row_weight one_hot(t) + eps / C * weight (times valid); Q = sum_c q_c
+        hot = scale if targets.row_weight is None else scale * targets.row_weight
+        if smoothing:
+            hot = (1 - smoothing) * hot
+            spread = scale * (smoothing / classes)
+            if not targets.all_valid:
+                spread = spread * targets.valid
+            total = hot + spread * (classes if weight is None else float(weight.sum()))
+        else:
+            total = hot
+        total = np.reshape(total, (-1, 1)) if np.ndim(total) else total
+        rows = exp_shifted * (total / sums)  # p * Q
+        rows[np.arange(count), targets.index] -= hot
+        if smoothing:
+            uniform = np.reshape(spread, (-1, 1)) if np.ndim(spread) else spread
+            rows -= uniform if weight is None else uniform * weight
+        targets.zero_ignored(rows)
+        return classes_back(rows, self.shape), None
+
+    def _probability_backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        exp_shifted, sums, distribution, log_probs = self.saved_tensors
+        scale = _row_grad_scale(grad, self.reduction, float(exp_shifted.shape[0]))
+        scale = np.reshape(scale, (-1, 1)) if np.ndim(scale) else scale
+        need_input, need_target = self.needs_input_grad
+        grad_input = grad_target = None
+        if need_input:
+            total = distribution.sum(axis=1, keepdims=True)
+            grad_input = classes_back(scale * (exp_shifted * (total / sums) - distribution), self.shape)
+        if need_target:
+            # d loss / d target_c = -(1 - eps) weight_c log p_c
+            slope = log_probs * -(1 - self.smoothing)
+            if self.weight is not None:
+                slope *= self.weight
+            grad_target = classes_back(scale * slope, self.shape)
+        return grad_input, grad_target

@@ -37,7 +37,23 @@ from giagrad.nn.activation import (  # noqa: F401
     Softplus,
     Tanh,
 )
+from giagrad.nn.loss import (  # noqa: F401
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 
 # isort: split
 
 # --- convolution, pooling, normalization, dropout, embedding ---
+from giagrad.nn.conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: F401
+from giagrad.nn.dropout import Dropout, Dropout2d  # noqa: F401
+from giagrad.nn.embedding import Embedding  # noqa: F401
+from giagrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
+from giagrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401

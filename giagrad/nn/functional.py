@@ -273,6 +273,383 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
         return Tensor.comm(mlops.LogSoftmax, input.reshape(1), axis=0).reshape(())
     return Tensor.comm(mlops.LogSoftmax, input, axis=axis)
 
+# ----------------------------------------------------------------------------------- losses
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(op: str, reduction: str, allowed: tuple[str, ...] = _REDUCTIONS) -> None:
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {', '.join(map(repr, allowed))}, got {reduction!r}")
+
+
+def _loss_input(op: str, input: Any) -> Tensor:
+    input = _tensor(op, input)
+    _check_floating(op, input)
+    return input
+
+
+def _same_shape_target(op: str, input: Tensor, target: Any) -> Tensor:
+    """A floating target of the input's shape and dtype (giagrad does not broadcast loss targets)."""
+    target = _tensor(op, target, "target")
+    if target.shape != input.shape:
+        raise ValueError(
+            f"{op}: target of shape {target.shape} does not match input of shape {input.shape}; "
+            "expected the same shape (a (N, 1) vs (N,) mismatch would silently broadcast to (N, N))"
+        )
+    if target.dtype.kind == "b":
+        raise TypeError(f"{op}: target must be a numeric tensor, got dtype bool")
+    return target.astype(input.dtype)
+
+
+def _weight_array(op: str, name: str, weight: Any, input: Tensor, shape: tuple[int, ...] | None = None,
+                  broadcast_to: tuple[int, ...] | None = None) -> np.ndarray | None:
+    """A weight as a numpy array of the input's dtype, checked against ``shape`` or ``broadcast_to``."""
+    if weight is None:
+        return None
+    array = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if shape is not None and array.shape != shape:
+        raise ValueError(f"{op}: {name} must have shape {shape} for input of shape {input.shape}, got {array.shape}")
+    if broadcast_to is not None:
+        try:
+            fits = np.broadcast_shapes(array.shape, broadcast_to) == broadcast_to
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{op}: {name} of shape {array.shape} does not broadcast to the input's shape "
+                             f"{broadcast_to}")
+    return array.astype(input.dtype, copy=False)
+
+
+def _class_count(op: str, input: Tensor) -> int:
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have a class dimension: (C,), (N, C) or (N, C, d1, ...), got shape ()")
+    return input.shape[1] if input.ndim > 1 else input.shape[0]
+
+
+def _check_class_indices(op: str, input: Tensor, target: Tensor, classes: int, ignore_index: int) -> None:
+    expected = mlops.row_shape(input.shape)
+    if target.shape != expected:
+        raise ValueError(
+            f"{op}: expected a class-index target of shape {expected} for input of shape {input.shape} "
+            f"(input (N, C, d1, ...) takes target (N, d1, ...)), got {target.shape}"
+        )
+    indices = target.data
+    out_of_range = (indices < 0) | (indices >= classes)
+    if out_of_range.any():
+        out_of_range &= indices != ignore_index
+        if out_of_range.any():
+            bad = indices[out_of_range].flat[0]
+            raise IndexError(
+                f"{op}: target class index {bad} is out of range for {classes} classes (input shape "
+                f"{input.shape}); expected 0 <= index < {classes} or ignore_index={ignore_index}"
+            )
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy between logits and class indices or class probabilities (one fused, stable op).
+
+    For a row of logits ``x`` with ``log p = log_softmax(x)`` and target class ``t``:
+    ``loss = -weight[t] * log p[t]``. With ``label_smoothing = eps`` the target becomes the mix
+    ``(1 - eps) one_hot(t) + eps / C`` (each class scaled by its weight). Probability targets use
+    ``loss = -sum_c weight[c] * q_c * log p_c`` with ``q`` mixed the same way. The gradient
+    with respect to the logits is ``softmax(x) * sum_c q_c - q`` (then reduced): finite for any
+    finite logits.
+
+    Parameters
+    ----------
+    input : Tensor
+        Logits ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``.
+    target : Tensor
+        Class indices (integer) of shape ``(N,)``, ``(N, d1, ...)`` or ``()``, each in ``[0, C)``
+        or equal to ``ignore_index``; or class probabilities (floating) of the input's shape.
+    weight : Tensor, optional
+        A weight per class, shape ``(C,)``.
+    ignore_index : int
+        Class-index targets equal to it contribute nothing, not even to the mean's divisor.
+    reduction : {'mean', 'sum', 'none'}
+        ``'mean'`` divides by the summed weights of the non-ignored targets (their count without
+        ``weight``) for class indices, and by the number of rows for probabilities, as PyTorch.
+    label_smoothing : float
+        In ``[0, 1]``.
+
+    Examples
+    --------
+    >>> logits = giagrad.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+    >>> F.cross_entropy(logits, giagrad.tensor([0, 2]))
+    tensor(0.17545635)
+    """
+    op = "cross_entropy"
+    input = _loss_input(op, input)
+    classes = _class_count(op, input)
+    target = _tensor(op, target, "target")
+    _check_reduction(op, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    kind = target.dtype.kind
+    if kind in "iu":
+        _check_class_indices(op, input, target, classes, ignore_index)
+    elif kind == "f":
+        if target.shape != input.shape:
+            if target.shape == mlops.row_shape(input.shape):
+                raise TypeError(
+                    f"{op}: target of shape {target.shape} has the shape of class indices but dtype "
+                    f"{target.dtype}; class indices must be an integer tensor (target.long()), class "
+                    f"probabilities must have the input's shape {input.shape}"
+                )
+            raise ValueError(
+                f"{op}: target of shape {target.shape} fits input of shape {input.shape} neither as class "
+                f"indices (expected shape {mlops.row_shape(input.shape)}) nor as class probabilities "
+                f"(expected shape {input.shape})"
+            )
+        target = target.astype(input.dtype)
+    else:
+        raise TypeError(f"{op}: target must hold integer class indices or floating class probabilities, "
+                        f"got dtype {target.dtype}")
+    class_weight = _weight_array(op, "weight", weight, input, shape=(classes,))
+    return Tensor.comm(mlops.CrossEntropyLoss, input, target, weight=class_weight, ignore_index=int(ignore_index),
+                       label_smoothing=float(label_smoothing), reduction=reduction)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities (e.g. ``log_softmax`` output) and class indices.
+
+    ``loss = -weight[t] * input[t]`` per row; ``'mean'`` divides by the summed weights of the
+    targets that are not ``ignore_index``. ``cross_entropy(x, t)`` equals
+    ``nll_loss(log_softmax(x, 1), t)`` in one node.
+
+    Parameters
+    ----------
+    input : Tensor
+        Log-probabilities ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``.
+    target : Tensor
+        Integer class indices of shape ``(N,)``, ``(N, d1, ...)`` or ``()``.
+    weight : Tensor, optional
+        A weight per class, shape ``(C,)``.
+    ignore_index : int
+        Targets equal to it contribute nothing.
+    reduction : {'mean', 'sum', 'none'}
+
+    Examples
+    --------
+    >>> F.nll_loss(giagrad.tensor([[-0.5, -1.0], [-2.0, -0.1]]), giagrad.tensor([0, 1]))
+    tensor(0.3)
+    """
+    op = "nll_loss"
+    input = _loss_input(op, input)
+    classes = _class_count(op, input)
+    target = _tensor(op, target, "target")
+    _check_reduction(op, reduction)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must be an integer tensor of class indices, got dtype {target.dtype} "
+                        f"(shape {target.shape}; expected {mlops.row_shape(input.shape)})")
+    _check_class_indices(op, input, target, classes, ignore_index)
+    class_weight = _weight_array(op, "weight", weight, input, shape=(classes,))
+    return Tensor.comm(mlops.NLLLoss, input, target, weight=class_weight, ignore_index=int(ignore_index),
+                       reduction=reduction)
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error: ``(input - target) ** 2``, reduced.
+
+    Unlike PyTorch, which warns and broadcasts, a target of another shape is an error.
+
+    Examples
+    --------
+    >>> F.mse_loss(giagrad.tensor([1.0, 2.0]), giagrad.tensor([0.0, 4.0]))
+    tensor(2.5)
+    """
+    input = _loss_input("mse_loss", input)
+    target = _same_shape_target("mse_loss", input, target)
+    _check_reduction("mse_loss", reduction)
+    return Tensor.comm(mlops.MSELoss, input, target, reduction=reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean absolute error: ``|input - target|``, reduced; the gradient at 0 is 0.
+
+    Examples
+    --------
+    >>> F.l1_loss(giagrad.tensor([1.0, 2.0]), giagrad.tensor([0.0, 4.0]))
+    tensor(1.5)
+    """
+    input = _loss_input("l1_loss", input)
+    target = _same_shape_target("l1_loss", input, target)
+    _check_reduction("l1_loss", reduction)
+    return Tensor.comm(mlops.L1Loss, input, target, reduction=reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """Squared error below ``beta``, absolute error above: ``0.5 d**2 / beta`` or ``|d| - 0.5 beta``.
+
+    ``d = input - target``; ``beta = 0`` gives the L1 loss. Equals ``huber_loss(delta=beta) / beta``.
+
+    Examples
+    --------
+    >>> F.smooth_l1_loss(giagrad.tensor([0.5, 3.0]), giagrad.tensor([0.0, 0.0]))
+    tensor(1.3125)
+    """
+    input = _loss_input("smooth_l1_loss", input)
+    target = _same_shape_target("smooth_l1_loss", input, target)
+    _check_reduction("smooth_l1_loss", reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    return Tensor.comm(mlops.SmoothL1Loss, input, target, reduction=reduction, beta=float(beta))
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """Huber loss: ``0.5 d**2`` where ``|d| <= delta``, else ``delta * (|d| - 0.5 delta)``.
+
+    Examples
+    --------
+    >>> F.huber_loss(giagrad.tensor([0.5, 3.0]), giagrad.tensor([0.0, 0.0]), delta=2.0)
+    tensor(2.0625)
+    """
+    input = _loss_input("huber_loss", input)
+    target = _same_shape_target("huber_loss", input, target)
+    _check_reduction("huber_loss", reduction)
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    return Tensor.comm(mlops.HuberLoss, input, target, reduction=reduction, delta=float(delta))
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities: ``-weight * (y log p + (1 - y) log(1 - p))``.
+
+    As in PyTorch, each log is clamped at -100 so that ``p = 0`` or ``1`` gives a finite loss.
+    Prefer ``binary_cross_entropy_with_logits`` on logits: it is stable without clamping.
+
+    Parameters
+    ----------
+    input : Tensor
+        Probabilities in ``[0, 1]``.
+    target : Tensor
+        Of the input's shape, usually 0 or 1.
+    weight : Tensor, optional
+        Broadcastable to the input's shape.
+    reduction : {'mean', 'sum', 'none'}
+
+    Examples
+    --------
+    >>> F.binary_cross_entropy(giagrad.tensor([0.9, 0.2]), giagrad.tensor([1.0, 0.0]))
+    tensor(0.16425204)
+    """
+    op = "binary_cross_entropy"
+    input = _loss_input(op, input)
+    target = _same_shape_target(op, input, target)
+    _check_reduction(op, reduction)
+    if input.data.size:
+        low, high = float(input.data.min()), float(input.data.max())
+        if not (0.0 <= low and high <= 1.0):  # also catches nan
+            raise ValueError(f"{op}: input must hold probabilities in [0, 1], got values from {low} to {high}; "
+                             "for logits use binary_cross_entropy_with_logits")
+    weight_array = _weight_array(op, "weight", weight, input, broadcast_to=input.shape)
+    return Tensor.comm(mlops.BCELoss, input, target, weight=weight_array, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy of logits ``x``: ``sigmoid`` and the loss in one stable op.
+
+    ``loss = -weight * (pos_weight * y * log sigmoid(x) + (1 - y) * log(1 - sigmoid(x)))``, computed
+    as ``weight * ((1 - y) x + (1 + (pos_weight - 1) y) log(1 + exp(-x)))`` without overflow.
+
+    Parameters
+    ----------
+    input : Tensor
+        Logits, any shape.
+    target : Tensor
+        Of the input's shape, in ``[0, 1]``.
+    weight : Tensor, optional
+        Broadcastable to the input's shape.
+    reduction : {'mean', 'sum', 'none'}
+    pos_weight : Tensor, optional
+        The weight of positive examples, broadcast along the last dims (shape ``(C,)`` for
+        ``(N, C)`` multi-label targets); ``> 1`` raises recall.
+
+    Examples
+    --------
+    >>> F.binary_cross_entropy_with_logits(giagrad.tensor([2.0, -1.0]), giagrad.tensor([1.0, 0.0]))
+    tensor(0.22009487)
+    """
+    op = "binary_cross_entropy_with_logits"
+    input = _loss_input(op, input)
+    target = _same_shape_target(op, input, target)
+    _check_reduction(op, reduction)
+    weight_array = _weight_array(op, "weight", weight, input, broadcast_to=input.shape)
+    pos_weight_array = _weight_array(op, "pos_weight", pos_weight, input, broadcast_to=input.shape)
+    return Tensor.comm(mlops.BCEWithLogitsLoss, input, target, weight=weight_array, pos_weight=pos_weight_array,
+                       reduction=reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence ``target * (log(target) - input)``, ``input`` being log-probabilities.
+
+    Parameters
+    ----------
+    input : Tensor
+        Log-probabilities (e.g. ``log_softmax`` output).
+    target : Tensor
+        Probabilities of the input's shape, or log-probabilities with ``log_target=True``.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}
+        ``'batchmean'`` (sum / batch size) is the KL divergence per example; ``'mean'``, the default
+        as in PyTorch, divides by the number of elements instead.
+    log_target : bool
+        Whether ``target`` holds log-probabilities.
+
+    Examples
+    --------
+    >>> log_q = F.log_softmax(giagrad.tensor([[1.0, 2.0]]), dim=1)
+    >>> F.kl_div(log_q, giagrad.tensor([[0.5, 0.5]]), reduction="batchmean")
+    tensor(0.12011446)
+    """
+    op = "kl_div"
+    input = _loss_input(op, input)
+    target = _same_shape_target(op, input, target)
+    _check_reduction(op, reduction, ("mean", "batchmean", "sum", "none"))
+    return Tensor.comm(mlops.KLDivLoss, input, target, reduction=reduction, log_target=bool(log_target))
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """Class indices of any shape -> int64 one-hot vectors along a new last dimension.
+
+    Parameters
+    ----------
+    tensor : Tensor
+        Integer class indices, each in ``[0, num_classes)``.
+    num_classes : int
+        The length of the vectors; -1 takes the largest index + 1.
+
+    Returns
+    -------
+    Tensor
+        int64, shape ``tensor.shape + (num_classes,)``; not differentiable.
+
+    Examples
+    --------
+    >>> F.one_hot(giagrad.tensor([0, 2]), num_classes=3)
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    """
+    tensor = _tensor("one_hot", tensor, "tensor")
+    if tensor.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected an integer tensor of class indices, got dtype {tensor.dtype}")
+    indices = tensor.data
+    if num_classes == -1:
+        if indices.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass num_classes")
+        num_classes = int(indices.max()) + 1
+    if num_classes < 0:
+        raise ValueError(f"one_hot: num_classes must be non-negative or -1, got {num_classes}")
+    if indices.size and (indices.min() < 0 or indices.max() >= num_classes):
+        raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got values from "
+                         f"{indices.min()} to {indices.max()}")
+    return Tensor(indices[..., None] == np.arange(num_classes), dtype=np.int64)
+
+
 # --- convolution, pooling, normalization, dropout, embedding ---
 
 
