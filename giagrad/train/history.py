@@ -140,16 +140,19 @@ class History:
             xs = [step / steps_per_epoch for step in self.steps["step"]]
             loss_ax.plot(xs, self.steps["loss"], color="tab:blue", alpha=0.25, linewidth=0.8, label="train (per step)")
         epochs = self["epoch"] if self.epochs else []
+        show_markers = len(epochs) <= 30  # markers on every point would blur a long run's curves
         curves = (("loss", "train", "tab:blue", "o"), ("val_loss", "validation", "tab:orange", "s"))
         for key, label, colour, marker in curves:
             if key in self.keys():
-                loss_ax.plot(epochs, self[key], color=colour, marker=marker, linewidth=1.8, label=label)
+                loss_ax.plot(epochs, self[key], color=colour, marker=marker if show_markers else None,
+                             linewidth=1.8, label=label)
         loss_ax.set_title("loss")
         for ax, metric in zip(axes[1:], metrics, strict=True):
             for key, label, colour, marker in ((metric, "train", "tab:blue", "o"),
                                                ("val_" + metric, "validation", "tab:orange", "s")):
                 if key in self.keys():
-                    ax.plot(epochs, self[key], color=colour, marker=marker, linewidth=1.8, label=label)
+                    ax.plot(epochs, self[key], color=colour, marker=marker if show_markers else None,
+                            linewidth=1.8, label=label)
             ax.set_title(metric.replace("_", " "))
         for ax in axes:
             ax.set_xlabel("epoch")

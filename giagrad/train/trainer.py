@@ -99,6 +99,8 @@ class Trainer:
     plateau_monitor : str
         The epoch-log key given to ``ReduceLROnPlateau.step`` (default ``"val_loss"``, or
         ``"loss"`` when there is no validation loader).
+    log_every : int
+        Print the summary line of every ``log_every``-th epoch (and of the last one).
 
     Attributes
     ----------
@@ -116,9 +118,11 @@ class Trainer:
     def __init__(self, model: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any],
                  metrics: Sequence[Any] = (), scheduler: Any = None, callbacks: Sequence[Callback] = (),
                  grad_clip: float | None = None, verbose: int = 1, scheduler_interval: str | None = None,
-                 plateau_monitor: str | None = None) -> None:
+                 plateau_monitor: str | None = None, log_every: int = 1) -> None:
         if verbose not in (0, 1, 2):
             raise ValueError(f"Trainer: verbose must be 0, 1 or 2, got {verbose!r}")
+        if not isinstance(log_every, int) or log_every < 1:
+            raise ValueError(f"Trainer: log_every must be a positive integer, got {log_every!r}")
         if grad_clip is not None and not grad_clip > 0:
             raise ValueError(f"Trainer: grad_clip must be a positive number, got {grad_clip!r}")
         if scheduler_interval not in (None, "batch", "epoch"):
@@ -134,6 +138,7 @@ class Trainer:
         self.callbacks: list[Callback] = list(callbacks)
         self.grad_clip = grad_clip
         self.verbose = verbose
+        self.log_every = log_every
         if scheduler is None:
             self.scheduler_interval = None
         elif scheduler_interval is not None:
@@ -222,7 +227,8 @@ class Trainer:
                 if self.scheduler_interval == "epoch":
                     self._step_epoch_scheduler(logs)
                 self.history.record_epoch(logs)
-                self.log(self._summary(logs, epochs))
+                if self.epoch % self.log_every == 0 or self.epoch == epochs:
+                    self.log(self._summary(logs, epochs))
                 for callback in self.callbacks:
                     callback.on_epoch_end(self, logs)
         except KeyboardInterrupt:
