@@ -1,0 +1,79 @@
+"""Train a multi-layer perceptron on MNIST or Fashion-MNIST.
+
+    python -m recipes.mnist_mlp                       # MNIST (or the bundled sample offline)
+    python -m recipes.mnist_mlp --dataset fashion     # Fashion-MNIST
+    python -m recipes.mnist_mlp --help
+
+The model is a 784-256-128-10 MLP with ReLU and dropout, defined by subclassing ``nn.Module``.
+The defaults are the settings that worked best: inputs normalised with the training set's mean
+and standard deviation, AdamW with weight decay, a one-cycle learning-rate schedule (warm up,
+then anneal) and cross-entropy with label smoothing 0.1. The test set is evaluated after every
+epoch (shown as "validation" in the curves); no setting was tuned on it per run.
+
+Files in the run folder (``--out``, default ``runs/mnist_mlp-DATASET``): ``curves.png`` (loss and
+accuracy), ``metrics.json`` (final test accuracy, seconds per epoch, options), ``history.csv``
+and the checkpoint ``last.npz`` (resume with ``--resume RUN/last.npz``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import giagrad
+from giagrad import nn, optim
+from giagrad.data import TensorDataset
+from giagrad.train import ModelCheckpoint, Trainer
+from recipes.common import base_parser, load_images, loaders, run_folder, write_results
+
+
+class MLP(nn.Module):
+    """784 -> 256 -> 128 -> 10 with ReLU, and dropout after each hidden layer."""
+
+    def __init__(self, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.hidden1 = nn.Linear(28 * 28, 256)
+        self.hidden2 = nn.Linear(256, 128)
+        self.out = nn.Linear(128, 10)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, images: giagrad.Tensor) -> giagrad.Tensor:
+        x = self.flatten(images)
+        x = self.dropout(self.hidden1(x).relu())
+        x = self.dropout(self.hidden2(x).relu())
+        return self.out(x)  # logits: the loss applies the softmax
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = base_parser("mnist_mlp", "Train a 784-256-128-10 MLP on MNIST or Fashion-MNIST.",
+                         epochs=10, batch_size=128, lr=3e-3)
+    parser.add_argument("--dropout", type=float, default=0.2, help="dropout after each hidden layer (0: none)")
+    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's decoupled weight decay")
+    parser.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
+    args = parser.parse_args(argv)
+
+    giagrad.manual_seed(args.seed)
+    data = load_images(args.dataset, args.data_dir, args.limit, quiet=args.quiet, download=not args.offline)
+    train_set = TensorDataset(data.train_images.reshape(len(data.train_images), -1), data.train_labels)
+    train_loader, test_loader = loaders(train_set, data.test_images.reshape(len(data.test_images), -1),
+                                        data.test_labels, args.batch_size, args.seed)
+
+    model = MLP(dropout=args.dropout)
+    optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader))
+    folder = run_folder(args.out, f"mnist_mlp-{args.dataset}")
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
+                      metrics=["accuracy"], scheduler=scheduler,
+                      callbacks=[ModelCheckpoint(folder, monitor="val_accuracy", save_best=False)],
+                      verbose=0 if args.quiet else 1)
+    if not args.quiet:
+        print(f"data: {data.source}\nmodel: {model.num_parameters():,} parameters\n{model}")
+    history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
+    test = trainer.evaluate(test_loader)
+    return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
+                                           "data": data.source},
+                         args, title=f"MLP on {args.dataset}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
