@@ -103,7 +103,7 @@ class Adam(Optimizer):
     def _update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
                 scratch: list[np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
         lr = float(group["lr"])
-        beta1, beta2 = (float(beta) for beta in group["betas"])
+        beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
         weight_decay = float(group["weight_decay"])
         step = scalars["step"]
         work = scratch[1]
@@ -205,7 +205,7 @@ class Adamax(Optimizer):
 
     def _update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
                 scratch: list[np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
-        beta1, beta2 = (float(beta) for beta in group["betas"])
+        beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
         work = scratch[1]
         grad = effective_grad(param, grad, scratch[0], float(group["weight_decay"]), group["maximize"])
         exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
@@ -289,7 +289,7 @@ class NAdam(Optimizer):
     def _update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
                 scratch: list[np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
         lr = float(group["lr"])
-        beta1, beta2 = (float(beta) for beta in group["betas"])
+        beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
         weight_decay = float(group["weight_decay"])
         momentum_decay = float(group["momentum_decay"])
         step = scalars["step"]

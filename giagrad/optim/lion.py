@@ -71,7 +71,7 @@ class Lion(Optimizer):
     def _update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
                 scratch: list[np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
         lr = float(group["lr"])
-        beta1, beta2 = (float(beta) for beta in group["betas"])
+        beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
         weight_decay = float(group["weight_decay"])
         work, direction = scratch[1], scratch[2]
         grad = effective_grad(param, grad, scratch[0], 0.0, group["maximize"])

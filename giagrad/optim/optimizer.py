@@ -34,7 +34,7 @@ class _Bucket:
     work arrays for the update, so that a step allocates no temporaries.
     """
 
-    __slots__ = ("params", "slices", "data", "grad", "data_views", "grad_views", "state", "scratch")
+    __slots__ = ("params", "slices", "data", "grad", "data_views", "grad_views", "state", "scratch", "in_step")
 
     def __init__(self, params: list[Tensor], dtype: np.dtype) -> None:
         self.params = params
@@ -60,6 +60,9 @@ class _Bucket:
             self.grad_views.append(grad_view)
         self.state: dict[str, np.ndarray] = {}
         self.scratch: list[np.ndarray] = []
+        # True while every parameter has taken the same steps (the whole-buffer update applies);
+        # checked in full again after a step that skipped some parameters or a state change.
+        self.in_step = False
 
     def state_buffer(self, name: str) -> np.ndarray:
         buffer = self.state.get(name)
@@ -253,40 +256,39 @@ class Optimizer:
         params = bucket.params
         state = self.state
         all_present = True
-        uniform = True
-        first_state = state.get(params[0])
-        for index, p in enumerate(params):
-            if p.data is not bucket.data_views[index]:
+        for p, data_view, grad_view in zip(params, bucket.data_views, bucket.grad_views, strict=True):
+            if p.data is not data_view:
                 self._raise_detached(p)
             grad = p.grad
             if grad is None:
                 all_present = False
-                continue
-            grad_view = bucket.grad_views[index]
-            if grad is not grad_view:
+            elif grad is not grad_view:
                 self._adopt_grad(p, grad, grad_view)
-            if uniform:
-                # The whole-buffer update needs every parameter at the same point of its history.
-                p_state = state.get(p)
-                if p_state is not first_state:
-                    if not p_state or not first_state or p_state.keys() != first_state.keys():
-                        uniform = False
-                    else:
-                        for key in self._initial_scalars:
-                            if p_state[key] != first_state[key]:
-                                uniform = False
         names = self._state_names(group)
         scratch = bucket.scratch_buffers(self._scratch_count)
-        if all_present and uniform:
-            scalars, created = self._prepare_state(bucket, 0, names)
-            for index in range(1, len(params)):
-                self._prepare_state(bucket, index, names)
+        if all_present and (bucket.in_step or self._same_history(bucket)):
+            # One update on the whole buffers.
+            first_state = state.get(params[0])
+            ready = bool(first_state)
+            for name, _ in names:
+                if ready and name not in first_state:  # type: ignore[operator]
+                    ready = False
+            if ready:  # the usual case: every parameter has its state already
+                scalars = {key: first_state[key] for key in self._initial_scalars}  # type: ignore[index]
+                scalars["step"] += 1
+                created: tuple[str, ...] = ()
+            else:
+                scalars, created = self._prepare_state(bucket, 0, names)
+                for index in range(1, len(params)):
+                    self._prepare_state(bucket, index, names)
             arrays = {name: bucket.state[name] for name, _ in names}
             self._update(group, bucket.data, bucket.grad, arrays, scratch, scalars, created)
             for p in params:
                 state[p].update(scalars)
                 p._mark_modified()
+            bucket.in_step = True
             return
+        # Some parameters have no gradient (or different histories): one update per segment.
         for index, p in enumerate(params):
             if p.grad is None:
                 continue
@@ -297,6 +299,23 @@ class Optimizer:
                          [work[segment] for work in scratch], scalars, created)
             state[p].update(scalars)
             p._mark_modified()
+        bucket.in_step = False
+
+    def _same_history(self, bucket: _Bucket) -> bool:
+        """Whether every parameter of the bucket has the same state keys and scalars (step, ...)."""
+        first_state = self.state.get(bucket.params[0])
+        for p in bucket.params[1:]:
+            p_state = self.state.get(p)
+            if not p_state or not first_state:
+                if p_state or first_state:
+                    return False
+                continue
+            if p_state.keys() != first_state.keys():
+                return False
+            for key in self._initial_scalars:
+                if p_state[key] != first_state[key]:
+                    return False
+        return True
 
     def _prepare_state(self, bucket: _Bucket, index: int, names: tuple[tuple[str, float], ...]
                        ) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -396,6 +415,9 @@ class Optimizer:
                 if key != "params":
                     group[key] = value
         self.state.clear()
+        for buckets in self._buckets:
+            for bucket in buckets:
+                bucket.in_step = False
         for saved_index, entry in saved_state.items():
             p, bucket, i = by_index[saved_index]
             p_state = self.state[p]
