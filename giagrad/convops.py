@@ -210,54 +210,54 @@ class ConvTranspose2d(Function):
 class MaxPool2d(Function):
     """The maximum of each window; the gradient goes to the window's first maximal element.
 
-    The input arrives padded with ``-inf`` as needed (``padding`` and ``ceil_mode``); ties go to
-    the first maximum in row-major window order, as in PyTorch, and a NaN counts as the maximum.
-    Windows that overlap (``stride < kernel``) add their gradients.
+    The input arrives unpadded; ``padding`` (with room for ``ceil_mode``'s partial windows) is
+    filled with ``-inf``. The windows are scanned one kernel offset at a time: ``kh * kw``
+    whole-array operations on strided views, keeping the running maximum and the offset that
+    holds it (small integers, for backward). A later offset takes over only when strictly
+    greater, so ties go to the first maximum in row-major window order, as in PyTorch; a NaN
+    propagates to the output (its gradient goes to the window's last non-NaN maximum). Backward
+    adds each window's gradient onto its winner, so overlapping windows (``stride < kernel``)
+    accumulate.
     """
 
     def forward(self, x: np.ndarray, *, kernel: Pair, stride: Pair, padding: Padding,
                 dilation: Pair, out_size: Pair) -> np.ndarray:
-        n, c, height, width = x.shape
-        out_h, out_w = out_size
-        kernel_h, kernel_w = kernel
-        self.input_shape = x.shape
-        self.options = kernel, stride, padding, dilation
-        tiles = (kernel == stride and dilation == (1, 1) and not any(padding)
-                 and out_h * kernel_h <= height and out_w * kernel_w <= width)
-        self.tiles = tiles
-        if tiles:
-            # Windows tile the input: a reshape exposes them without any index arithmetic.
-            used = x[:, :, :out_h * kernel_h, :out_w * kernel_w]
-            windows = used.reshape(n, c, out_h, kernel_h, out_w, kernel_w).transpose(0, 1, 2, 4, 3, 5)
-        else:
-            padded = pad_spatial(x, padding, -np.inf)
-            windows = sliding_windows(padded, kernel, stride, dilation, out_size)
-        flat = windows.reshape(n, c, out_h, out_w, kernel_h * kernel_w)
-        argmax = flat.argmax(axis=-1)[..., None]
-        self.save_for_backward(argmax)
-        return np.take_along_axis(flat, argmax, axis=-1)[..., 0]
+        padded = pad_spatial(x, padding, -np.inf)
+        views = _offset_views(padded, kernel, stride, dilation, out_size)
+        best = views[0].copy()
+        winner = np.zeros(best.shape, dtype=np.uint8 if len(views) < 256 else np.int32)
+        for offset in range(1, len(views)):
+            view = views[offset]
+            better = view > best
+            np.maximum(best, view, out=best)
+            # winner = offset where better, else unchanged: arithmetic on masks beats np.where here
+            winner *= ~better
+            winner += better * winner.dtype.type(offset)
+        self.save_for_backward(winner)
+        self.options = kernel, stride, padding, dilation, padded.shape
+        return best
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (argmax,) = self.saved_tensors
-        kernel, stride, padding, dilation = self.options
-        n, c, height, width = self.input_shape
-        out_h, out_w = grad.shape[2:]
-        kernel_h, kernel_w = kernel
-        offsets = np.arange(kernel_h * kernel_w, dtype=argmax.dtype)
-        # Each window's gradient, placed on its argmax: (N, C, OH, OW, KH * KW)
-        routed = np.where(offsets == argmax, grad[..., None], np.zeros((), dtype=grad.dtype))
-        routed = routed.reshape(n, c, out_h, out_w, kernel_h, kernel_w)
-        if self.tiles:
-            tiled = routed.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, out_h * kernel_h, out_w * kernel_w)
-            if tiled.shape[2:] == (height, width):
-                return tiled
-            grad_x = np.zeros(self.input_shape, dtype=grad.dtype)
-            grad_x[:, :, :out_h * kernel_h, :out_w * kernel_w] = tiled
-            return grad_x
-        top, bottom, left, right = padding
-        target = np.zeros((n, c, height + top + bottom, width + left + right), dtype=grad.dtype)
-        col2im(target, routed.transpose(4, 5, 0, 1, 2, 3), stride, dilation)
+        (winner,) = self.saved_tensors
+        kernel, stride, padding, dilation, padded_shape = self.options
+        target = np.zeros(padded_shape, dtype=grad.dtype)
+        views = _offset_views(target, kernel, stride, dilation, grad.shape[2:])
+        for offset, view in enumerate(views):
+            view += (winner == offset) * grad
         return crop_spatial(target, padding)
+
+
+def _offset_views(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> list[np.ndarray]:
+    """For each kernel offset (row-major), the ``(N, C, OH, OW)`` view of the pixels it touches."""
+    span_h = stride[0] * (out_size[0] - 1) + 1
+    span_w = stride[1] * (out_size[1] - 1) + 1
+    views = []
+    for a in range(kernel[0]):
+        top = a * dilation[0]
+        for b in range(kernel[1]):
+            left = b * dilation[1]
+            views.append(x[:, :, top:top + span_h:stride[0], left:left + span_w:stride[1]])
+    return views
 
 
 class AvgPool2d(Function):
