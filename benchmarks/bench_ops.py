@@ -9,7 +9,8 @@ op: creating the node, dispatching, recording and walking the graph backward. Tw
 
 Each chain has 100 ops; one repetition builds it and runs backward. The figure is the median
 (and best) over repetitions divided by 100. PyTorch runs the same chains when it is importable,
-with the same number of threads as numpy's BLAS.
+with the same number of threads as numpy's BLAS, taking turns with giagrad repetition by
+repetition. Its results are checked against giagrad's before timing.
 
 Usage::
 
@@ -89,22 +90,30 @@ def torch_inputs(torch: Any, seed: int = 0) -> dict[str, list[Any]]:
 CHAINS: dict[str, Callable[..., Any]] = {"elementwise": elementwise_chain, "matmul mix": matmul_chain}
 
 
-def time_chain(chain: Callable[..., Any], lib: Any, inputs: list[Any], repeats: int) -> tuple[float, float]:
-    """(median, best) ns per op of building the chain and running backward."""
+def make_run(chain: Callable[..., Any], lib: Any, inputs: list[Any]) -> Callable[[], None]:
+    """One repetition: build the chain from fresh leaf gradients and run backward."""
 
     def run() -> None:
         for t in inputs:
             t.grad = None
         chain(lib, *inputs).backward()
 
-    for _ in range(max(2, repeats // 10)):  # warm up caches and lazy initialisation
-        run()
-    times = []
+    return run
+
+
+def time_interleaved(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, tuple[float, float]]:
+    """(median, best) ns per op of each run; the runs take turns, so that a busy machine slows
+    them alike instead of favouring whichever ran in a quiet moment."""
+    for run in runs.values():  # warm up caches and lazy initialisation
+        for _ in range(max(2, repeats // 10)):
+            run()
+    times: dict[str, list[int]] = {label: [] for label in runs}
     for _ in range(repeats):
-        start = time.perf_counter_ns()
-        run()
-        times.append(time.perf_counter_ns() - start)
-    return statistics.median(times) / CHAIN_LENGTH, min(times) / CHAIN_LENGTH
+        for label, run in runs.items():
+            start = time.perf_counter_ns()
+            run()
+            times[label].append(time.perf_counter_ns() - start)
+    return {label: (statistics.median(t) / CHAIN_LENGTH, min(t) / CHAIN_LENGTH) for label, t in times.items()}
 
 
 def blas_threads() -> int:
@@ -157,22 +166,23 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, threads {threads}, "
           f"torch {torch.__version__ if torch is not None else '(not installed: skipped)'}")
     results: dict[str, float | None] = {}
+    ours = giagrad_inputs()
+    theirs: dict[str, list[Any]] = {}
     if torch is not None:
         check_same_results(torch)
         theirs = torch_inputs(torch)
-    ours = giagrad_inputs()
     print(f"{'chain':<14}{'library':<10}{'median ns/op':>14}{'best ns/op':>12}")
     for name, chain in CHAINS.items():
-        key = "" if name == "elementwise" else "matmul_"
-        median, best = time_chain(chain, giagrad, ours[name], repeats)
-        print(f"{name:<14}{'giagrad':<10}{median:>14,.0f}{best:>12,.0f}")
-        results[f"giagrad_{key}ns_per_op"] = median
+        runs = {"giagrad": make_run(chain, giagrad, ours[name])}
         if torch is not None:
-            median, best = time_chain(chain, torch, theirs[name], repeats)
-            print(f"{name:<14}{'torch':<10}{median:>14,.0f}{best:>12,.0f}")
-            results[f"torch_{key}ns_per_op"] = median
-        else:
-            results[f"torch_{key}ns_per_op"] = None
+            runs["torch"] = make_run(chain, torch, theirs[name])
+        timings = time_interleaved(runs, repeats)
+        key = "" if name == "elementwise" else "matmul_"
+        for label in ("giagrad", "torch"):
+            if label in timings:
+                median, best = timings[label]
+                print(f"{name:<14}{label:<10}{median:>14,.0f}{best:>12,.0f}")
+            results[f"{label}_{key}ns_per_op"] = timings[label][0] if label in timings else None
     return results
 
 
