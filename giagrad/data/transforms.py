@@ -113,10 +113,6 @@ class Lambda(Transform):
         return apply_batch(self.function, batch)
 
 
-# uint8 -> float32 in [0, 1] by table lookup: one pass over the pixels, the same values as x / 255.
-_UINT8_TO_UNIT = np.arange(256, dtype=np.float32) / np.float32(255)
-
-
 class ToTensor(Transform):
     """Images to float ``C x H x W``: uint8 scaled to float32 in [0, 1], a channel dimension added.
 
@@ -141,7 +137,9 @@ class ToTensor(Transform):
             kind = "batch of images (B x H x W or B x H x W x C)" if batched else "image (H x W or H x W x C)"
             raise ValueError(f"ToTensor: expected a {kind}, got shape {array.shape}")
         if array.dtype == np.uint8:
-            array = _UINT8_TO_UNIT[array]
+            # Convert, then divide in place: one temporary, the same values as torchvision's x / 255.
+            array = array.astype(np.float32)
+            array /= np.float32(255)
         elif array.dtype.kind != "f":
             raise TypeError(f"ToTensor: expected uint8 or floating pixels, got {array.dtype}")
         if image_ndim == 2:
@@ -177,15 +175,20 @@ class Normalize(Transform):
             raise TypeError(f"Normalize: expected floating input (use ToTensor first), got {array.dtype}")
         channels = len(self.mean)
         if channels == 1:
-            # Python floats keep float32 arrays float32.
-            return (array - float(self.mean[0])) * (1.0 / float(self.std[0]))
+            # Python floats keep float32 arrays float32; the product is taken in place on the
+            # fresh difference, so the batch costs one temporary.
+            out = array - float(self.mean[0])
+            out *= 1.0 / float(self.std[0])
+            return out
         image_ndim = array.ndim - 1 if batched else array.ndim
         if image_ndim != 3 or array.shape[-3] != channels:
             raise ValueError(f"Normalize: {channels} channel means need images of shape C x H x W with "
                              f"C = {channels}, got shape {array.shape}")
         mean = self.mean.astype(array.dtype).reshape(channels, 1, 1)
         scale = (1.0 / self.std).astype(array.dtype).reshape(channels, 1, 1)
-        return (array - mean) * scale
+        out = array - mean
+        out *= scale
+        return out
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean.tolist()}, std={self.std.tolist()})"

@@ -239,8 +239,22 @@ class MNIST(Dataset):
                                  f"{len(self.classes)} classes")
 
     @classmethod
-    def _from_arrays(cls, data: np.ndarray, targets: np.ndarray, train: bool, transform: Any,
-                     target_transform: Any, source: Any) -> MNIST:
+    def from_arrays(cls, data: np.ndarray, targets: np.ndarray, train: bool = True,
+                    transform: Callable[[Any], Any] | None = None,
+                    target_transform: Callable[[Any], Any] | None = None, source: Any = ("arrays",)) -> MNIST:
+        """A dataset of this kind over arrays already in memory (uint8 ``N x 28 x 28`` and labels).
+
+        Examples
+        --------
+        >>> images = np.zeros((10, 28, 28), np.uint8)
+        >>> MNIST.from_arrays(images, np.arange(10)).targets.dtype
+        dtype('int64')
+        """
+        data = np.asarray(data)
+        targets = np.asarray(targets)
+        if data.dtype != np.uint8 or data.ndim != 3 or targets.shape != (len(data),):
+            raise ValueError(f"{cls.__name__}.from_arrays: expected uint8 images N x H x W and N labels, got "
+                             f"{data.dtype} {data.shape} and {targets.shape}")
         dataset = cls.__new__(cls)
         dataset.root, dataset.cache, dataset._mirrors = None, None, ()
         dataset.train, dataset.transform, dataset.target_transform = train, transform, target_transform
@@ -308,7 +322,7 @@ class MNIST(Dataset):
         images, labels, train_indices, test_indices = _bundled_sample()
         indices = train_indices if train else test_indices
         source = ("bundled sample", "train" if train else "test")
-        return cls._from_arrays(images[indices], labels[indices], train, transform, target_transform, source)
+        return cls.from_arrays(images[indices], labels[indices], train, transform, target_transform, source)
 
     @classmethod
     def full_or_sample(cls, root: str | os.PathLike | None = None, train: bool = True, download: bool = True,

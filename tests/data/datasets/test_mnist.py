@@ -318,3 +318,10 @@ def test_real_fashion_mnist_from_the_debian_package(folders, train, size):
     assert ds.targets.dtype == np.int64
     assert np.bincount(ds.targets).tolist() == [size // 10] * 10
     assert str(ds.source[0]).startswith(DEBIAN)
+
+
+def test_from_arrays():
+    ds = FashionMNIST.from_arrays(np.zeros((3, 28, 28), np.uint8), np.array([1, 2, 3], np.uint8))
+    assert len(ds) == 3 and ds.targets.dtype == np.int64 and ds.classes[1] == "Trouser"
+    with pytest.raises(ValueError, match="uint8"):
+        MNIST.from_arrays(np.zeros((3, 28, 28), np.float32), np.arange(3))

@@ -1,0 +1,191 @@
+"""What the DataLoader costs: one epoch of 60,000 Fashion-MNIST images, against an MLP training epoch.
+
+The loader epoch: batch 64, shuffled, ToTensor + Normalize + Flatten, no model: the batches are
+made and thrown away. The images come from the Debian package's Fashion-MNIST when it is there
+(any location ``FashionMNIST(download=False)`` finds), else from a synthetic uint8 array of the
+same shape (said in the output). The bar (issue 5): the loader costs under 5% of a training epoch
+of the 784-128-10 MLP. The MLP epoch is timed twice: with a plain numpy forward/backward/SGD
+written here (the cheapest an epoch can be, so the harshest comparison), and with giagrad's own
+nn/optim when those modules provide what it needs.
+
+    python benchmarks/bench_loader.py            # full epoch
+    python benchmarks/bench_loader.py --quick    # a small smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import machine, print_machine  # noqa: E402
+
+import giagrad  # noqa: E402
+from giagrad.data import DataLoader  # noqa: E402
+from giagrad.data.datasets import DatasetNotFoundError, FashionMNIST  # noqa: E402
+from giagrad.data.transforms import Compose, Flatten, Normalize, ToTensor  # noqa: E402
+
+BATCH_SIZE = 64
+FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
+
+
+def timed(run: Any, repeats: int) -> tuple[float, float]:
+    """Median wall-clock and CPU seconds of ``run()`` over ``repeats`` calls, after one warm-up call.
+
+    CPU time (this process, all its threads) is less disturbed than wall time when other work
+    shares the machine; a multi-threaded BLAS adds its threads' time, spinning included.
+    """
+    run()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def training_images(limit: int | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """uint8 (N, 28, 28) images and int64 labels: the real Fashion-MNIST, else synthetic."""
+    try:
+        dataset = FashionMNIST(train=True, download=False)
+        images, labels, source = dataset.data, dataset.targets, f"Fashion-MNIST from {dataset.source[0]}"
+    except DatasetNotFoundError:
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, size=(60_000, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=60_000).astype(np.int64)
+        source = "synthetic uint8 array of shape (60000, 28, 28) (Fashion-MNIST not found)"
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return images, labels, source
+
+
+def loader_epoch(images: np.ndarray, labels: np.ndarray) -> tuple[Any, DataLoader]:
+    transform = Compose([ToTensor(), Normalize((FASHION_MEAN,), (FASHION_STD,)), Flatten()])
+    dataset = FashionMNIST.from_arrays(images, labels, transform=transform)
+    loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, seed=0)
+
+    def epoch() -> None:
+        for _ in loader:
+            pass
+
+    return epoch, loader
+
+
+def numpy_mlp_epoch(images: np.ndarray, labels: np.ndarray) -> Any:
+    """One SGD epoch of 784-128-10 (ReLU, softmax cross-entropy) written with numpy alone.
+
+    The inputs are prepared once beforehand (float32, normalised, flattened), so the timing holds
+    the model's work only: forward, backward and the update.
+    """
+    rng = np.random.default_rng(0)
+    inputs = ((images.reshape(len(images), -1) / np.float32(255) - np.float32(FASHION_MEAN))
+              / np.float32(FASHION_STD)).astype(np.float32)
+    w1 = (rng.standard_normal((784, 128)) * (2 / 784) ** 0.5).astype(np.float32)
+    b1 = np.zeros(128, np.float32)
+    w2 = (rng.standard_normal((128, 10)) * (2 / 128) ** 0.5).astype(np.float32)
+    b2 = np.zeros(10, np.float32)
+    lr = 0.1
+
+    def epoch() -> None:
+        nonlocal w1, b1, w2, b2
+        order = rng.permutation(len(inputs))
+        for start in range(0, len(order), BATCH_SIZE):
+            index = order[start:start + BATCH_SIZE]
+            x, y = inputs[index], labels[index]
+            hidden = x @ w1 + b1
+            active = np.maximum(hidden, 0)
+            logits = active @ w2 + b2
+            logits -= logits.max(axis=1, keepdims=True)
+            probabilities = np.exp(logits)
+            probabilities /= probabilities.sum(axis=1, keepdims=True)
+            grad_logits = probabilities
+            grad_logits[np.arange(len(y)), y] -= 1
+            grad_logits *= np.float32(1 / len(y))
+            grad_w2 = active.T @ grad_logits
+            grad_active = grad_logits @ w2.T
+            grad_active[hidden <= 0] = 0
+            grad_w1 = x.T @ grad_active
+            w2 -= lr * grad_w2
+            b2 -= lr * grad_logits.sum(axis=0)
+            w1 -= lr * grad_w1
+            b1 -= lr * grad_active.sum(axis=0)
+
+    return epoch
+
+
+def giagrad_mlp_epoch(images: np.ndarray, labels: np.ndarray) -> Any | None:
+    """One SGD epoch of giagrad's 784-128-10 MLP fed by the DataLoader; None when nn/optim lack a piece."""
+    try:
+        from giagrad import nn, optim
+
+        model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        loss_fn = nn.CrossEntropyLoss()
+    except (ImportError, AttributeError):
+        return None
+    epoch_of_batches, loader = loader_epoch(images, labels)
+
+    def epoch() -> None:
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+
+    return epoch
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="6,400 images and one repeat: a smoke run")
+    args = parser.parse_args(argv)
+    limit, repeats = (6_400, 1) if args.quick else (None, 3)
+
+    print("Machine:")
+    print_machine(machine())
+    images, labels, source = training_images(limit)
+    print(f"Data: {source}; {len(images)} images, batch {BATCH_SIZE}, shuffle, ToTensor+Normalize+Flatten")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"Load average (1 min) before timing: {load:.2f} on {os.cpu_count()} cores (other work slows both sides)")
+    giagrad.manual_seed(0)
+
+    epoch, loader = loader_epoch(images, labels)
+    batches = len(loader)
+    loader_wall, loader_cpu = timed(epoch, repeats)
+    print(f"\n{'':31}{'wall s':>9}{'CPU s':>9}   loader share (wall / CPU)")
+    print(f"{'Loader epoch (no model)':31}{loader_wall:9.4f}{loader_cpu:9.4f}   "
+          f"{1e6 * loader_wall / batches:.1f} / {1e6 * loader_cpu / batches:.1f} us per batch ({batches} batches)")
+    mlp_wall, mlp_cpu = timed(numpy_mlp_epoch(images, labels), repeats)
+    print(f"{'MLP epoch, numpy by hand':31}{mlp_wall:9.4f}{mlp_cpu:9.4f}   "
+          f"{100 * loader_wall / mlp_wall:.2f}% / {100 * loader_cpu / mlp_cpu:.2f}%")
+    result: dict[str, Any] = {
+        "load_average": load, "source": source, "images": len(images), "batches": batches,
+        "loader_seconds_per_epoch": loader_wall, "loader_us_per_batch": 1e6 * loader_wall / batches,
+        "loader_cpu_seconds_per_epoch": loader_cpu,
+        "numpy_mlp_seconds_per_epoch": mlp_wall, "numpy_mlp_cpu_seconds_per_epoch": mlp_cpu,
+        "loader_share_of_numpy_mlp": loader_wall / mlp_wall,
+    }
+    giagrad_epoch = giagrad_mlp_epoch(images, labels)
+    if giagrad_epoch is None:
+        print("MLP epoch, giagrad: skipped (giagrad.nn/optim lack Linear, CrossEntropyLoss or SGD)")
+    else:
+        giagrad_wall, giagrad_cpu = timed(giagrad_epoch, 1)
+        print(f"{'MLP epoch, giagrad + loader':31}{giagrad_wall:9.4f}{giagrad_cpu:9.4f}   "
+              f"{100 * loader_wall / giagrad_wall:.2f}% / {100 * loader_cpu / giagrad_cpu:.2f}%")
+        result.update(giagrad_mlp_seconds_per_epoch=giagrad_wall, giagrad_mlp_cpu_seconds_per_epoch=giagrad_cpu,
+                      loader_share_of_giagrad_mlp=loader_wall / giagrad_wall)
+    best_share = loader_wall / result.get("giagrad_mlp_seconds_per_epoch", mlp_wall)
+    verdict = "meets" if best_share < 0.05 else "misses"
+    print(f"\nAgainst giagrad's own MLP epoch (or the numpy one when giagrad's is skipped) the loader {verdict} "
+          f"the bar of < 5% ({100 * best_share:.2f}% by wall time).")
+    return result
+
+
+if __name__ == "__main__":
+    main()
