@@ -218,7 +218,7 @@ class LogSumExp(Function):
     """
 
     def forward(self, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> np.ndarray:
-        shift = np.max(x, axis=axis, keepdims=True)
+        shift = np.max(x, axis=axis, keepdims=True, initial=-math.inf)  # initial: empty slices give -inf
         shift[~np.isfinite(shift)] = 0  # all -inf (or inf) slices: no shift, exp handles them
         with np.errstate(divide="ignore"):  # log(0) = -inf for all -inf slices, as wanted
             log_total = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True))

@@ -192,9 +192,18 @@ def test_logsumexp_of_large_logits_is_finite_with_softmax_gradient():
     assert giagrad.gradcheck(lambda t: t.logsumexp(1), [big])
 
 
-def test_logsumexp_of_minus_infinity_is_minus_infinity():
+def test_logsumexp_of_minus_infinity_or_nothing_is_minus_infinity():
     x = giagrad.tensor([[-math.inf, -math.inf], [0.0, -math.inf]])
     np.testing.assert_array_equal(x.logsumexp(1).data, [-math.inf, 0.0])
+    np.testing.assert_array_equal(giagrad.zeros(2, 0).logsumexp(1).data, [-math.inf, -math.inf])
+
+
+def test_reductions_over_an_empty_dim():
+    x = giagrad.zeros(2, 0, requires_grad=True)
+    np.testing.assert_array_equal(x.prod(1).data, [1, 1])
+    np.testing.assert_array_equal(x.norm(dim=1).data, [0, 0])
+    (x.prod(1).sum() + x.norm(dim=1).sum() + x.sum()).backward()
+    assert x.grad.shape == (2, 0)
 
 
 def test_std_of_a_constant_has_zero_gradient_like_pytorch():
