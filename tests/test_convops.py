@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import giagrad
 import giagrad.nn.functional as F
@@ -238,3 +240,47 @@ def test_gradients_accumulate_across_two_uses_of_one_weight():
     x = leaf(1, 2, 4, 4)
     w = leaf(2, 2, 3, 3, seed=1)
     assert giagrad.gradcheck(lambda x, w: F.conv2d(F.conv2d(x, w, padding=1), w), [x, w])
+
+
+def test_pooling_gradcheck_on_non_contiguous_inputs():
+    base = giagrad.Tensor(np.random.default_rng(4).permutation(5 * 6 * 2 * 2).reshape(5, 6, 2, 2) / 9.0,
+                          requires_grad=True)
+    assert giagrad.gradcheck(lambda t: F.max_pool2d(t.permute(2, 3, 0, 1), 2, stride=1), [base])
+    assert giagrad.gradcheck(lambda t: F.avg_pool2d(t.permute(2, 3, 0, 1), 3, stride=2, padding=1), [base])
+
+
+# ------------------------------------------------------ generated cases vs a direct formula
+
+
+def reference_conv2d(x, w, stride, padding, dilation, groups):
+    """The definition, one output pixel at a time (slow, obviously right)."""
+    n, c, h, width = x.shape
+    out_c, group_c, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])))
+    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (width + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((n, out_c, oh, ow))
+    per_group = out_c // groups
+    for o in range(out_c):
+        channels = slice((o // per_group) * group_c, (o // per_group + 1) * group_c)
+        for i in range(oh):
+            for j in range(ow):
+                rows = slice(i * stride[0], i * stride[0] + dilation[0] * (kh - 1) + 1, dilation[0])
+                cols = slice(j * stride[1], j * stride[1] + dilation[1] * (kw - 1) + 1, dilation[1])
+                out[:, o, i, j] = np.einsum("nchw,chw->n", xp[:, channels, rows, cols], w[o])
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), groups=st.sampled_from([1, 2]), group_c=st.integers(1, 2), per_group=st.integers(1, 2),
+       h=st.integers(1, 7), width=st.integers(1, 7), kh=st.integers(1, 3), kw=st.integers(1, 3),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), seed=st.integers(0, 2**16))
+def test_conv2d_matches_the_definition(n, groups, group_c, per_group, h, width, kh, kw, stride, padding, dilation,
+                                       seed):
+    assume(dilation[0] * (kh - 1) + 1 <= h + 2 * padding[0] and dilation[1] * (kw - 1) + 1 <= width + 2 * padding[1])
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, groups * group_c, h, width))
+    w = rng.standard_normal((groups * per_group, group_c, kh, kw))
+    out = F.conv2d(giagrad.Tensor(x), giagrad.Tensor(w), None, stride, padding, dilation, groups)
+    np.testing.assert_allclose(out.data, reference_conv2d(x, w, stride, padding, dilation, groups), atol=1e-12)

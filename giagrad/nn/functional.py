@@ -809,9 +809,9 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                      groups: int = 1, dilation: int | tuple[int, int] = 1) -> Tensor:
     """2-D transposed convolution ("deconvolution"): the gradient of ``conv2d`` w.r.t. its input.
 
-    Each input pixel adds ``input[n, c, i, j] * weight[c, :, :, :]`` onto the output window at
-    ``(i s_h, j s_w)``; ``padding`` then crops ``d (k - 1) - padding``-style borders so that
-    ``conv_transpose2d`` undoes the shape change of a ``conv2d`` with the same arguments.
+    Each input pixel adds ``input[n, c, i, j] * weight[c]`` onto the output window at
+    ``(i s_h, j s_w)``; ``padding`` then crops that many rows and columns from each border, so
+    that ``conv_transpose2d`` undoes the shape change of a ``conv2d`` with the same arguments.
 
     Parameters
     ----------
