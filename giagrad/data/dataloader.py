@@ -115,7 +115,7 @@ class DataLoader:
     dataset : Dataset or IterableDataset
         Where samples come from.
     batch_size : int
-        Samples per batch (default 1).
+        Samples per batch (default 1). PyTorch's ``batch_size=None`` (no batching) is not supported.
     shuffle : bool
         A new random order every epoch (reproducible with ``seed``).
     sampler : Sampler or iterable of int, optional

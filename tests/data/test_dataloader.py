@@ -221,3 +221,10 @@ def test_loader_with_transform_pipeline_on_tensor_dataset_batches():
     expected = (images.reshape(8, 16) / 255.0 - 0.5) / 0.25
     assert x.dtype == np.float32
     np.testing.assert_allclose(x.data, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_any_indexable_sequence_is_a_dataset():
+    loader = DataLoader([(1.0, 0), (2.0, 1), (3.0, 0)], batch_size=2)
+    x, y = next(iter(loader))
+    assert x.dtype == np.float32 and x.data.tolist() == [1.0, 2.0] and y.data.tolist() == [0, 1]
+    assert len(loader) == 2

@@ -2,8 +2,9 @@
 
 Where the files come from, in this order (the first valid copy of each file wins):
 
-1. the folder the user names: ``root``, or else the ``GIAGRAD_DATA`` environment variable (the
-   files directly in it, or in ``<root>/<ClassName>/raw/`` as torchvision lays them out);
+1. the folder the user names: ``root``, or else the ``GIAGRAD_DATA`` environment variable: the
+   files in ``<root>/<dataset>/`` (``mnist``, ``fashion-mnist``: so one folder holds both), in
+   ``<root>/<ClassName>/raw/`` (torchvision's layout) or directly in ``<root>``;
 2. the cache, ``~/.cache/giagrad/<dataset>`` (``cache_dir=`` or the class attribute overrides it);
 3. system folders: for Fashion-MNIST the Debian package ``dataset-fashion-mnist``'s
    ``/usr/share/datasets/fashion-mnist``;
@@ -25,7 +26,8 @@ holds for every source:
 - MNIST: we know no published checksum of the decompressed files, so a download is checked
   against the md5 of the mirrors' ``.gz`` files (as published with torchvision). An MNIST file
   found in a folder is accepted when it matches that md5 or, failing that, on its IDX structure
-  alone (magic numbers, dimensions, exact length, 60,000 / 10,000 images of 28 x 28, labels 0-9).
+  alone (magic numbers, dimensions, exact length, 60,000 / 10,000 images of 28 x 28, labels 0-9),
+  unless its content is known to be Fashion-MNIST's.
 """
 
 from __future__ import annotations
@@ -76,8 +78,9 @@ class MNIST(Dataset):
     Parameters
     ----------
     root : path, optional
-        A folder holding the four ``*-idx?-ubyte[.gz]`` files (or ``<root>/MNIST/raw/``); default
-        the ``GIAGRAD_DATA`` environment variable. Downloads go here when it is given.
+        A folder holding the ``*-idx?-ubyte[.gz]`` files, in ``<root>/mnist/``,
+        ``<root>/MNIST/raw/`` or ``<root>`` itself; default the ``GIAGRAD_DATA`` environment
+        variable. Downloads go to ``<root>`` when it is given.
     train : bool
         The training split (``train-*``) or the test split (``t10k-*``).
     download : bool
@@ -125,6 +128,8 @@ class MNIST(Dataset):
     split_sizes: dict[str, int | None] = {"train": 60000, "t10k": 10000}
     image_size = (28, 28)
     system_dirs: Sequence[str] = ()
+    # sha256 of decompressed files known to belong to other datasets -> their name (filled below).
+    foreign_content_sha256: dict[str, str] = {}
     cache_dir: str | os.PathLike | None = None
     progress = True
 
@@ -156,7 +161,10 @@ class MNIST(Dataset):
     def _folders(self) -> list[tuple[str, Path]]:
         folders: list[tuple[str, Path]] = []
         if self.root is not None:
-            folders += [("root", self.root), ("root", self.root / type(self).__name__ / "raw")]
+            # <root>/<dataset> first: one GIAGRAD_DATA folder can hold both datasets, whose files
+            # have the same names.
+            folders += [("root", self.root / self.name), ("root", self.root / type(self).__name__ / "raw"),
+                        ("root", self.root)]
         folders.append(("cache", self.cache))
         folders += [("system", Path(folder)) for folder in self.system_dirs]
         return folders
@@ -176,6 +184,12 @@ class MNIST(Dataset):
         if checks and not matched and content_checks:
             raise IdxFormatError(f"{path}: its content does not match the known checksum of {file_name} "
                                  f"(sha256 of the decompressed content should be {content_checks[0].hexdigest})")
+        if not matched and self.foreign_content_sha256:
+            # No checksum of ours holds; at least refuse a file we know belongs to another dataset.
+            digest = hashlib.sha256(content).hexdigest()
+            if digest in self.foreign_content_sha256:
+                raise IdxFormatError(f"{path}: this is {self.foreign_content_sha256[digest]}, "
+                                     f"not {type(self).__name__}")
         # Without a known content checksum (MNIST), the IDX checks below are what we have.
         return parse_idx(content, str(path), expected_ndim=ndim)
 
@@ -399,3 +413,12 @@ class FashionMNIST(MNIST):
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot"]
     system_dirs = ("/usr/share/datasets/fashion-mnist",)
+    foreign_content_sha256 = {}
+
+
+# MNIST knows no checksum of its decompressed files: it refuses at least Fashion-MNIST's, which
+# have the same names and shapes.
+MNIST.foreign_content_sha256 = {
+    checksum.hexdigest: f"Fashion-MNIST's {name}"
+    for name, checks in FashionMNIST.checksums.items() for checksum in checks if checksum.of_content
+}

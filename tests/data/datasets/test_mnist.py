@@ -107,6 +107,22 @@ def test_giagrad_data_environment_variable_and_torchvision_layout(folders, monke
     assert_is_seed(TinyMNIST(cache_dir=folders["cache"], download=False), 4)
 
 
+def test_dataset_subfolder_of_root_comes_first(folders):
+    write_dataset(folders["root"], 1)
+    write_dataset(folders["root"] / "mnist", 2)
+    assert_is_seed(TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False), 2)
+
+
+def test_mnist_refuses_files_known_to_be_fashion_mnist(folders, monkeypatch):
+    fashion = {c.hexdigest: f"Fashion-MNIST's {name}" for name, (c,) in TinyFashion.checksums.items()}
+    monkeypatch.setattr(TinyMNIST, "foreign_content_sha256", fashion)
+    write_dataset(folders["root"], OFFICIAL, compressed=False)     # raw: the .gz md5 cannot vouch for it
+    with pytest.raises(DatasetNotFoundError, match="this is Fashion-MNIST's train-images"):
+        TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False)
+    assert "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b" in MNIST.foreign_content_sha256
+    assert FashionMNIST.foreign_content_sha256 == {}
+
+
 def test_mnist_accepts_local_files_on_structure_when_no_content_checksum_is_known(folders):
     write_dataset(folders["root"], 5, compressed=False)        # not the mirrors' .gz: md5 cannot match
     assert_is_seed(TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False), 5)
@@ -325,3 +341,9 @@ def test_from_arrays():
     assert len(ds) == 3 and ds.targets.dtype == np.int64 and ds.classes[1] == "Trouser"
     with pytest.raises(ValueError, match="uint8"):
         MNIST.from_arrays(np.zeros((3, 28, 28), np.float32), np.arange(3))
+
+
+@pytest.mark.skipif(not os.path.isdir(DEBIAN), reason="Debian package dataset-fashion-mnist is not installed")
+def test_mnist_refuses_the_real_fashion_mnist_files(folders):
+    with pytest.raises(DatasetNotFoundError, match="this is Fashion-MNIST's t10k-images"):
+        MNIST(DEBIAN, train=False, cache_dir=folders["cache"], download=False)
