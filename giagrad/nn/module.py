@@ -69,7 +69,8 @@ class Module:
     """Base class of layers and models: subclass it, assign submodules and parameters, write ``forward``.
 
     Calling the module runs ``forward``. Attributes that are ``Parameter``, ``Module`` or a
-    registered buffer are tracked in definition order.
+    registered buffer are tracked in definition order. Unlike PyTorch there are no forward or
+    backward hooks and no devices.
 
     Attributes
     ----------
@@ -410,7 +411,10 @@ class Module:
         return self
 
     def float(self) -> Module:
-        """Convert parameters and floating buffers to float32 in place (see ``to``)."""
+        """Convert parameters and floating buffers to float32 in place (see ``to``).
+
+        Create the optimizer after this conversion, as in PyTorch.
+        """
         return self.to(np.float32)
 
     def double(self) -> Module:
