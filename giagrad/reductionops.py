@@ -13,23 +13,33 @@ import numpy as np
 
 from giagrad.tensor import Function
 
+# Below this many elements a broadcast gradient is written out: numpy's broadcast_to costs a
+# few microseconds of Python, more than copying a small array. Above it, a read-only view
+# saves the memory.
+_MATERIALIZE_LIMIT = 4096
+
 
 def expand_reduced(grad: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool,
                    shape: tuple[int, ...]) -> np.ndarray:
     """Broadcast a reduction's output gradient back to the input ``shape``."""
-    if not keepdims and axis is not None:
-        grad = np.expand_dims(grad, axis)
+    grad = keep_reduced_dims(grad, axis, keepdims, shape)
+    if grad.shape == shape:
+        return grad
+    if math.prod(shape) <= _MATERIALIZE_LIMIT:
+        out = np.empty(shape, dtype=grad.dtype)
+        out[...] = grad
+        return out
     return np.broadcast_to(grad, shape)
 
 
 def keep_reduced_dims(grad: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool,
-                      ndim: int) -> np.ndarray:
-    """The output gradient with the reduced dims put back as size 1 (ready to broadcast)."""
+                      shape: tuple[int, ...]) -> np.ndarray:
+    """The output gradient with the reduced dims of ``shape`` put back as size 1 (ready to broadcast)."""
     if keepdims:
         return grad
     if axis is None:
-        return grad.reshape((1,) * ndim)
-    return np.expand_dims(grad, axis)
+        return grad.reshape((1,) * len(shape))
+    return grad.reshape([1 if d in axis else n for d, n in enumerate(shape)])
 
 
 def reduced_count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
@@ -52,7 +62,7 @@ def _drop_kept_dims(out: np.ndarray, axis: tuple[int, ...] | None, keepdims: boo
 class Sum(Function):
     def forward(self, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> np.ndarray:
         self.input_shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return x.sum(axis=axis, keepdims=keepdims)  # the method: less dispatch than np.sum
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         return expand_reduced(grad, self.axis, self.keepdims, self.input_shape)
@@ -61,7 +71,7 @@ class Sum(Function):
 class Mean(Function):
     def forward(self, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> np.ndarray:
         self.input_shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        return np.mean(x, axis=axis, keepdims=keepdims)
+        return x.mean(axis=axis, keepdims=keepdims)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         count = reduced_count(self.input_shape, self.axis)
@@ -77,7 +87,7 @@ class Amax(Function):
     With ``k`` elements equal to the maximum, each receives ``grad / k``.
     """
 
-    reduce = staticmethod(np.max)
+    reduce = staticmethod(np.ndarray.max)
 
     def forward(self, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> np.ndarray:
         out = self.reduce(x, axis=axis, keepdims=True)
@@ -89,13 +99,13 @@ class Amax(Function):
         x, out = self.saved_tensors
         winners = x == out
         share = winners / np.sum(winners, axis=self.axis, keepdims=True, dtype=grad.dtype)
-        return share * keep_reduced_dims(grad, self.axis, self.keepdims, x.ndim)
+        return share * keep_reduced_dims(grad, self.axis, self.keepdims, x.shape)
 
 
 class Amin(Amax):
     """The smallest value over ``axis``; tied minima share the gradient evenly (as ``torch.amin``)."""
 
-    reduce = staticmethod(np.min)
+    reduce = staticmethod(np.ndarray.min)
 
 
 class TakeAlongDim(Function):
@@ -141,7 +151,7 @@ class Var(Function):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         (centered,) = self.saved_tensors
-        grad = keep_reduced_dims(grad, self.axis, self.keepdims, centered.ndim)
+        grad = keep_reduced_dims(grad, self.axis, self.keepdims, centered.shape)
         with np.errstate(divide="ignore", invalid="ignore"):
             return centered * (grad * (2 / self.divisor) if self.divisor else grad * math.inf)
 
@@ -167,7 +177,7 @@ class Std(Function):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         centered, out = self.saved_tensors
-        grad = keep_reduced_dims(grad, self.axis, self.keepdims, centered.ndim)
+        grad = keep_reduced_dims(grad, self.axis, self.keepdims, centered.shape)
         safe_out = np.where(out == 0, 1, out).astype(out.dtype, copy=False)
         with np.errstate(divide="ignore", invalid="ignore"):  # divisor 0 (N <= correction): inf/nan
             return centered * (grad / (safe_out * self.divisor))
@@ -204,7 +214,7 @@ class Prod(Function):
             after[..., :-1] = np.cumprod(rows[..., :0:-1], axis=-1)[..., ::-1]
         others = (before * after).reshape(moved.shape)
         others = np.transpose(others, np.argsort(kept + list(axis)))
-        return others * keep_reduced_dims(grad, self.axis, self.keepdims, x.ndim)
+        return others * keep_reduced_dims(grad, self.axis, self.keepdims, x.shape)
 
 
 # ----------------------------------------------------------------------------- logsumexp
@@ -231,7 +241,7 @@ class LogSumExp(Function):
         # (x - shift) - log_total rather than x - out: out rounds at the scale of the largest
         # logit, which would cost the softmax weights their precision.
         softmax = np.exp((x - shift) - log_total)
-        return softmax * keep_reduced_dims(grad, self.axis, self.keepdims, x.ndim)
+        return softmax * keep_reduced_dims(grad, self.axis, self.keepdims, x.shape)
 
 
 # ---------------------------------------------------------------------------------- norm
@@ -269,7 +279,7 @@ class Norm(Function):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         x, out = self.saved_tensors
         p = self.p
-        grad = keep_reduced_dims(grad, self.axis, self.keepdims, x.ndim)
+        grad = keep_reduced_dims(grad, self.axis, self.keepdims, x.shape)
         if p == 0:
             return np.zeros(x.shape, dtype=grad.dtype)
         if p == 1:
