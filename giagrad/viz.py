@@ -2,7 +2,7 @@
 
 ``draw_graph(y, "graph.png")`` draws, with matplotlib alone (no Graphviz binary needed), one box
 per tensor (its name when you give one, its shape and dtype) and one oval per operation, with
-arrows along the data flow: inputs on the left, the result on the right. ``to_dot(y)`` returns the
+arrows along the data flow: inputs at the top, the result at the bottom (or left to right). ``to_dot(y)`` returns the
 same graph as Graphviz text for those who have Graphviz (``dot -Tpng graph.dot -o graph.png``).
 
 Examples
@@ -136,7 +136,8 @@ def to_dot(tensor: Tensor, names: Mapping[Tensor, str] | None = None) -> str:
 
 
 def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
-               names: Mapping[Tensor, str] | None = None, title: str | None = None) -> Any:
+               names: Mapping[Tensor, str] | None = None, title: str | None = None,
+               direction: str = "TB") -> Any:
     """Draw the graph behind ``tensor`` with matplotlib; save it when ``path`` is given.
 
     Parameters
@@ -149,6 +150,9 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
         Labels for some tensors (``{x: "x", loss: "loss"}``); others show shape and dtype only.
     title : str, optional
         A title above the graph.
+    direction : {"TB", "LR"}
+        Data flowing from top to bottom (the default: long chains stay readable at page width)
+        or from left to right.
 
     Returns
     -------
@@ -162,6 +166,8 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+    if direction not in ("TB", "LR"):
+        raise ValueError(f"draw_graph: direction must be 'TB' or 'LR', got {direction!r}")
     nodes = _build(tensor, names or {})
     columns: dict[int, list[_Node]] = {}
     for node in nodes.values():
@@ -175,17 +181,24 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
         for index, node in enumerate(column):
             node.row = index - (len(column) - 1) / 2
 
-    x_step, y_step = 2.5, 1.25
-    width = max(4.0, x_step * (max(columns) + 1))
-    height = max(2.0, y_step * max(len(c) for c in columns.values()) + 0.6)
-    figure, ax = plt.subplots(figsize=(width, height))
-    colours = {"leaf": "#cfe3f7", "tensor": "#eeeeee", "op": "#fde3b5"}
     box_w, box_h = 2.0, 0.78
-    centre = {node.key: (node.layer * x_step, -node.row * y_step) for node in nodes.values()}
+    colours = {"leaf": "#cfe3f7", "tensor": "#eeeeee", "op": "#fde3b5"}
+    layers = max(columns) + 1
+    widest = max(len(c) for c in columns.values())
+    if direction == "LR":  # layers from left to right, rows stacked vertically
+        layer_step, row_step = 2.5, 1.25
+        centre = {node.key: (node.layer * layer_step, -node.row * row_step) for node in nodes.values()}
+        size = (max(4.0, layer_step * layers), max(2.0, row_step * widest + 0.6))
+    else:  # "TB": layers from top to bottom, rows side by side
+        layer_step, row_step = 1.05, 2.35
+        centre = {node.key: (node.row * row_step, -node.layer * layer_step) for node in nodes.values()}
+        size = (max(4.0, row_step * widest + 0.4), max(2.0, layer_step * layers + 0.6))
+    figure, ax = plt.subplots(figsize=size)
+    heights = {node.key: box_h * (0.7 if node.kind == "op" else 1.0) for node in nodes.values()}
     for node in nodes.values():
         x, y = centre[node.key]
-        style = "round,pad=0.02,rounding_size=0.35" if node.kind == "op" else "round,pad=0.02,rounding_size=0.08"
-        h = box_h * (0.7 if node.kind == "op" else 1.0)
+        style = "round,pad=0.02,rounding_size=0.26" if node.kind == "op" else "round,pad=0.02,rounding_size=0.08"
+        h = heights[node.key]
         ax.add_patch(FancyBboxPatch((x - box_w / 2, y - h / 2), box_w, h, boxstyle=style,
                                     facecolor=colours[node.kind], edgecolor="#555555", linewidth=1.0))
         weight = "bold" if node.kind == "op" else "normal"
@@ -193,12 +206,15 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
     for node in nodes.values():
         for index, key in enumerate(node.inputs):
             (x0, y0), (x1, y1) = centre[key], centre[node.key]
+            if direction == "LR":  # from the right side of the source to the left side of the target
+                start, end = (x0 + box_w / 2, y0), (x1 - box_w / 2, y1)
+            else:  # from the bottom of the source to the top of the target
+                start, end = (x0, y0 - heights[key] / 2), (x1, y1 + heights[node.key] / 2)
             # An input used twice (x * x) gets two arrows, bent apart so that both show.
             repeats = node.inputs.count(key)
             bend = 0.0 if repeats == 1 else (0.3 if node.inputs.index(key) == index else -0.3)
-            ax.add_patch(FancyArrowPatch((x0 + box_w / 2, y0), (x1 - box_w / 2, y1), arrowstyle="-|>",
-                                         mutation_scale=12, color="#444444", linewidth=1.0,
-                                         shrinkA=2, shrinkB=2, connectionstyle=f"arc3,rad={bend}"))
+            ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color="#444444",
+                                         linewidth=1.0, shrinkA=2, shrinkB=2, connectionstyle=f"arc3,rad={bend}"))
     xs = [c[0] for c in centre.values()]
     ys = [c[1] for c in centre.values()]
     ax.set_xlim(min(xs) - box_w / 2 - 0.2, max(xs) + box_w / 2 + 0.2)
@@ -209,6 +225,8 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
         ax.set_title(title)
     figure.tight_layout()
     if path is not None:
-        figure.savefig(os.fspath(path), dpi=110)
+        # SVG keeps its labels as text (searchable, selectable) rather than as glyph outlines
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            figure.savefig(os.fspath(path), dpi=110)
         plt.close(figure)
     return figure

@@ -45,11 +45,12 @@ def test_to_dot_of_a_leaf_is_one_node():
     assert dot.count("[label=") == 1 and "->" not in dot
 
 
-@pytest.mark.parametrize("suffix, magic", [(".png", PNG_MAGIC), (".svg", b"<?xml")])
-def test_draw_graph_writes_the_format_of_the_suffix(tmp_path, suffix, magic):
+@pytest.mark.parametrize("suffix, magic, direction", [(".png", PNG_MAGIC, "TB"), (".svg", b"<?xml", "TB"),
+                                                      (".png", PNG_MAGIC, "LR")])
+def test_draw_graph_writes_the_format_of_the_suffix(tmp_path, suffix, magic, direction):
     loss, names = small_graph()
     path = tmp_path / f"graph{suffix}"
-    draw_graph(loss, path, names=names, title="a small graph")
+    draw_graph(loss, path, names=names, title="a small graph", direction=direction)
     data = path.read_bytes()
     assert data.startswith(magic)
     assert len(data) > 2000
@@ -64,6 +65,17 @@ def test_draw_graph_without_path_returns_a_figure():
     plt.close(figure)
 
 
-def test_draw_graph_rejects_non_tensors():
+def test_draw_graph_rejects_non_tensors_and_unknown_directions():
     with pytest.raises(TypeError, match="Tensor"):
         to_dot([1.0, 2.0])
+    loss, _ = small_graph()
+    with pytest.raises(ValueError, match="direction"):
+        draw_graph(loss, direction="BT")
+
+
+def test_svg_holds_the_labels(tmp_path):
+    loss, names = small_graph()
+    draw_graph(loss, tmp_path / "graph.svg", names=names)
+    svg = (tmp_path / "graph.svg").read_text()
+    for text in ("MatMul", "ReLU", "(4, 3) float32", "loss"):  # real text, searchable and selectable
+        assert text in svg
