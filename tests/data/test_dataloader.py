@@ -4,6 +4,8 @@ from collections import namedtuple
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import giagrad
 from giagrad.data import (
@@ -228,3 +230,21 @@ def test_any_indexable_sequence_is_a_dataset():
     x, y = next(iter(loader))
     assert x.dtype == np.float32 and x.data.tolist() == [1.0, 2.0] and y.data.tolist() == [0, 1]
     assert len(loader) == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 40), batch_size=st.integers(1, 12), drop_last=st.booleans(), shuffle=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_every_index_once_in_batches_of_the_right_size(n, batch_size, drop_last, shuffle, seed):
+    loader = DataLoader(TensorDataset(np.arange(n)), batch_size=batch_size, drop_last=drop_last,
+                        shuffle=shuffle, seed=seed if shuffle else None)
+    batches = [b.data.tolist() for (b,) in loader]
+    assert len(batches) == len(loader)
+    assert all(len(b) == batch_size for b in batches[:-1])
+    seen = sum(batches, [])
+    if drop_last:
+        assert len(seen) == n - n % batch_size and len(set(seen)) == len(seen)
+    else:
+        assert sorted(seen) == list(range(n))
+    if not shuffle:
+        assert seen == sorted(seen)
