@@ -30,7 +30,10 @@ from typing import Any
 
 import numpy as np
 
-import giagrad
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import import_torch, machine, print_machine  # noqa: E402
+
+import giagrad  # noqa: E402
 
 CHAIN_LENGTH = 100
 
@@ -116,28 +119,6 @@ def time_interleaved(runs: dict[str, Callable[[], None]], repeats: int) -> dict[
     return {label: (statistics.median(t) / CHAIN_LENGTH, min(t) / CHAIN_LENGTH) for label, t in times.items()}
 
 
-def blas_threads() -> int:
-    """Threads of numpy's BLAS when threadpoolctl can tell, else the number of cores."""
-    try:
-        from threadpoolctl import threadpool_info
-
-        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            return int(pools[0]["num_threads"])
-    except ImportError:
-        pass
-    return os.cpu_count() or 1
-
-
-def import_torch(threads: int) -> Any | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    return torch
-
-
 def check_same_results(torch: Any) -> None:
     """The two libraries must compute the same chains, or the comparison means nothing."""
     ours, theirs = giagrad_inputs(), torch_inputs(torch)
@@ -158,13 +139,15 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
     parser.add_argument("--repeats", type=int, default=None, help="repetitions per chain (default 300)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 300)
-    threads = blas_threads()
-    torch = import_torch(threads)
+    torch = import_torch()
 
     print(f"Per-op overhead: chains of {CHAIN_LENGTH} small float32 ops, forward + backward, "
           f"{repeats} repetitions")
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, threads {threads}, "
-          f"torch {torch.__version__ if torch is not None else '(not installed: skipped)'}")
+    print_machine(machine())
+    if torch is None:
+        print("PyTorch is not importable: its rows are skipped")
+    else:
+        print(f"  {'torch threads':18} {torch.get_num_threads()}")
     results: dict[str, float | None] = {}
     ours = giagrad_inputs()
     theirs: dict[str, list[Any]] = {}
