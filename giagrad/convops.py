@@ -211,13 +211,12 @@ class MaxPool2d(Function):
     """The maximum of each window; the gradient goes to the window's first maximal element.
 
     The input arrives unpadded; ``padding`` (with room for ``ceil_mode``'s partial windows) is
-    filled with ``-inf``. The windows are scanned one kernel offset at a time: ``kh * kw``
-    whole-array operations on strided views, keeping the running maximum and the offset that
-    holds it (small integers, for backward). A later offset takes over only when strictly
-    greater, so ties go to the first maximum in row-major window order, as in PyTorch; a NaN
-    propagates to the output (its gradient goes to the window's last non-NaN maximum). Backward
-    adds each window's gradient onto its winner, so overlapping windows (``stride < kernel``)
-    accumulate.
+    filled with ``-inf``. Both passes scan the windows one kernel offset at a time: ``kh * kw``
+    whole-array operations on strided views, never a loop over pixels. Forward keeps a running
+    maximum (a NaN propagates, as in PyTorch). Backward finds, offset by offset in row-major
+    order, the first element equal to its window's maximum and adds the window's gradient
+    there: ties go to the first maximum as in PyTorch, and overlapping windows
+    (``stride < kernel``) accumulate. Windows whose maximum is NaN pass no gradient.
     """
 
     def forward(self, x: np.ndarray, *, kernel: Pair, stride: Pair, padding: Padding,
@@ -225,25 +224,30 @@ class MaxPool2d(Function):
         padded = pad_spatial(x, padding, -np.inf)
         views = _offset_views(padded, kernel, stride, dilation, out_size)
         best = views[0].copy()
-        winner = np.zeros(best.shape, dtype=np.uint8 if len(views) < 256 else np.int32)
-        for offset in range(1, len(views)):
-            view = views[offset]
-            better = view > best
+        for view in views[1:]:
             np.maximum(best, view, out=best)
-            # winner = offset where better, else unchanged: arithmetic on masks beats np.where here
-            winner *= ~better
-            winner += better * winner.dtype.type(offset)
-        self.save_for_backward(winner)
-        self.options = kernel, stride, padding, dilation, padded.shape
+        self.save_for_backward(padded, best)
+        self.options = kernel, stride, padding, dilation
         return best
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (winner,) = self.saved_tensors
-        kernel, stride, padding, dilation, padded_shape = self.options
-        target = np.zeros(padded_shape, dtype=grad.dtype)
-        views = _offset_views(target, kernel, stride, dilation, grad.shape[2:])
-        for offset, view in enumerate(views):
-            view += (winner == offset) * grad
+        padded, best = self.saved_tensors
+        kernel, stride, padding, dilation = self.options
+        out_size = best.shape[2:]
+        target = np.zeros(padded.shape, dtype=grad.dtype)
+        targets = _offset_views(target, kernel, stride, dilation, out_size)
+        # Windows that do not overlap touch each pixel at most once: write instead of adding.
+        disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(stride, dilation, kernel, strict=True))
+        routed = np.zeros(best.shape, dtype=bool)  # windows whose maximum has been found
+        for view, target_view in zip(_offset_views(padded, kernel, stride, dilation, out_size), targets,
+                                     strict=True):
+            first = view == best
+            first &= ~routed
+            routed |= first
+            if disjoint:
+                np.multiply(first, grad, out=target_view)
+            else:
+                target_view += first * grad
         return crop_spatial(target, padding)
 
 
