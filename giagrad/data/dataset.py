@@ -165,6 +165,24 @@ class ConcatDataset(Dataset):
     def __len__(self) -> int:
         return self.cumulative_sizes[-1]
 
+    @property
+    def batch_indexable(self) -> bool:
+        return all(supports_batch_indexing(dataset) for dataset in self.datasets)
+
+    def get_batch(self, indices: np.ndarray) -> Any:
+        """Each part's rows with its own ``get_batch``, merged back into the order of ``indices``."""
+        indices = np.asarray(indices, dtype=np.int64)
+        indices = np.where(indices < 0, indices + len(self), indices)
+        which = np.searchsorted(self.cumulative_sizes, indices, side="right")
+        starts = np.concatenate([[0], self.cumulative_sizes[:-1]])
+        order = np.argsort(which, kind="stable")              # positions grouped by part
+        parts = []
+        for part in np.unique(which):
+            local = indices[which == part] - starts[part]
+            parts.append(self.datasets[part].get_batch(local))
+        merged = _concatenate_batches(parts)
+        return _take_batch(merged, np.argsort(order, kind="stable"))   # back to the order asked for
+
     def __getitem__(self, index: int) -> Any:
         if index < 0:
             if -index > len(self):
@@ -175,6 +193,31 @@ class ConcatDataset(Dataset):
         which = bisect.bisect_right(self.cumulative_sizes, index)
         start = self.cumulative_sizes[which - 1] if which > 0 else 0
         return self.datasets[which][index - start]
+
+
+def _concatenate_batches(parts: list[Any]) -> Any:
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts)
+    if isinstance(first, dict):
+        return {key: _concatenate_batches([part[key] for part in parts]) for key in first}
+    if isinstance(first, (tuple, list)):
+        fields = [_concatenate_batches(list(field)) for field in zip(*parts, strict=True)]
+        return tuple(fields) if isinstance(first, tuple) else fields
+    raise TypeError(f"ConcatDataset: cannot merge batches of type {type(first).__name__}")
+
+
+def _take_batch(batch: Any, order: np.ndarray) -> Any:
+    if isinstance(batch, np.ndarray):
+        return batch[order]
+    if isinstance(batch, dict):
+        return {key: _take_batch(value, order) for key, value in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        fields = [_take_batch(field, order) for field in batch]
+        return tuple(fields) if isinstance(batch, tuple) else fields
+    raise TypeError(f"ConcatDataset: cannot reorder a batch of type {type(batch).__name__}")
 
 
 def _split_lengths(total: int, lengths: Sequence[float]) -> list[int]:

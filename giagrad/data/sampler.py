@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from giagrad import random as _random
+from giagrad.tensor import Tensor
 
 __all__ = [
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
@@ -194,7 +195,7 @@ class WeightedRandomSampler(Sampler, _EpochRandomness):
         _check_positive_int("num_samples", num_samples, "WeightedRandomSampler")
         if not isinstance(replacement, bool):
             raise TypeError(f"WeightedRandomSampler: replacement should be a bool, got {replacement!r}")
-        weights_array = np.asarray(weights.data if hasattr(weights, "data") else weights, dtype=np.float64)
+        weights_array = np.asarray(weights.data if isinstance(weights, Tensor) else weights, dtype=np.float64)
         if weights_array.ndim != 1 or weights_array.size == 0:
             raise ValueError(f"WeightedRandomSampler: weights should be a non-empty 1-D sequence, "
                              f"got shape {weights_array.shape}")

@@ -248,3 +248,15 @@ def test_every_index_once_in_batches_of_the_right_size(n, batch_size, drop_last,
         assert sorted(seen) == list(range(n))
     if not shuffle:
         assert seen == sorted(seen)
+
+
+def test_concat_dataset_fast_path_matches_per_sample_path():
+    from giagrad.data import ConcatDataset
+
+    both = ConcatDataset([arrays_dataset(7), arrays_dataset(5)])
+    fast = DataLoader(both, batch_size=4, shuffle=True, seed=2)
+    slow = DataLoader(both, batch_size=4, shuffle=True, seed=2, collate_fn=default_collate)
+    assert fast.uses_batch_indexing and not slow.uses_batch_indexing
+    for (xf, yf), (xs, ys) in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(xf.data, xs.data)
+        np.testing.assert_array_equal(yf.data, ys.data)

@@ -81,3 +81,15 @@ def test_random_split_is_reproducible():
 def test_random_split_rejects_bad_lengths(lengths):
     with pytest.raises(ValueError):
         random_split(Squares(), lengths, seed=0)
+
+
+def test_concat_dataset_batch_indexing_keeps_the_order_asked_for():
+    first = TensorDataset(np.arange(5) * 10, np.arange(5))
+    second = TensorDataset(np.arange(4) * 10 + 100, np.arange(4) + 5)
+    both = ConcatDataset([first, second])
+    assert supports_batch_indexing(both)
+    asked = np.array([7, 0, 5, 2, 8, -1])
+    values, positions = both.get_batch(asked)
+    assert values.tolist() == [120, 0, 100, 20, 130, 130]
+    assert positions.tolist() == [7, 0, 5, 2, 8, 8]
+    assert not supports_batch_indexing(ConcatDataset([first, Squares()]))
