@@ -3,8 +3,9 @@
 Two ways a batch is made:
 
 - **batch indexing** (the fast path): when the dataset has ``get_batch(indices)``
-  (``TensorDataset``, ``Subset`` of one, ``MNIST``, ``FashionMNIST``) and no ``collate_fn`` is
-  given, a batch is one fancy-index of the dataset's arrays plus batch-level transforms;
+  (``TensorDataset``, ``MNIST``, ``FashionMNIST``, and ``Subset``/``ConcatDataset`` of them)
+  and no ``collate_fn`` is given, a batch is one fancy-index of the dataset's arrays plus
+  batch-level transforms;
 - **per sample**: otherwise ``dataset[i]`` for each index, then ``collate_fn`` (default
   :func:`default_collate`) merges the samples.
 
