@@ -580,8 +580,9 @@ def _reduce_rows(per_row: np.ndarray, reduction: str, normaliser: float, target_
     total = per_row.sum()
     if reduction == "sum":
         return total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / np.asarray(normaliser, dtype=per_row.dtype)
+    if normaliser == 0:  # every target ignored (or weighted 0): 0 / 0, as in PyTorch
+        return np.full((), np.nan, dtype=per_row.dtype)
+    return total * (1 / normaliser)
 
 
 class NLLLoss(Function):

@@ -335,9 +335,9 @@ def _check_class_indices(op: str, input: Tensor, target: Tensor, classes: int, i
             f"(input (N, C, d1, ...) takes target (N, d1, ...)), got {target.shape}"
         )
     indices = target.data
-    out_of_range = (indices < 0) | (indices >= classes)
-    if out_of_range.any():
-        out_of_range &= indices != ignore_index
+    # two reductions on the common path; the masks only when something is outside [0, classes)
+    if indices.size and (indices.min() < 0 or indices.max() >= classes):
+        out_of_range = ((indices < 0) | (indices >= classes)) & (indices != ignore_index)
         if out_of_range.any():
             bad = indices[out_of_range].flat[0]
             raise IndexError(
