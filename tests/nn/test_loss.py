@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import giagrad
 import giagrad.nn.functional as F
@@ -479,3 +481,66 @@ def test_a_training_step_with_cross_entropy_loss():
     loss = loss_fn(model(x), y)
     loss.backward()
     assert all(p.grad is not None and p.grad.dtype == np.float32 for p in model.parameters())
+
+
+# ------------------------------------------------------------- generated cases against a reference
+
+
+def reference_cross_entropy(x, target, weight, ignore_index, label_smoothing, reduction):
+    """PyTorch's definition, written plainly: one row (sample, position) at a time."""
+    classes = x.shape[1] if x.ndim > 1 else x.shape[0]
+    rows = np.moveaxis(x, 1, -1).reshape(-1, classes) if x.ndim > 1 else x[None]
+    weight = np.ones(classes) if weight is None else weight
+    if target.dtype.kind == "f":
+        targets = np.moveaxis(target, 1, -1).reshape(-1, classes) if x.ndim > 1 else target[None]
+    else:
+        targets = target.reshape(-1)
+    losses, divisor = [], 0.0
+    for i, row in enumerate(rows):
+        log_p = row - row.max() - np.log(np.exp(row - row.max()).sum())
+        if target.dtype.kind == "f":
+            q = targets[i] * (1 - label_smoothing) + label_smoothing / classes
+            losses.append(-(weight * q * log_p).sum())
+            divisor += 1
+        elif targets[i] == ignore_index:
+            losses.append(0.0)
+        else:
+            t = targets[i]
+            smooth = -(weight * log_p).sum() / classes
+            losses.append((1 - label_smoothing) * -weight[t] * log_p[t] + label_smoothing * smooth)
+            divisor += weight[t]
+    losses = np.array(losses)
+    if reduction == "none":
+        return losses.reshape(x.shape[:1] + x.shape[2:] if x.ndim > 1 else ())
+    if reduction == "sum":
+        return losses.sum()
+    with np.errstate(invalid="ignore"):  # every target ignored: 0 / 0 = nan, as in PyTorch
+        return losses.sum() / divisor
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.sampled_from([(3, 4), (1, 2), (4,), (2, 3, 2), (2, 2, 1, 3)]),
+    probabilities_target=st.booleans(),
+    weighted=st.booleans(),
+    ignore_index=st.sampled_from([-100, 0, 1]),
+    label_smoothing=st.sampled_from([0.0, 0.1, 1.0]),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+    seed=st.integers(0, 2**16),
+)
+def test_cross_entropy_matches_a_plain_reference(shape, probabilities_target, weighted, ignore_index,
+                                                 label_smoothing, reduction, seed):
+    rng = seeded(seed)
+    classes = shape[1] if len(shape) > 1 else shape[0]
+    x = rng.standard_normal(shape) * 3
+    if probabilities_target:
+        target = rng.random(shape)
+        target /= target.sum(axis=1 if len(shape) > 1 else 0, keepdims=True)
+    else:
+        target = rng.integers(0, classes, size=shape[:1] + shape[2:] if len(shape) > 1 else ())
+        target = np.where(rng.random(target.shape) < 0.25, ignore_index, target)
+    weight = rng.random(classes) + 0.25 if weighted else None
+    got = F.cross_entropy(t64(x), giagrad.tensor(target), weight=None if weight is None else t64(weight),
+                          ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
+    expected = reference_cross_entropy(x, np.asarray(target), weight, ignore_index, label_smoothing, reduction)
+    np.testing.assert_allclose(got.data, expected, rtol=1e-10, atol=1e-12)
