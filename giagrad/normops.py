@@ -10,39 +10,83 @@ from __future__ import annotations
 
 import numpy as np
 
+from giagrad.mathops import unbroadcast
 from giagrad.tensor import Function
 
 
 class Normalize(Function):
-    """``(x - mean) / sqrt(var + eps)`` with ``mean`` and ``var`` broadcastable to ``x``.
+    r"""``(x - mean) / sqrt(var + eps) * weight + bias`` in one node; ``weight`` and ``bias`` optional.
 
-    With ``batch_stats=True`` the statistics are the (biased) mean and variance of ``x`` over
+    ``mean`` and ``var`` broadcast to ``x``; ``weight`` and ``bias`` are viewed as
+    ``affine_shape`` (e.g. ``(1, C, 1, 1)`` for batch norm) to broadcast. With
+    ``batch_stats=True`` the statistics are the (biased) mean and variance of ``x`` over
     ``axis``, so they depend on ``x`` and the gradient accounts for it. With ``M`` elements per
-    statistic and :math:`\\hat x` the output,
+    statistic, :math:`\hat x` the normalized input and :math:`\delta = g \cdot weight`,
 
-    .. math:: \\frac{\\partial L}{\\partial x} = \\frac{1}{\\sqrt{var + eps}}
-              \\left(g - \\overline{g} - \\hat x\\, \\overline{g \\hat x}\\right),
+    .. math:: \frac{\partial L}{\partial x} = \frac{1}{\sqrt{var + eps}}
+              \left(\delta - \overline{\delta} - \hat x\, \overline{\delta \hat x}\right),
 
     bars being means over ``axis``. With ``batch_stats=False`` (batch norm in eval mode) they
-    are constants and the gradient is ``g / sqrt(var + eps)``.
+    are constants and the gradient is ``delta / sqrt(var + eps)``. Always
+    ``d weight = sum(g * x_hat)`` and ``d bias = sum(g)`` over the broadcast dims. When those
+    are the statistics' dims (batch norm) the sums are shared, which saves several passes.
     """
 
-    def forward(self, x: np.ndarray, *, mean: np.ndarray, var: np.ndarray, eps: float,
-                axis: tuple[int, ...], batch_stats: bool) -> np.ndarray:
+    def forward(self, x: np.ndarray, *params: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float,
+                axis: tuple[int, ...], batch_stats: bool, has_weight: bool = False,
+                affine_shape: tuple[int, ...] = ()) -> np.ndarray:
         inv_std = 1.0 / np.sqrt(var + eps)
-        normalized = (x - mean) * inv_std
-        self.save_for_backward(normalized, inv_std)
-        self.axis, self.batch_stats = axis, batch_stats
-        return normalized
+        normalized = np.subtract(x, mean)
+        normalized *= inv_std
+        weight = params[0].reshape(affine_shape) if has_weight else None
+        bias = params[-1].reshape(affine_shape) if len(params) > has_weight else None
+        if weight is not None:
+            out = normalized * weight
+            if bias is not None:
+                out += bias
+        else:
+            out = normalized + bias if bias is not None else normalized
+        self.save_for_backward(normalized, inv_std, weight)
+        self.param_shape = params[0].shape if params else None
+        self.axis, self.batch_stats, self.affine_shape = axis, batch_stats, affine_shape
+        return out
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        normalized, inv_std = self.saved_tensors
-        if not self.batch_stats:
-            return grad * inv_std
-        axis = self.axis
-        mean_grad = grad.mean(axis=axis, keepdims=True)
-        mean_grad_normalized = (grad * normalized).mean(axis=axis, keepdims=True)
-        return (grad - mean_grad - normalized * mean_grad_normalized) * inv_std
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        normalized, inv_std, weight = self.saved_tensors
+        need_x, *need_params = self.needs_input_grad
+        axis, shape = self.axis, normalized.shape
+        # Batch norm: the parameters broadcast over exactly the statistics' dims, so the sums
+        # of their gradients are also the sums the input gradient needs.
+        shares_sums = bool(need_params) and [i for i, n in enumerate(self.affine_shape) if n == 1 and shape[i] != 1] \
+            == [i for i in axis if shape[i] != 1]
+        if shares_sums:
+            grad_sum = grad.sum(axis=axis, keepdims=True)
+            grad_normalized_sum = (grad * normalized).sum(axis=axis, keepdims=True)
+        elif need_params:
+            grad_sum = unbroadcast(grad, self.affine_shape)
+            grad_normalized_sum = unbroadcast(grad * normalized, self.affine_shape)
+        grad_x = None
+        if need_x:
+            scale = inv_std if weight is None else inv_std * weight
+            if not self.batch_stats:
+                grad_x = grad * scale
+            elif shares_sums:
+                count = normalized.size // grad_sum.size
+                grad_x = normalized * (grad_normalized_sum / -count)
+                grad_x += grad
+                grad_x -= grad_sum / count
+                grad_x *= scale
+            else:
+                delta = grad if weight is None else grad * weight
+                grad_x = delta - delta.mean(axis=axis, keepdims=True)
+                grad_x -= normalized * (delta * normalized).mean(axis=axis, keepdims=True)
+                grad_x *= inv_std
+        grads: list[np.ndarray | None] = [grad_x]
+        if weight is not None:
+            grads.append(grad_normalized_sum.reshape(self.param_shape) if need_params[0] else None)
+        if len(need_params) > (weight is not None):
+            grads.append(grad_sum.reshape(self.param_shape) if need_params[-1] else None)
+        return tuple(grads)
 
 
 class Embedding(Function):

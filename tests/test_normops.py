@@ -214,3 +214,15 @@ def test_float32_running_statistics_stay_float32():
     mean, var = giagrad.zeros(3), giagrad.ones(3)
     F.batch_norm(giagrad.randn(4, 3), mean, var, training=True)
     assert mean.dtype == np.float32 and var.dtype == np.float32
+
+
+@pytest.mark.parametrize("call, input_shape, param_shape", [
+    (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), (4, 1, 3), (1,)),  # one channel
+    (lambda x, w, b: F.batch_norm(x, None, None, w, None, training=True), (4, 2, 3), (2,)),  # weight only
+    (lambda x, w, b: F.batch_norm(x, None, None, None, b, training=True), (4, 2), (2,)),  # bias only
+    (lambda x, w, b: F.layer_norm(x, (1, 4), w, b), (2, 1, 4), (1, 4)),  # a size-1 normalized dim
+    (lambda x, w, b: F.layer_norm(x, 3, None, b), (2, 3), (3,)),
+])
+def test_normalization_gradcheck_with_unusual_parameter_shapes(call, input_shape, param_shape):
+    x, w, b = leaf(*input_shape), leaf(*param_shape, seed=1), leaf(*param_shape, seed=2)
+    assert giagrad.gradcheck(call, [x, w, b])

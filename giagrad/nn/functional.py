@@ -1019,6 +1019,14 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int 
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+def _normalize(input: Tensor, weight: Tensor | None, bias: Tensor | None, mean: np.ndarray, var: np.ndarray,
+               eps: float, axis: tuple[int, ...], batch_stats: bool, affine_shape: tuple[int, ...]) -> Tensor:
+    """One ``Normalize`` node, with the parameters that are given (viewed as ``affine_shape``)."""
+    params = [p for p in (weight, bias) if p is not None]
+    return Tensor.comm(normops.Normalize, input, *params, mean=mean, var=var, eps=float(eps), axis=axis,
+                       batch_stats=batch_stats, has_weight=weight is not None, affine_shape=affine_shape)
+
+
 def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple[int, ...]) -> Tensor:
     """``out * weight + bias`` with the parameters viewed as ``shape`` for broadcasting."""
     if weight is not None:
@@ -1091,9 +1099,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if stats[0] is None or stats[1] is None:
             raise ValueError(f"{op}: running_mean and running_var are required when training=False")
         mean, var = stats[0].data.reshape(stat_shape), stats[1].data.reshape(stat_shape)
-    out = Tensor.comm(normops.Normalize, input, mean=mean, var=var, eps=float(eps), axis=axis,
-                      batch_stats=bool(training))
-    return _affine(out, weight, bias, stat_shape)
+    return _normalize(input, weight, bias, mean, var, eps, axis, bool(training), stat_shape)
 
 
 def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...], weight: Tensor | None = None,
@@ -1122,8 +1128,7 @@ def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...], weight: T
     axis = tuple(range(input.ndim - len(shape), input.ndim))
     mean = input.data.mean(axis=axis, keepdims=True)
     var = input.data.var(axis=axis, keepdims=True)
-    out = Tensor.comm(normops.Normalize, input, mean=mean, var=var, eps=float(eps), axis=axis, batch_stats=True)
-    return _affine(out, weight, bias, shape)
+    return _normalize(input, weight, bias, mean, var, eps, axis, True, (1,) * (input.ndim - len(shape)) + shape)
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
