@@ -2,8 +2,9 @@
 
 ``Normalize`` is the one normalization node: batch, layer and group norm differ only in the axes
 their statistics run over (and in where the statistics come from), so ``giagrad.nn.functional``
-computes the statistics, keeps running averages where needed, and hands them to this node. The
-learnable scale and shift are ordinary elementwise ops after it.
+computes the statistics, keeps running averages where needed, and hands them to this node with
+the learnable scale and shift (group norm, whose statistics and parameters group channels
+differently, applies its scale and shift as ordinary elementwise ops afterwards).
 """
 
 from __future__ import annotations
