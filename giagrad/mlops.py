@@ -398,7 +398,9 @@ class KLDivLoss(Function):
     """``target * (log(target) - input)`` (``0`` where ``target == 0``) with ``input`` log-probabilities.
 
     With ``log_target`` the target is given as log-probabilities too: ``exp(t) * (t - input)``.
-    ``reduction='batchmean'`` divides the sum by the batch size ``input.shape[0]``.
+    ``reduction='batchmean'`` divides the sum by the batch size ``input.shape[0]``. The gradient
+    with respect to a probability target is ``log(target) + 1 - input``: ``-inf`` where the target
+    is 0 (PyTorch gives nan there).
     """
 
     def forward(self, x: np.ndarray, target: np.ndarray, reduction: str, log_target: bool) -> np.ndarray:

@@ -156,3 +156,13 @@ def test_softmax_family_rejects_bad_dims(function):
         function(giagrad.randn(3, 4), dim=None)
     with pytest.raises(TypeError, match=f"{name}: input must be a floating point tensor"):
         function(giagrad.tensor([1, 2]), dim=0)
+
+
+def test_backward_through_a_sum_leaves_the_read_only_gradient_alone():
+    # Sum hands backward a read-only broadcast view; the ops must not write into it
+    x = leaf(3, 4)
+    F.softmax(x, dim=1).sum().backward()
+    np.testing.assert_allclose(x.grad, 0.0, atol=1e-12)  # each row of softmax sums to 1
+    x.grad = None
+    F.log_softmax(x, dim=1).sum().backward()
+    np.testing.assert_allclose(x.grad, 1 - 4 * F.softmax(x, dim=1).data, rtol=1e-12)
