@@ -304,7 +304,10 @@ def _same_shape_target(op: str, input: Tensor, target: Any) -> Tensor:
 
 def _weight_array(op: str, name: str, weight: Any, input: Tensor, shape: tuple[int, ...] | None = None,
                   broadcast_to: tuple[int, ...] | None = None) -> np.ndarray | None:
-    """A weight as a numpy array of the input's dtype, checked against ``shape`` or ``broadcast_to``."""
+    """A weight as a numpy array of the input's dtype, checked against ``shape`` or ``broadcast_to``.
+
+    Loss weights are constants, as they are in practice: they receive no gradient.
+    """
     if weight is None:
         return None
     array = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
