@@ -155,7 +155,8 @@ class Trainer:
         self.stop_training = False
         self.interrupted = False
         self._train_loader: Any = None
-        self._batch_in_epoch = 0
+        self._batch_in_epoch = 0  # optimisation steps done in the running epoch
+        self._resume_batches = 0  # steps of a partly done epoch to skip after a resume
 
     # ------------------------------------------------------------------------------- output
 
@@ -223,6 +224,7 @@ class Trainer:
                 if val_loader is not None:
                     logs.update({"val_" + key: value for key, value in self.evaluate(val_loader).items()})
                 self.epoch += 1
+                self._batch_in_epoch = 0
                 logs = {"epoch": self.epoch, **logs, "lr": self._lr(), "seconds": time.perf_counter() - started}
                 if self.scheduler_interval == "epoch":
                     self._step_epoch_scheduler(logs)
@@ -241,6 +243,7 @@ class Trainer:
         return self.history
 
     def _train_epoch(self, loader: Iterable[Any], epochs: int, batch_callbacks: list[Callback]) -> dict[str, float]:
+        """One pass over ``loader``: the hot loop, so it does little beyond the hand-written loop."""
         model, optimizer, loss_fn, metrics = self.model, self.optimizer, self.loss_fn, self.metrics
         batch_scheduler = self.scheduler if self.scheduler_interval == "batch" else None
         clip = self._clipper()
@@ -264,7 +267,16 @@ class Trainer:
                        dynamic_ncols=True, mininterval=0.2, unit="batch")
             batches = bar
         next_postfix = 0.0
-        self._batch_in_epoch = 0
+        batches = iter(batches)
+        self._batch_in_epoch = self._resume_batches
+        if self._resume_batches:
+            # A checkpoint from the middle of an epoch: skip the batches it had already trained on
+            # (the same ones, when the loader's order comes from a seed), leaving the generator as saved.
+            rng_state = giagrad.get_rng_state()
+            for _ in range(self._resume_batches):
+                next(batches, None)
+            giagrad.set_rng_state(rng_state)
+            self._resume_batches = 0
         for batch in batches:
             inputs, targets = _split_batch(batch)
             optimizer.zero_grad()
@@ -413,6 +425,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
+            "batch_in_epoch": self._batch_in_epoch,
             # JSON keeps Python's 128-bit generator state and the lists of records intact
             "history": json.dumps(self.history.state_dict()),
             "rng_state": json.dumps(giagrad.get_rng_state()),
@@ -447,6 +460,7 @@ class Trainer:
                                  "but this trainer has a scheduler")
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self._resume_batches = int(state.get("batch_in_epoch", 0))
         self.history.load_state_dict(json.loads(_as_text(state["history"])))
         giagrad.set_rng_state(json.loads(_as_text(state["rng_state"])))
         saved_callbacks = state.get("callbacks", {})

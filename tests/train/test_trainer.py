@@ -169,14 +169,18 @@ def test_infinite_loss_also_stops(make_problem):
         trainer.fit(train_loader, epochs=1)
 
 
-def test_keyboard_interrupt_saves_and_returns_history(make_problem, tmp_path):
+def test_keyboard_interrupt_saves_and_returns_history_and_resumes_mid_epoch(make_problem, tmp_path):
+    model, optimizer, train_loader, _ = make_problem()
+    reference_history = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(train_loader, epochs=3)
+    expected = [p.data.copy() for p in model.parameters()]
+
     model, optimizer, train_loader, _ = make_problem()
     cross_entropy = nn.CrossEntropyLoss()
     calls = {"n": 0}
 
     def loss_fn(output, target):
         calls["n"] += 1
-        if calls["n"] == 13:  # epoch 3, batch 3
+        if calls["n"] == 13:  # epoch 3, batch 3 (5 batches an epoch)
             raise KeyboardInterrupt
         return cross_entropy(output, target)
 
@@ -185,12 +189,17 @@ def test_keyboard_interrupt_saves_and_returns_history(make_problem, tmp_path):
     history = trainer.fit(train_loader, epochs=5)
     assert trainer.interrupted and len(history) == 2 and trainer.step == 12
     state = giagrad.load(checkpoint.interrupted_path)
-    assert int(state["epoch"]) == 2 and int(state["step"]) == 12
+    assert int(state["epoch"]) == 2 and int(state["step"]) == 12 and int(state["batch_in_epoch"]) == 2
     np.testing.assert_array_equal(state["model"]["0.weight"], model[0].weight.data)
-    # resuming from it runs the interrupted epoch again, from its first batch
-    calls["n"] = -100
-    history = trainer.fit(train_loader, epochs=3, resume=checkpoint.interrupted_path)
-    assert not trainer.interrupted and len(history) == 3 and trainer.epoch == 3
+
+    # a new process: fresh objects, resumed from the file; the two trained batches are skipped
+    model, optimizer, train_loader, _ = make_problem(seed=3)
+    resumed = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    history = resumed.fit(train_loader, epochs=3, resume=checkpoint.interrupted_path)
+    assert not resumed.interrupted and len(history) == 3 and resumed.step == 15
+    assert history.steps["loss"] == reference_history.steps["loss"]
+    for p, e in zip(model.parameters(), expected, strict=True):
+        np.testing.assert_array_equal(p.data, e)
 
 
 def test_keyboard_interrupt_without_checkpoint_dir_just_returns(make_problem):
