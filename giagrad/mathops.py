@@ -199,13 +199,14 @@ class MatMul(Function):
 
 
 class Einsum(Function):
-    """Einstein summation over explicit subscripts (one letter per dim, no letter repeated
-    within an operand).
+    """Einstein summation over explicit subscripts (one letter per dim).
 
     The gradient of operand ``k`` is itself an einsum: the output gradient and the other
     operands contracted back to operand ``k``'s subscripts. Letters that only operand ``k`` has
     were summed away, so their gradient is broadcast back; dims where operand ``k`` has size 1
-    but the others are larger were broadcast, so their gradient is summed.
+    but the others are larger were broadcast, so their gradient is summed. A letter repeated
+    within operand ``k`` (``"ii->i"``, a diagonal) read only the diagonal, so the gradient is
+    computed for the diagonal and written there, zero elsewhere.
     """
 
     def forward(self, *arrays: np.ndarray, terms: tuple[str, ...], output: str) -> np.ndarray:
@@ -221,19 +222,39 @@ class Einsum(Function):
             if not needs[k]:
                 grads.append(None)
                 continue
+            shape = arrays[k].shape
+            letters = "".join(dict.fromkeys(term))  # each letter once, in order of appearance
+            letter_shape = tuple(shape[term.index(c)] for c in letters)
             others = [self.output] + [t for j, t in enumerate(self.terms) if j != k]
             available = set("".join(others))
-            target = "".join(c for c in term if c in available)
+            target = "".join(c for c in letters if c in available)
             operands = [grad] + [a for j, a in enumerate(arrays) if j != k]
             result = np.einsum(",".join(others) + "->" + target, *operands, optimize=len(operands) > 1)
-            shape = arrays[k].shape
-            if target != term:  # letters summed in operand k alone: every element got the same gradient
-                result = np.expand_dims(result, tuple(i for i, c in enumerate(term) if c not in available))
-            stretched = tuple(i for i, n in enumerate(shape) if n == 1 and result.shape[i] != 1)
+            if target != letters:  # letters summed in operand k alone: every element got the same gradient
+                result = np.expand_dims(result, tuple(i for i, c in enumerate(letters) if c not in available))
+            stretched = tuple(i for i, n in enumerate(letter_shape) if n == 1 and result.shape[i] != 1)
             if stretched:
                 result = result.sum(axis=stretched, keepdims=True)
-            grads.append(np.broadcast_to(result, shape))
+            result = np.broadcast_to(result, letter_shape)
+            if letters != term:
+                grads.append(_scatter_diagonal(result, term, letters, shape))
+            else:
+                grads.append(result)
         return tuple(grads)
+
+
+def _scatter_diagonal(values: np.ndarray, term: str, letters: str, shape: tuple[int, ...]) -> np.ndarray:
+    """An array of ``shape`` (subscripts ``term``, with repeats) holding ``values`` (subscripts
+    ``letters``, each once) where repeated letters have equal indices, and zero elsewhere."""
+    out = np.zeros(shape, dtype=values.dtype)
+    index = []
+    for c in term:
+        position = letters.index(c)
+        axis_shape = [1] * len(letters)
+        axis_shape[position] = shape[term.index(c)]
+        index.append(np.arange(shape[term.index(c)]).reshape(axis_shape))
+    out[tuple(index)] = values
+    return out
 
 
 # ------------------------------------------------------------------------------------- unary
@@ -462,12 +483,11 @@ def _parse_einsum(equation: str, shapes: Sequence[tuple[int, ...]]) -> tuple[tup
             raise ValueError(f"einsum: subscripts {term!r} must be letters (and at most one '...')")
         if len(term) != len(shape):
             raise ValueError(f"einsum: subscripts {term!r} do not match the operand of shape {shape}")
-        repeated = sorted({c for c in term if term.count(c) > 1})
-        if repeated:
-            raise ValueError(
-                f"einsum: index {repeated[0]!r} repeats within one operand ({term!r}); diagonals and traces "
-                "are not supported: take them with indexing or multiply by an eye() mask instead"
-            )
+        for c in set(term):
+            sizes = {shape[i] for i, letter in enumerate(term) if letter == c}
+            if len(sizes) > 1:
+                raise ValueError(f"einsum: index {c!r} repeats in {term!r} over dims of different sizes "
+                                 f"{sorted(sizes)} (operand shape {shape})")
         explicit.append(term)
     if arrow:
         output = right.replace("...", broadcast_letters)
@@ -491,9 +511,9 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     Parameters
     ----------
     equation : str
-        Subscripts such as ``"ij,jk->ik"`` (implicit output, ``"ij,jk"``, and ``...`` for
-        broadcast leading dims are accepted). A letter may not repeat within one operand:
-        diagonals and traces such as ``"ii->i"`` raise ``ValueError``.
+        Subscripts such as ``"ij,jk->ik"``; the implicit output (``"ij,jk"``), ``...`` for
+        broadcast leading dims, and letters repeated within an operand (diagonals and traces:
+        ``"ii->i"``, ``"ii"``) are accepted. A letter may appear at most once in the output.
     operands : Tensor
         One per term, or a single list of them.
 
