@@ -452,9 +452,16 @@ def minimum(input: Any, other: Any) -> Tensor:  # noqa: A002
 
 
 def clamp(input: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-    """Limit values to ``[min, max]`` (``torch.clamp`` with number bounds)."""
+    """Limit values to ``[min, max]`` (``torch.clamp`` with number bounds).
+
+    Unlike PyTorch, the bounds must be numbers; for tensor bounds use ``maximum``/``minimum``.
+    """
     if not isinstance(input, Tensor):
         raise TypeError(f"clamp: input must be a Tensor, got {type(input).__name__}")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float, np.number))):
+            raise TypeError(f"clamp: {name} must be a number or None, got {type(bound).__name__}; "
+                            "for tensor bounds use giagrad.maximum / giagrad.minimum")
     return input.clamp(min, max)
 
 

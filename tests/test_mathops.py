@@ -204,6 +204,7 @@ def test_einsum_takes_a_list_of_operands():
     (lambda: giagrad.where(giagrad.ones(2), 1.0, 2.0), TypeError, "where: condition must be a bool"),
     (lambda: giagrad.clamp(np.ones(2), 0.0), TypeError, "clamp: input must be a Tensor"),
     (lambda: giagrad.ones(2).clamp(), ValueError, "clamp: at least one"),
+    (lambda: giagrad.clamp(giagrad.ones(2), giagrad.zeros(2)), TypeError, "clamp: min must be a number"),
     (lambda: giagrad.einsum("ii->i", giagrad.ones(2, 3)), ValueError,
      r"einsum: index 'i' repeats in 'ii' over dims of different sizes \[2, 3\]"),
     (lambda: giagrad.einsum("ij,jk->ik", giagrad.ones(2, 3), giagrad.ones(2, 3)), ValueError,
