@@ -116,7 +116,7 @@ def run_folder(out: str | None, name: str) -> Path:
 def write_results(folder: Path, history: Any, results: dict[str, Any], args: argparse.Namespace,
                   title: str) -> dict[str, Any]:
     """Write ``curves.png``, ``history.csv`` and ``metrics.json``; print the final line."""
-    history.plot(folder / "curves.png", title=title)
+    history.plot(folder / "curves.png", title=title, val_label="test")
     history.to_csv(folder / "history.csv")
     seconds = [row["seconds"] for row in history.epochs]
     summary = {

@@ -56,7 +56,7 @@ def draw_boundary(model: nn.Module, points: np.ndarray, labels: np.ndarray, test
     with giagrad.no_grad():
         probability = model(giagrad.tensor(grid)).softmax(dim=1).data[:, 1].reshape(xs.shape)
     figure, ax = plt.subplots(figsize=(6.4, 4.6))
-    shading = ax.contourf(xs, ys, probability, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.75)
+    shading = ax.contourf(xs, ys, probability, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.75)
     ax.contour(xs, ys, probability, levels=[0.5], colors="black", linewidths=1.5)
     colours = np.array(["#1f4e9c", "#b2182b"])
     ax.scatter(points[:, 0], points[:, 1], c=colours[labels], s=12, edgecolors="white", linewidths=0.4,
@@ -69,7 +69,7 @@ def draw_boundary(model: nn.Module, points: np.ndarray, labels: np.ndarray, test
     ax.set_ylabel("x2")
     ax.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=90)
     plt.close(figure)
 
 

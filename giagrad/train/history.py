@@ -113,12 +113,14 @@ class History:
 
     # ------------------------------------------------------------------------------ plots
 
-    def plot(self, path: str | os.PathLike[str] | None = None, title: str | None = None) -> Any:
+    def plot(self, path: str | os.PathLike[str] | None = None, title: str | None = None,
+             val_label: str = "validation") -> Any:
         """Draw the loss curves and, beside them, each metric's curves; save to ``path`` if given.
 
         The loss panel shows the per-step training loss (faint), its per-epoch mean and the
         validation loss; each metric (accuracy, ...) gets a panel with its training and
-        validation values per epoch. Returns the matplotlib figure (closed once saved).
+        validation values per epoch (``val_label`` names them in the legends, e.g. "test" when
+        the validation loader is the test set). Returns the matplotlib figure (closed once saved).
         """
         import matplotlib
 
@@ -141,7 +143,7 @@ class History:
             loss_ax.plot(xs, self.steps["loss"], color="tab:blue", alpha=0.25, linewidth=0.8, label="train (per step)")
         epochs = self["epoch"] if self.epochs else []
         show_markers = len(epochs) <= 30  # markers on every point would blur a long run's curves
-        curves = (("loss", "train", "tab:blue", "o"), ("val_loss", "validation", "tab:orange", "s"))
+        curves = (("loss", "train", "tab:blue", "o"), ("val_loss", val_label, "tab:orange", "s"))
         for key, label, colour, marker in curves:
             if key in self.keys():
                 loss_ax.plot(epochs, self[key], color=colour, marker=marker if show_markers else None,
@@ -149,7 +151,7 @@ class History:
         loss_ax.set_title("loss")
         for ax, metric in zip(axes[1:], metrics, strict=True):
             for key, label, colour, marker in ((metric, "train", "tab:blue", "o"),
-                                               ("val_" + metric, "validation", "tab:orange", "s")):
+                                               ("val_" + metric, val_label, "tab:orange", "s")):
                 if key in self.keys():
                     ax.plot(epochs, self[key], color=colour, marker=marker if show_markers else None,
                             linewidth=1.8, label=label)

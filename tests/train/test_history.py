@@ -42,7 +42,7 @@ def test_indexing_returns_per_epoch_values():
 @pytest.mark.parametrize("validation", [True, False])
 def test_plot_writes_a_png(tmp_path, validation):
     path = tmp_path / "curves.png"
-    make_history(validation=validation).plot(path, title="test run")
+    make_history(validation=validation).plot(path, title="test run", val_label="test")
     data = path.read_bytes()
     assert data.startswith(PNG_MAGIC)
     assert len(data) > 10_000  # two panels with curves, labels and legends
