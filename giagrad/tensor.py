@@ -188,7 +188,7 @@ class Tensor:
         # allocations: they cost as much as the numpy work of a small op.
         for x in inputs:
             if not isinstance(x, Tensor):
-                inputs = _wrap_operands(inputs)
+                inputs = _wrap_operands(function, inputs)
                 break
         record = False
         if _grad_state.enabled:
@@ -651,7 +651,9 @@ class Tensor:
         return Tensor.comm(reductionops.Sum, self, axis=_check_dims("sum", dim, self.ndim), keepdims=keepdim)
 
     def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        """Mean over all elements, one dim or a tuple of dims."""
+        """Mean over all elements, one dim or a tuple of dims (floating tensors only, as PyTorch)."""
+        if not _is_floating(self.data.dtype):
+            raise TypeError(f"mean: input dtype must be floating point, got {self.dtype}; convert with .float()")
         return Tensor.comm(reductionops.Mean, self, axis=_check_dims("mean", dim, self.ndim), keepdims=keepdim)
 
     def max(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | reductionops.ValuesIndices:
@@ -981,22 +983,30 @@ def _copy_ufunc(destination: np.ndarray, value: Any, out: np.ndarray, casting: s
     np.copyto(out, value, casting="unsafe")
 
 
-def _wrap_operands(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
-    reference = next((x for x in inputs if isinstance(x, Tensor)), None)
-    return tuple(x if isinstance(x, Tensor) else _wrap(x, reference) for x in inputs)
+def _wrap_operands(function: type[Function], inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
+    # A Python number takes the dtype of the first floating tensor beside it (not of a bool
+    # condition), so that `x.where(mask, 0)` and `x * 2` stay float32.
+    reference = None
+    for x in inputs:
+        if isinstance(x, Tensor) and (reference is None or _is_floating(x.data.dtype)
+                                      and not _is_floating(reference.data.dtype)):
+            reference = x
+    return tuple(x if isinstance(x, Tensor) else _wrap(function, x, reference) for x in inputs)
 
 
-def _wrap(value: Any, reference: Tensor | None) -> Tensor:
+def _wrap(function: type[Function], value: Any, reference: Tensor | None) -> Tensor:
     """Wrap a non-tensor operand; a Python number follows the dtype of the tensor beside it."""
     if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.ndarray):
-        if reference is not None and _is_floating(reference.data.dtype):
+        if reference is not None and _is_floating(reference.data.dtype) and not isinstance(value, complex):
             return Tensor._make(np.asarray(value, dtype=reference.data.dtype), None)
-        if isinstance(value, float) or (reference is not None and isinstance(value, numbers.Real)
-                                        and not isinstance(value, numbers.Integral)):
+        if isinstance(value, float):
             return Tensor._make(np.asarray(value, dtype=DEFAULT_FLOAT), None)
-    if value is None or isinstance(value, (str, dict, set)):
-        raise TypeError(f"unsupported operand of type {type(value).__name__}")
-    return Tensor._make(as_array(value), None)
+    if value is None or isinstance(value, (str, bytes, dict, set)):
+        raise TypeError(f"{function.__name__}: unsupported operand of type {type(value).__name__}")
+    try:
+        return Tensor._make(as_array(value), None)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{function.__name__}: unsupported operand: {error}") from None
 
 
 def _condition(condition: Any) -> Tensor:

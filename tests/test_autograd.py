@@ -249,3 +249,20 @@ def test_a_backward_returning_a_wrong_shape_is_named():
 
     with pytest.raises(RuntimeError, match="BadShape.backward"):
         BadShape.apply(leaf(3)).sum().backward()
+
+
+def test_python_numbers_follow_the_floating_tensor_not_a_bool_condition():
+    x = giagrad.ones(3)
+    assert x.where(x > 0, 0).dtype == np.float32
+    assert (2 * x).dtype == np.float32
+    assert (x.double() + 1).dtype == np.float64
+
+
+def test_a_bad_operand_names_the_op():
+    with pytest.raises(TypeError, match="Add: unsupported operand"):
+        giagrad.ones(2) + "a"
+
+
+def test_mean_of_an_integer_tensor_raises_like_pytorch():
+    with pytest.raises(TypeError, match="mean"):
+        giagrad.arange(4).mean()
