@@ -129,3 +129,24 @@ def test_apply_batch_of_a_plain_function_loops():
 def test_tensor_in_tensor_out():
     out = Flatten()(giagrad.tensor(CHW[0]))
     assert isinstance(out, giagrad.Tensor) and out.shape == (105,)
+
+
+@pytest.mark.parametrize("images, mean, std", [
+    (GRAY, (0.1307,), (0.3081,)),
+    (COLOR, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)),
+])
+def test_compose_fuses_to_tensor_and_normalize_up_to_rounding(images, mean, std):
+    fused = Compose([ToTensor(), Normalize(mean, std)])
+    stepwise = Normalize(mean, std).apply_batch(ToTensor().apply_batch(images))
+    batched = fused.apply_batch(images)
+    assert batched.dtype == np.float32 and batched.shape == stepwise.shape
+    np.testing.assert_allclose(batched, stepwise, rtol=1e-6, atol=1e-6)
+    one = fused(images[0])
+    assert isinstance(one, giagrad.Tensor)
+    np.testing.assert_array_equal(one.data, batched[0])
+
+
+def test_compose_with_float_pixels_normalizes_without_scaling():
+    floats = np.full((2, 3, 3), 0.5, np.float32)
+    out = Compose([ToTensor(), Normalize((0.25,), (0.5,))]).apply_batch(floats)
+    np.testing.assert_allclose(out, 0.5)
