@@ -277,46 +277,46 @@ class Trainer:
                 next(batches, None)
             giagrad.set_rng_state(rng_state)
             self._resume_batches = 0
-        for batch in batches:
-            inputs, targets = _split_batch(batch)
-            optimizer.zero_grad()
-            outputs = model(inputs)
-            loss = loss_fn(outputs, targets)
-            value = loss.item()
-            if not math.isfinite(value):
+        try:
+            for batch in batches:
+                inputs, targets = _split_batch(batch)
+                optimizer.zero_grad()
+                outputs = model(inputs)
+                loss = loss_fn(outputs, targets)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
+                                       f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped before "
+                                       "updating the parameters. Try a smaller learning rate, gradient clipping "
+                                       "(grad_clip=) or check the inputs for NaN")
+                loss.backward()
+                if clip is not None:
+                    clip()
+                lr = group["lr"]
+                optimizer.step()
+                if batch_scheduler is not None:
+                    batch_scheduler.step()
+                self.step += 1
+                self._batch_in_epoch += 1
+                count = len(targets) if targets is not None else len(inputs)
+                loss_total += value * count
+                sample_count += count
+                for metric in metrics:
+                    metric.update(outputs, targets)
+                step_column.append(self.step)
+                epoch_column.append(epoch_number)
+                loss_column.append(value)
+                lr_column.append(lr)
+                for callback in batch_callbacks:
+                    callback.on_batch_end(self, value)
                 if bar is not None:
-                    bar.close()
-                raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
-                                   f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped before "
-                                   "updating the parameters. Try a smaller learning rate, gradient clipping "
-                                   "(grad_clip=) or check the inputs for NaN")
-            loss.backward()
-            if clip is not None:
-                clip()
-            lr = group["lr"]
-            optimizer.step()
-            if batch_scheduler is not None:
-                batch_scheduler.step()
-            self.step += 1
-            self._batch_in_epoch += 1
-            count = len(targets) if targets is not None else len(inputs)
-            loss_total += value * count
-            sample_count += count
-            for metric in metrics:
-                metric.update(outputs, targets)
-            step_column.append(self.step)
-            epoch_column.append(epoch_number)
-            loss_column.append(value)
-            lr_column.append(lr)
-            for callback in batch_callbacks:
-                callback.on_batch_end(self, value)
-            if bar is not None:
-                now = time.perf_counter()
-                if now >= next_postfix:  # formatting the postfix costs more than the rest of this loop
-                    next_postfix = now + 0.5
-                    bar.set_postfix_str(self._postfix(loss_total / sample_count, lr), refresh=False)
-        if bar is not None:
-            bar.close()
+                    now = time.perf_counter()
+                    if now >= next_postfix:  # formatting the postfix costs more than the rest of this loop
+                        next_postfix = now + 0.5
+                        bar.set_postfix_str(self._postfix(loss_total / sample_count, lr), refresh=False)
+        finally:
+            if bar is not None:  # also on Ctrl-C or a NaN: leave no half-drawn bar behind
+                bar.close()
         logs = {"loss": loss_total / sample_count if sample_count else math.nan}
         for metric in metrics:
             logs[metric.name] = float(metric.compute())
