@@ -120,8 +120,12 @@ def numpy_mlp_epoch(images: np.ndarray, labels: np.ndarray) -> Any:
     return epoch
 
 
-def giagrad_mlp_epoch(images: np.ndarray, labels: np.ndarray) -> Any | None:
-    """One SGD epoch of giagrad's 784-128-10 MLP fed by the DataLoader; None when nn/optim lack a piece."""
+def giagrad_mlp_epochs(images: np.ndarray, labels: np.ndarray) -> tuple[Any, Any] | None:
+    """Two SGD epochs of giagrad's 784-128-10 MLP: fed by the DataLoader, and on batches built beforehand.
+
+    None when giagrad's nn/optim lack a piece. The difference of the two is what the loader adds
+    inside a real training loop.
+    """
     try:
         from giagrad import nn, optim
 
@@ -130,15 +134,16 @@ def giagrad_mlp_epoch(images: np.ndarray, labels: np.ndarray) -> Any | None:
         loss_fn = nn.CrossEntropyLoss()
     except (ImportError, AttributeError):
         return None
-    epoch_of_batches, loader = loader_epoch(images, labels)
+    _, loader = loader_epoch(images, labels)
+    prebuilt = list(loader)
 
-    def epoch() -> None:
-        for x, y in loader:
+    def train(batches: Any) -> None:
+        for x, y in batches:
             optimizer.zero_grad()
             loss_fn(model(x), y).backward()
             optimizer.step()
 
-    return epoch
+    return (lambda: train(loader)), (lambda: train(prebuilt))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -171,19 +176,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "numpy_mlp_seconds_per_epoch": mlp_wall, "numpy_mlp_cpu_seconds_per_epoch": mlp_cpu,
         "loader_share_of_numpy_mlp": loader_wall / mlp_wall,
     }
-    giagrad_epoch = giagrad_mlp_epoch(images, labels)
-    if giagrad_epoch is None:
+    giagrad_epochs = giagrad_mlp_epochs(images, labels)
+    if giagrad_epochs is None:
         print("MLP epoch, giagrad: skipped (giagrad.nn/optim lack Linear, CrossEntropyLoss or SGD)")
+        train_wall, train_cpu, name = mlp_wall, mlp_cpu, "the numpy MLP epoch"
     else:
-        giagrad_wall, giagrad_cpu = timed(giagrad_epoch, 1)
-        print(f"{'MLP epoch, giagrad + loader':31}{giagrad_wall:9.4f}{giagrad_cpu:9.4f}   "
-              f"{100 * loader_wall / giagrad_wall:.2f}% / {100 * loader_cpu / giagrad_cpu:.2f}%")
-        result.update(giagrad_mlp_seconds_per_epoch=giagrad_wall, giagrad_mlp_cpu_seconds_per_epoch=giagrad_cpu,
-                      loader_share_of_giagrad_mlp=loader_wall / giagrad_wall)
-    best_share = loader_wall / result.get("giagrad_mlp_seconds_per_epoch", mlp_wall)
-    verdict = "meets" if best_share < 0.05 else "misses"
-    print(f"\nAgainst giagrad's own MLP epoch (or the numpy one when giagrad's is skipped) the loader {verdict} "
-          f"the bar of < 5% ({100 * best_share:.2f}% by wall time).")
+        fed_epoch, prebuilt_epoch = giagrad_epochs
+        fed, prebuilt = [], []
+        for _ in range(repeats):  # interleaved, so a change of machine load hits both alike
+            fed.append(timed(fed_epoch, 1))
+            prebuilt.append(timed(prebuilt_epoch, 1))
+        train_wall, train_cpu = (statistics.median(t[0] for t in prebuilt), statistics.median(t[1] for t in prebuilt))
+        fed_wall, fed_cpu = statistics.median(t[0] for t in fed), statistics.median(t[1] for t in fed)
+        name = "giagrad's MLP epoch"
+        print(f"{'MLP epoch, giagrad, pre-built':31}{train_wall:9.4f}{train_cpu:9.4f}   "
+              f"{100 * loader_wall / train_wall:.2f}% / {100 * loader_cpu / train_cpu:.2f}%")
+        print(f"{'MLP epoch, giagrad, DataLoader':31}{fed_wall:9.4f}{fed_cpu:9.4f}   "
+              f"adds {100 * (fed_wall / train_wall - 1):+.2f}% / {100 * (fed_cpu / train_cpu - 1):+.2f}% "
+              f"to the pre-built epoch")
+        result.update(giagrad_mlp_seconds_per_epoch=train_wall, giagrad_mlp_cpu_seconds_per_epoch=train_cpu,
+                      giagrad_fed_seconds_per_epoch=fed_wall, giagrad_fed_cpu_seconds_per_epoch=fed_cpu,
+                      loader_share_of_giagrad_mlp=loader_wall / train_wall,
+                      loader_cpu_share_of_giagrad_mlp=loader_cpu / train_cpu)
+    verdict = "meets" if loader_cpu / train_cpu < 0.05 else "misses"
+    print(f"\nThe loader epoch alone is {100 * loader_cpu / train_cpu:.2f}% of {name} by CPU time "
+          f"({100 * loader_wall / train_wall:.2f}% by wall time): it {verdict} the bar of < 5% by CPU time.")
     return result
 
 

@@ -110,7 +110,7 @@ class TensorDataset(Dataset):
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         """Rows ``indices`` of every array: one fancy-index each."""
-        return tuple([array[indices] for array in self.arrays])
+        return tuple([np.take(array, indices, axis=0) for array in self.arrays])
 
 
 class Subset(Dataset):

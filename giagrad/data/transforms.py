@@ -193,6 +193,7 @@ class Normalize(Transform):
                              f"got {self.mean.shape} and {self.std.shape}")
         if np.any(self.std == 0):
             raise ValueError("Normalize: std should not contain zeros")
+        self._affine_cache: tuple[Any, Any] | None = None
 
     def _check_channels(self, array: np.ndarray, batched: bool) -> None:
         channels = len(self.mean)
@@ -205,11 +206,18 @@ class Normalize(Transform):
 
     def _pixel_affine(self, dtype: np.dtype) -> tuple[Any, Any]:
         """``(scale, shift)`` with ``Normalize(ToTensor(x)) ~= x * scale + shift`` for uint8 ``x``."""
-        scale = (1.0 / (255.0 * self.std)).astype(dtype)
-        shift = (-self.mean / self.std).astype(dtype)
-        if len(self.mean) == 1:
-            return scale[0], shift[0]
-        return scale.reshape(-1, 1, 1), shift.reshape(-1, 1, 1)
+        # Computed once per (mean, std, dtype): this runs once per batch.
+        key = (self.mean.tobytes(), self.std.tobytes(), np.dtype(dtype))
+        cached = self._affine_cache if self._affine_cache is not None and self._affine_cache[0] == key else None
+        if cached is None:
+            scale = (1.0 / (255.0 * self.std)).astype(dtype)
+            shift = (-self.mean / self.std).astype(dtype)
+            if len(self.mean) == 1:
+                constants = (scale[0], shift[0])
+            else:
+                constants = (scale.reshape(-1, 1, 1), shift.reshape(-1, 1, 1))
+            self._affine_cache = cached = (key, constants)
+        return cached[1]
 
     def _apply(self, array: np.ndarray, batched: bool) -> np.ndarray:
         if array.dtype.kind != "f":

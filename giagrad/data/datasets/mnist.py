@@ -295,7 +295,7 @@ class MNIST(Dataset):
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A whole batch: one fancy-index of the uint8 images, then the transforms on the batch."""
-        images, targets = self.data[indices], self.targets[indices]
+        images, targets = np.take(self.data, indices, axis=0), np.take(self.targets, indices, axis=0)
         if self.transform is not None:
             images = apply_batch(self.transform, images)
         if self.target_transform is not None:
