@@ -6,7 +6,9 @@ made and thrown away. The images come from the Debian package's Fashion-MNIST wh
 same shape (said in the output). The bar (issue 5): the loader costs under 5% of a training epoch
 of the 784-128-10 MLP. The MLP epoch is timed twice: with a plain numpy forward/backward/SGD
 written here (the cheapest an epoch can be, so the harshest comparison), and with giagrad's own
-nn/optim when those modules provide what it needs.
+nn/optim when those modules provide what it needs, both on batches built beforehand and fed by
+the DataLoader (the difference is what the loader adds inside a real training loop; it is small
+and noisy). CPU time is the figure to trust on a shared machine.
 
     python benchmarks/bench_loader.py            # full epoch
     python benchmarks/bench_loader.py --quick    # a small smoke run
@@ -35,13 +37,14 @@ BATCH_SIZE = 64
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
 
-def timed(run: Any, repeats: int) -> tuple[float, float]:
-    """Median wall-clock and CPU seconds of ``run()`` over ``repeats`` calls, after one warm-up call.
+def timed(run: Any, repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """Median wall-clock and CPU seconds of ``run()`` over ``repeats`` calls, after ``warmup`` calls.
 
     CPU time (this process, all its threads) is less disturbed than wall time when other work
     shares the machine; a multi-threaded BLAS adds its threads' time, spinning included.
     """
-    run()
+    for _ in range(warmup):
+        run()
     walls, cpus = [], []
     for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
@@ -182,10 +185,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         train_wall, train_cpu, name = mlp_wall, mlp_cpu, "the numpy MLP epoch"
     else:
         fed_epoch, prebuilt_epoch = giagrad_epochs
+        fed_epoch(), prebuilt_epoch()  # warm-up
         fed, prebuilt = [], []
-        for _ in range(repeats):  # interleaved, so a change of machine load hits both alike
-            fed.append(timed(fed_epoch, 1))
-            prebuilt.append(timed(prebuilt_epoch, 1))
+        for _ in range(repeats + 2):  # interleaved, so a change of machine load hits both alike
+            fed.append(timed(fed_epoch, 1, warmup=0))
+            prebuilt.append(timed(prebuilt_epoch, 1, warmup=0))
         train_wall, train_cpu = (statistics.median(t[0] for t in prebuilt), statistics.median(t[1] for t in prebuilt))
         fed_wall, fed_cpu = statistics.median(t[0] for t in fed), statistics.median(t[1] for t in fed)
         name = "giagrad's MLP epoch"

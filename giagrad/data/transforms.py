@@ -85,10 +85,19 @@ class Compose(Transform):
 
     def __init__(self, transforms: Sequence[Callable[[Any], Any]]) -> None:
         self.transforms = list(transforms)
+        self._planned_for: list[Callable[[Any], Any]] = []
+        self._plan: list[Callable[[Any], Any]] = []
 
     def _steps(self) -> list[Callable[[Any], Any]]:
-        # Rebuilt per call (a few isinstance checks) so edits to `self.transforms` are honoured.
-        steps, transforms, i = [], self.transforms, 0
+        # Planned once, and again if `self.transforms` was edited (compared element by element).
+        if self._planned_for != self.transforms:
+            self._plan = self._fuse(self.transforms)
+            self._planned_for = list(self.transforms)
+        return self._plan
+
+    @staticmethod
+    def _fuse(transforms: list[Callable[[Any], Any]]) -> list[Callable[[Any], Any]]:
+        steps, i = [], 0
         while i < len(transforms):
             if type(transforms[i]) is ToTensor and i + 1 < len(transforms) and type(transforms[i + 1]) is Normalize:
                 steps.append(_NormalizedToTensor(transforms[i + 1]))
@@ -206,8 +215,8 @@ class Normalize(Transform):
 
     def _pixel_affine(self, dtype: np.dtype) -> tuple[Any, Any]:
         """``(scale, shift)`` with ``Normalize(ToTensor(x)) ~= x * scale + shift`` for uint8 ``x``."""
-        # Computed once per (mean, std, dtype): this runs once per batch.
-        key = (self.mean.tobytes(), self.std.tobytes(), np.dtype(dtype))
+        # Computed once per dtype (mean and std are fixed at construction): this runs once per batch.
+        key = dtype
         cached = self._affine_cache if self._affine_cache is not None and self._affine_cache[0] == key else None
         if cached is None:
             scale = (1.0 / (255.0 * self.std)).astype(dtype)

@@ -150,3 +150,12 @@ def test_compose_with_float_pixels_normalizes_without_scaling():
     floats = np.full((2, 3, 3), 0.5, np.float32)
     out = Compose([ToTensor(), Normalize((0.25,), (0.5,))]).apply_batch(floats)
     np.testing.assert_allclose(out, 0.5)
+
+
+def test_compose_honours_edits_to_its_list():
+    compose = Compose([ToTensor(), Flatten()])
+    assert compose.apply_batch(GRAY).shape == (6, 35)
+    compose.transforms.pop()
+    assert compose.apply_batch(GRAY).shape == (6, 1, 5, 7)
+    compose.transforms.append(Normalize((0.5,), (0.5,)))
+    np.testing.assert_allclose(compose.apply_batch(GRAY), (GRAY[:, None] / 255 - 0.5) / 0.5, rtol=1e-5, atol=1e-5)
