@@ -264,3 +264,26 @@ def test_bad_arguments(make_problem, kwargs, message):
     model, optimizer, _, _ = make_problem()
     with pytest.raises(ValueError, match=message):
         Trainer(model, optimizer, nn.CrossEntropyLoss(), **kwargs)
+
+
+def test_progress_bar_on_a_terminal_shows_loss_metric_and_lr(make_problem, monkeypatch, capsys):
+    import io
+    import sys
+
+    import tqdm
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    postfixes = []
+    original = tqdm.tqdm.set_postfix_str
+    monkeypatch.setattr(tqdm.tqdm, "set_postfix_str",
+                        lambda self, text="", refresh=True: postfixes.append(text) or original(self, text, refresh))
+    model, optimizer, train_loader, _ = make_problem()
+    Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], verbose=1).fit(train_loader, epochs=1)
+    assert "epoch 1/1" in terminal.getvalue() and "/5" in terminal.getvalue()  # a bar over the 5 batches
+    assert postfixes and all(key in postfixes[0] for key in ("loss=", "accuracy=", "lr="))
+    assert capsys.readouterr().out.startswith("epoch 1/1  loss")  # the summary line, on stdout
