@@ -74,8 +74,9 @@ class Compose(Transform):
     """Apply transforms one after the other.
 
     ``ToTensor()`` directly followed by ``Normalize(mean, std)`` runs as one affine map of the
-    uint8 pixels, ``x * (1 / (255 std)) - mean / std``, in place on the converted array: two passes
-    instead of four. It equals the two steps up to float32 rounding (a few units in the last place).
+    uint8 pixels, ``x * (1 / (255 std)) - mean / std``, in place on the converted array: three passes
+    over the pixels instead of four, and one new array instead of two. It equals the two steps up
+    to float32 rounding (a few units in the last place).
 
     Examples
     --------
