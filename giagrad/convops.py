@@ -223,7 +223,7 @@ class MaxPool2d(Function):
                 dilation: Pair, out_size: Pair) -> np.ndarray:
         padded = pad_spatial(x, padding, -np.inf)
         views = _offset_views(padded, kernel, stride, dilation, out_size)
-        best = views[0].copy()
+        best = views[0].copy(order="K")  # keep the input's memory layout: the ops below stay aligned
         for view in views[1:]:
             np.maximum(best, view, out=best)
         self.save_for_backward(padded, best)
@@ -234,11 +234,11 @@ class MaxPool2d(Function):
         padded, best = self.saved_tensors
         kernel, stride, padding, dilation = self.options
         out_size = best.shape[2:]
-        target = np.zeros(padded.shape, dtype=grad.dtype)
+        target = np.zeros_like(padded, dtype=grad.dtype)
         targets = _offset_views(target, kernel, stride, dilation, out_size)
         # Windows that do not overlap touch each pixel at most once: write instead of adding.
         disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(stride, dilation, kernel, strict=True))
-        routed = np.zeros(best.shape, dtype=bool)  # windows whose maximum has been found
+        routed = np.zeros_like(best, dtype=bool)  # windows whose maximum has been found
         for view, target_view in zip(_offset_views(padded, kernel, stride, dilation, out_size), targets,
                                      strict=True):
             first = view == best
