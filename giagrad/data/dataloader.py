@@ -207,7 +207,11 @@ class DataLoader:
         self._epoch = int(epoch)
 
     def state_dict(self) -> dict[str, int]:
-        """The loader's progress: ``{'epoch': next epoch to run}``."""
+        """The loader's progress: ``{'epoch': next epoch to run}``.
+
+        Save it after an epoch ends: the counter moves on when an epoch *starts*, so a state taken
+        in the middle of epoch ``e`` already says ``e + 1`` (the rest of ``e`` would be skipped).
+        """
         return {"epoch": self._epoch}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
