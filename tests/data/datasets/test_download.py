@@ -105,3 +105,22 @@ def test_verify_any(tmp_path):
     verify_any(path, [Checksum("md5", "0" * 32, of_content=False), CONTENT_SHA256])
     with pytest.raises(ChecksumError, match="expected 0000"):
         verify_any(path, [Checksum("md5", "0" * 32, of_content=False)])
+
+
+def test_progress_bar_download(file_server, tmp_path, capsys):
+    file_server.files["/m1/x.gz"] = GZ
+    download([file_server.url + "/m1/x.gz"], tmp_path / "x.gz", CONTENT_SHA256, progress=True)
+    assert (tmp_path / "x.gz").read_bytes() == GZ
+
+
+def test_interrupted_download_leaves_nothing_and_interrupts(file_server, tmp_path, monkeypatch):
+    from giagrad.data.datasets import download as download_module
+
+    def interrupted(url, temporary, name, progress, timeout):
+        temporary.write_bytes(GZ[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(download_module, "_fetch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        download([file_server.url + "/m1/x.gz"], tmp_path / "cache" / "x.gz", CONTENT_SHA256, progress=False)
+    assert leftovers(tmp_path / "cache") == []
