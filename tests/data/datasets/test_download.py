@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import socket
+import sys
 
 import numpy as np
 import pytest
@@ -114,7 +115,8 @@ def test_progress_bar_download(file_server, tmp_path, capsys):
 
 
 def test_interrupted_download_leaves_nothing_and_interrupts(file_server, tmp_path, monkeypatch):
-    from giagrad.data.datasets import download as download_module
+    # The package re-exports the function `download` under the module's name: fetch the module itself.
+    download_module = sys.modules[download.__module__]
 
     def interrupted(url, temporary, name, progress, timeout):
         temporary.write_bytes(GZ[:100])
