@@ -195,8 +195,8 @@ class ConvTranspose2d(_ConvNd):
 
     ``OH = (H - 1) stride - 2 padding + dilation (KH - 1) + output_padding + 1`` (likewise
     ``OW``), so ``ConvTranspose2d`` inverts the shape change of a ``Conv2d`` with the same
-    arguments; ``output_padding`` picks among the sizes a strided ``Conv2d`` maps together.
-    The ``output_size`` argument of PyTorch's ``forward`` is not offered: use ``output_padding``.
+    arguments; ``output_padding`` picks among the sizes a strided ``Conv2d`` maps together, or
+    ``forward(input, output_size=(OH, OW))`` picks it for one call, as in PyTorch.
 
     Attributes
     ----------
@@ -227,7 +227,23 @@ class ConvTranspose2d(_ConvNd):
                 raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than "
                                  f"either stride {self.stride} or dilation {self.dilation}")
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
+    def forward(self, input: Tensor, output_size: tuple[int, ...] | None = None) -> Tensor:  # noqa: A002
         self._check_input(input)
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+        output_padding = self.output_padding if output_size is None else self._output_padding(input, output_size)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
                                   self.groups, self.dilation)
+
+    def _output_padding(self, input: Tensor, output_size: tuple[int, ...]) -> tuple[int, ...]:
+        """The ``output_padding`` that gives ``output_size`` (its last two entries are used)."""
+        sizes = tuple(output_size)[-2:]
+        if len(sizes) != 2:
+            raise ValueError(f"{self!r}: output_size must give the 2 spatial sizes, got {output_size!r}")
+        padding: tuple[int, ...] = ()
+        for size, wanted, k, s, p, d in zip(input.shape[-2:], sizes, self.kernel_size, self.stride, self.padding,
+                                            self.dilation, strict=True):
+            smallest = (size - 1) * s - 2 * p + d * (k - 1) + 1
+            if not smallest <= wanted < smallest + s:
+                raise ValueError(f"{self!r}: requested an output size of {sizes}, but valid sizes for input of "
+                                 f"shape {input.shape} range from {smallest} to {smallest + s - 1} per dim")
+            padding += (wanted - smallest,)
+        return padding

@@ -148,3 +148,13 @@ def test_state_dict_round_trip():
     target.load_state_dict(source.state_dict())
     x = giagrad.randn(1, 2, 5, 5)
     np.testing.assert_array_equal(target(x).data, source(x).data)
+
+
+def test_conv_transpose2d_output_size_picks_the_output_padding():
+    up = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1)
+    x = giagrad.randn(1, 2, 7, 7)
+    assert up(x).shape == (1, 3, 13, 13)
+    assert up(x, output_size=(14, 13)).shape == (1, 3, 14, 13)
+    assert up(x, output_size=(1, 3, 14, 14)).shape == (1, 3, 14, 14)
+    with pytest.raises(ValueError, match="range from 13 to 14"):
+        up(x, output_size=(15, 15))
