@@ -1090,6 +1090,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         mean = input.data.mean(axis=axis, keepdims=True)
         var = input.data.var(axis=axis, keepdims=True)
         running_mean, running_var = stats
+        if (running_mean is not None or running_var is not None) and not isinstance(momentum, (int, float)):
+            raise TypeError(f"{op}: momentum must be a number to update the running statistics, got {momentum!r} "
+                            "(nn.BatchNorm turns momentum=None into a cumulative average)")
         if running_mean is not None:
             running_mean.data *= 1.0 - momentum
             running_mean.data += momentum * mean.reshape(-1)

@@ -132,6 +132,8 @@ def test_repr_matches_pytorch(layer, text):
     (lambda: nn.GroupNorm(4, 6), ValueError, "divisible by num_groups"),
     (lambda: nn.GroupNorm(2, 4)(giagrad.randn(2, 6, 3)), ValueError, r"\(N, 4, \*\)"),
     (lambda: giagrad.nn.functional.batch_norm(giagrad.randn(2, 3), None, None), ValueError, "training=False"),
+    (lambda: giagrad.nn.functional.batch_norm(giagrad.randn(2, 3), giagrad.zeros(3), giagrad.ones(3), training=True,
+                                              momentum=None), TypeError, "momentum must be a number"),
 ])
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):
