@@ -278,7 +278,8 @@ class AvgPool2d(Function):
         out_h, out_w = divisor.shape
         span_h = stride[0] * (out_h - 1) + 1
         span_w = stride[1] * (out_w - 1) + 1
-        total = np.zeros(x.shape[:2] + divisor.shape, dtype=x.dtype)
+        # in the input's memory layout (e.g. channels first after a convolution): aligned additions
+        total = np.zeros_like(padded[:, :, :out_h, :out_w])
         for a in range(kernel[0]):
             for b in range(kernel[1]):
                 total += padded[:, :, a:a + span_h:stride[0], b:b + span_w:stride[1]]
