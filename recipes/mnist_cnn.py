@@ -4,7 +4,8 @@
     python -m recipes.mnist_cnn --help
 
 The model: two 3x3 convolutions (32 and 64 channels), each followed by batch norm, ReLU and 2x2
-max-pooling, then dropout and one linear layer to the 10 classes. Trained with AdamW, a
+max-pooling, then dropout and one linear layer to the 10 classes. Trained for 6 epochs in batches
+of 64 (on Fashion-MNIST a little better than 128 at the same cost per epoch) with AdamW, a
 one-cycle schedule and label smoothing; for Fashion-MNIST, random horizontal flips augment the
 training images (a mirrored shirt is still a shirt; a mirrored digit is not a digit, so MNIST is
 not flipped). The test set is evaluated after every epoch (the "test" curves).
@@ -69,7 +70,7 @@ class Images(Dataset):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("mnist_cnn", "Train a small CNN (conv-BN-pool x2, dropout, linear) on MNIST or Fashion-MNIST.",
-                         epochs=6, batch_size=128, lr=3e-3)
+                         epochs=6, batch_size=64, lr=3e-3)
     parser.add_argument("--dropout", type=float, default=0.25, help="dropout before the linear layer")
     parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's decoupled weight decay")
     parser.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
