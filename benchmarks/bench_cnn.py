@@ -137,9 +137,8 @@ def main(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         results["giagrad_ms"][name] = 1000 * median_seconds(step, repeats, warmup=2)
     for name, run in giagrad_layers(images).items():
         results["layers_ms"][name] = 1000 * median_seconds(run, repeats, warmup=1)
-    torch = import_torch()
+    torch = import_torch(absent_notice="its column is skipped")
     if torch is None:
-        print("PyTorch is not importable: its column is skipped")
         results["torch_ms"] = None
     else:
         for name, step in torch_steps(torch, images, labels).items():

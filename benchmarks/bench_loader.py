@@ -20,53 +20,25 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, print_machine  # noqa: E402
+from common import (  # noqa: E402
+    fashion_mnist_training_images,
+    machine,
+    median_wall_and_cpu_seconds,
+    print_machine,
+)
 
 import giagrad  # noqa: E402
 from giagrad.data import DataLoader  # noqa: E402
-from giagrad.data.datasets import DatasetNotFoundError, FashionMNIST  # noqa: E402
+from giagrad.data.datasets import FashionMNIST  # noqa: E402
 from giagrad.data.transforms import Compose, Flatten, Normalize, ToTensor  # noqa: E402
 
 BATCH_SIZE = 64
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
-
-
-def timed(run: Any, repeats: int, warmup: int = 1) -> tuple[float, float]:
-    """Median wall-clock and CPU seconds of ``run()`` over ``repeats`` calls, after ``warmup`` calls.
-
-    CPU time (this process, all its threads) is less disturbed than wall time when other work
-    shares the machine; a multi-threaded BLAS adds its threads' time, spinning included.
-    """
-    for _ in range(warmup):
-        run()
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        run()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
-
-
-def training_images(limit: int | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """uint8 (N, 28, 28) images and int64 labels: the real Fashion-MNIST, else synthetic."""
-    try:
-        dataset = FashionMNIST(train=True, download=False)
-        images, labels, source = dataset.data, dataset.targets, f"Fashion-MNIST from {dataset.source[0]}"
-    except DatasetNotFoundError:
-        rng = np.random.default_rng(0)
-        images = rng.integers(0, 256, size=(60_000, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=60_000).astype(np.int64)
-        source = "synthetic uint8 array of shape (60000, 28, 28) (Fashion-MNIST not found)"
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    return images, labels, source
 
 
 def loader_epoch(images: np.ndarray, labels: np.ndarray) -> tuple[Any, DataLoader]:
@@ -157,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     print("Machine:")
     print_machine(machine())
-    images, labels, source = training_images(limit)
+    images, labels, source = fashion_mnist_training_images(limit)
     print(f"Data: {source}; {len(images)} images, batch {BATCH_SIZE}, shuffle, ToTensor+Normalize+Flatten")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"Load average (1 min) before timing: {load:.2f} on {os.cpu_count()} cores (other work slows both sides)")
@@ -165,11 +137,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     epoch, loader = loader_epoch(images, labels)
     batches = len(loader)
-    loader_wall, loader_cpu = timed(epoch, repeats)
+    loader_wall, loader_cpu = median_wall_and_cpu_seconds(epoch, repeats)
     print(f"\n{'':31}{'wall s':>9}{'CPU s':>9}   loader share (wall / CPU)")
     print(f"{'Loader epoch (no model)':31}{loader_wall:9.4f}{loader_cpu:9.4f}   "
           f"{1e6 * loader_wall / batches:.1f} / {1e6 * loader_cpu / batches:.1f} us per batch ({batches} batches)")
-    mlp_wall, mlp_cpu = timed(numpy_mlp_epoch(images, labels), repeats)
+    mlp_wall, mlp_cpu = median_wall_and_cpu_seconds(numpy_mlp_epoch(images, labels), repeats)
     print(f"{'MLP epoch, numpy by hand':31}{mlp_wall:9.4f}{mlp_cpu:9.4f}   "
           f"{100 * loader_wall / mlp_wall:.2f}% / {100 * loader_cpu / mlp_cpu:.2f}%")
     result: dict[str, Any] = {
@@ -188,8 +160,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         fed_epoch(), prebuilt_epoch()  # warm-up
         fed, prebuilt = [], []
         for _ in range(repeats + 2):  # interleaved, so a change of machine load hits both alike
-            fed.append(timed(fed_epoch, 1, warmup=0))
-            prebuilt.append(timed(prebuilt_epoch, 1, warmup=0))
+            fed.append(median_wall_and_cpu_seconds(fed_epoch, 1, warmup=0))
+            prebuilt.append(median_wall_and_cpu_seconds(prebuilt_epoch, 1, warmup=0))
         train_wall, train_cpu = (statistics.median(t[0] for t in prebuilt), statistics.median(t[1] for t in prebuilt))
         fed_wall, fed_cpu = statistics.median(t[0] for t in fed), statistics.median(t[1] for t in fed)
         name = "giagrad's MLP epoch"

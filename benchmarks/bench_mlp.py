@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import import_torch, machine, median_seconds, print_machine  # noqa: E402
+from common import (  # noqa: E402
+    fashion_mnist_training_images,
+    flat_float_images,
+    import_torch,
+    machine,
+    median_seconds,
+    print_machine,
+)
 
 import giagrad  # noqa: E402
 from giagrad import nn, optim  # noqa: E402
@@ -33,21 +40,8 @@ BATCH_SIZES = (64, 256)
 
 def load_training_images(limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Fashion-MNIST's 60,000 training images as float32 (N, 784) in [0, 1], and labels."""
-    try:
-        from giagrad.data.datasets import FashionMNIST
-
-        dataset = FashionMNIST(train=True, download=False)
-        images, labels, source = dataset.data, dataset.targets, "Fashion-MNIST (60,000 training images)"
-    except Exception as error:  # absent here: the same shapes, random values
-        rng = np.random.default_rng(0)
-        images = rng.integers(0, 256, size=(60_000, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=60_000).astype(np.int64)
-        source = f"synthetic uint8 array of Fashion-MNIST's shape (dataset not found: {error})"
-    images = (np.asarray(images, dtype=np.float32) / 255.0).reshape(len(images), -1)
-    labels = np.asarray(labels, dtype=np.int64)
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    return images, labels, source
+    images, labels, source = fashion_mnist_training_images(limit)
+    return flat_float_images(images), labels, source
 
 
 # ----------------------------------------------------------------------------------- giagrad
@@ -170,9 +164,7 @@ def torch_epoch(torch: Any, sizes: tuple[int, ...], optimizer: str, batch_size: 
 
 def main(quick: bool = False, repeats: int = 3) -> dict[str, Any]:
     images, labels, source = load_training_images(limit=2048 if quick else None)
-    torch = import_torch()
-    if torch is None:
-        print("PyTorch is not importable: its column is skipped")
+    torch = import_torch(absent_notice="its column is skipped")
     rows = []
     for model_name, sizes in MODELS.items():
         for optimizer in OPTIMIZERS:

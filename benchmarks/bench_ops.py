@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import import_torch, machine, print_machine  # noqa: E402
+from common import import_torch, interleaved_seconds, machine, print_machine  # noqa: E402
 
 import giagrad  # noqa: E402
 
@@ -104,21 +102,6 @@ def make_run(chain: Callable[..., Any], lib: Any, inputs: list[Any]) -> Callable
     return run
 
 
-def time_interleaved(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, tuple[float, float]]:
-    """(median, best) ns per op of each run; the runs take turns, so that a busy machine slows
-    them alike instead of favouring whichever ran in a quiet moment."""
-    for run in runs.values():  # warm up caches and lazy initialisation
-        for _ in range(max(2, repeats // 10)):
-            run()
-    times: dict[str, list[int]] = {label: [] for label in runs}
-    for _ in range(repeats):
-        for label, run in runs.items():
-            start = time.perf_counter_ns()
-            run()
-            times[label].append(time.perf_counter_ns() - start)
-    return {label: (statistics.median(t) / CHAIN_LENGTH, min(t) / CHAIN_LENGTH) for label, t in times.items()}
-
-
 def check_same_results(torch: Any) -> None:
     """The two libraries must compute the same chains, or the comparison means nothing."""
     ours, theirs = giagrad_inputs(), torch_inputs(torch)
@@ -139,14 +122,11 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
     parser.add_argument("--repeats", type=int, default=None, help="repetitions per chain (default 300)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 300)
-    torch = import_torch()
-
     print(f"Per-op overhead: chains of {CHAIN_LENGTH} small float32 ops, forward + backward, "
           f"{repeats} repetitions")
     print_machine(machine())
-    if torch is None:
-        print("PyTorch is not importable: its rows are skipped")
-    else:
+    torch = import_torch(absent_notice="its rows are skipped")
+    if torch is not None:
         print(f"  {'torch threads':18} {torch.get_num_threads()}")
     results: dict[str, float | None] = {}
     ours = giagrad_inputs()
@@ -159,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
         runs = {"giagrad": make_run(chain, giagrad, ours[name])}
         if torch is not None:
             runs["torch"] = make_run(chain, torch, theirs[name])
-        timings = time_interleaved(runs, repeats)
+        timings = {label: (median / CHAIN_LENGTH * 1e9, best / CHAIN_LENGTH * 1e9)
+                   for label, (median, best) in interleaved_seconds(runs, repeats, max(2, repeats // 10)).items()}
         key = "" if name == "elementwise" else "matmul_"
         for label in ("giagrad", "torch"):
             if label in timings:

@@ -124,13 +124,10 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
     args = parser.parse_args(argv)
     repeats = args.repeats or (20 if args.quick else 2000)
     warmup = 5 if args.quick else 200
-    torch = import_torch()
-
     print(f"Optimizer step on the 784-128-10 MLP's parameters ({sum(math.prod(s) for s in SHAPES):,} float32), "
           f"median of {repeats} steps")
     print_machine(machine())
-    if torch is None:
-        print("PyTorch is not importable: its rows are skipped")
+    torch = import_torch(absent_notice="its rows are skipped")
     check_same_results()
     results: dict[str, float | None] = {}
     print(f"{'optimizer':<14}{'implementation':<24}{'us/step':>10}")

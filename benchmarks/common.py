@@ -24,14 +24,53 @@ def median_seconds(run: Callable[[], Any], repeats: int, warmup: int = 1) -> flo
     return statistics.median(times)
 
 
-def import_torch() -> Any | None:
+def median_wall_and_cpu_seconds(run: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """Median wall-clock and CPU seconds of ``run()`` over ``repeats`` calls, after ``warmup`` calls.
+
+    CPU time (this process, all its threads) is less disturbed than wall time when other work
+    shares the machine; a multi-threaded BLAS adds its threads' time, spinning included.
+    """
+    for _ in range(warmup):
+        run()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def interleaved_seconds(runs: dict[str, Callable[[], Any]], repeats: int,
+                        warmup: int = 2) -> dict[str, tuple[float, float]]:
+    """(median, best) wall-clock seconds of each run, the runs taking turns call by call.
+
+    Taking turns makes a busy machine slow them alike instead of favouring whichever ran in a
+    quiet moment.
+    """
+    for run in runs.values():  # warm up caches and lazy initialisation
+        for _ in range(warmup):
+            run()
+    times: dict[str, list[int]] = {label: [] for label in runs}
+    for _ in range(repeats):
+        for label, run in runs.items():
+            start = time.perf_counter_ns()
+            run()
+            times[label].append(time.perf_counter_ns() - start)
+    return {label: (statistics.median(t) * 1e-9, min(t) * 1e-9) for label, t in times.items()}
+
+
+def import_torch(absent_notice: str | None = None) -> Any | None:
     """PyTorch when it is importable (never a dependency of giagrad), else None.
 
-    It runs with as many threads as numpy's BLAS, so both use the same cores.
+    It runs with as many threads as numpy's BLAS, so both use the same cores. When it is absent
+    and ``absent_notice`` is given, prints "PyTorch is not importable: <absent_notice>".
     """
     try:
         import torch
     except ImportError:
+        if absent_notice:
+            print(f"PyTorch is not importable: {absent_notice}")
         return None
     torch.set_num_threads(blas_threads() or os.cpu_count() or 1)
     return torch
@@ -84,3 +123,30 @@ def machine() -> dict[str, Any]:
 def print_machine(info: dict[str, Any]) -> None:
     for key, value in info.items():
         print(f"  {key:18} {value}")
+
+
+def fashion_mnist_training_images(limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Fashion-MNIST's training images as uint8 (N, 28, 28), int64 labels, and where they came from.
+
+    Wherever ``FashionMNIST(download=False)`` finds them (the Debian package's location among
+    others); else a synthetic uint8 array of the same shape, which the returned source says.
+    ``limit`` keeps the first images only (the quick smoke runs).
+    """
+    from giagrad.data.datasets import DatasetNotFoundError, FashionMNIST
+
+    try:
+        dataset = FashionMNIST(train=True, download=False)
+        images, labels, source = dataset.data, dataset.targets, f"Fashion-MNIST from {dataset.source[0]}"
+    except DatasetNotFoundError:
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, size=(60_000, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=60_000).astype(np.int64)
+        source = "synthetic uint8 array of shape (60000, 28, 28) (Fashion-MNIST not found)"
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return images, np.asarray(labels, dtype=np.int64), source
+
+
+def flat_float_images(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) images as float32 (N, 784) in [0, 1]: the MLP's inputs."""
+    return (np.asarray(images, dtype=np.float32) / 255.0).reshape(len(images), -1)
