@@ -11,12 +11,15 @@ graphs or buffers alive: a leak.
 
     python benchmarks/bench_memory.py            # 60,000 images
     python benchmarks/bench_memory.py --quick    # a few hundred images, as a smoke test
+
+run_all.py runs it in a process of its own, so that the figures hold this training only.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import sys
 from typing import Any
@@ -76,12 +79,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train 3 epochs, print the resident memory after each and the peak; return the figures in MB."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few hundred images only (smoke test)")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     images, labels, source = fashion_mnist_training_images(limit=640 if args.quick else None)
     inputs = flat_float_images(images)
     del images
     print(f"Resident memory, {EPOCHS} epochs of the 784-128-10 MLP, SGD momentum, batch {BATCH_SIZE}")
-    print_machine(machine())
+    print_machine(machine(with_torch=False))
     print(f"Data: {source}; {len(inputs)} images")
 
     epoch = giagrad_epoch(MODELS["784-128-10"], "sgd", BATCH_SIZE, inputs, labels)
@@ -122,6 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         verdict = "GROWS: a graph or buffer leak" if result["grows"] else "does not grow"
         print(f"From epoch {EPOCHS - 1} to epoch {EPOCHS}: {growth:+.1f} MB (tolerance {TOLERANCE_MB:.0f} MB): "
               f"resident memory {verdict}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
     return result
 
 

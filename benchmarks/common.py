@@ -86,8 +86,12 @@ def blas_threads() -> int | None:
     return pools[0]["num_threads"] if pools else None
 
 
-def machine() -> dict[str, Any]:
-    """CPU model, cores, numpy and its BLAS: printed with every table of figures."""
+def machine(with_torch: bool = True) -> dict[str, Any]:
+    """CPU model, cores, numpy and its BLAS: printed with every table of figures.
+
+    ``with_torch=False`` leaves PyTorch unimported (its version unreported): for measurements it
+    would disturb, such as resident memory.
+    """
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -97,7 +101,7 @@ def machine() -> dict[str, Any]:
                     break
     except OSError:
         pass
-    blas = "unknown (install threadpoolctl to see it)"
+    blas = blas_from_numpy_build()
     try:
         from threadpoolctl import threadpool_info
 
@@ -108,7 +112,7 @@ def machine() -> dict[str, Any]:
             blas += f", {p.get('architecture')})" if p.get("architecture") else ")"
     except ImportError:
         pass
-    torch = import_torch()
+    torch = import_torch() if with_torch else None
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -116,8 +120,17 @@ def machine() -> dict[str, Any]:
         "numpy": np.__version__,
         "blas": blas,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(not set)"),
-        "torch": torch.__version__ if torch is not None else "(not installed)",
+        "torch": torch.__version__ if torch is not None else "(not installed)" if with_torch else "(not imported)",
     }
+
+
+def blas_from_numpy_build() -> str:
+    """The BLAS numpy was built against, from ``numpy.show_config`` (threadpoolctl tells more)."""
+    try:
+        config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except Exception:  # the layout of show_config's dictionary is not a stable API
+        return "unknown"
+    return f"{config.get('name')} {config.get('version')} (numpy build; install threadpoolctl for threads)"
 
 
 def print_machine(info: dict[str, Any]) -> None:

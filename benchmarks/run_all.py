@@ -1,0 +1,266 @@
+"""Run every benchmark and print one table of the figures against the bars, with the machine.
+
+Sections: the MLP epoch table (giagrad vs the hand-written numpy floor vs PyTorch), the CNN
+training step, the per-op overhead, the optimizer step, the DataLoader's overhead and the
+resident memory over 3 epochs. Each benchmark's own printout is kept out of the table (shown
+with ``--verbose``, and saved in the results file). BLAS runs with the threads the environment
+gives it (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...); PyTorch, when importable, gets the same
+number of threads; when it is not, its columns are skipped with a notice.
+
+    python benchmarks/run_all.py                      # everything, results in benchmarks/results.json
+    python benchmarks/run_all.py --quick --out r.json # tiny sizes: a smoke run, not figures to quote
+    python benchmarks/run_all.py --only mlp,cnn       # some benchmarks only
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_cnn  # noqa: E402
+import bench_loader  # noqa: E402
+import bench_memory  # noqa: E402
+import bench_mlp  # noqa: E402
+import bench_ops  # noqa: E402
+import bench_optim  # noqa: E402
+from common import import_torch, machine  # noqa: E402
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
+
+# The bars of the speed issue: the highest ratio giagrad / reference that passes.
+MLP_BAR_NUMPY, MLP_BAR_TORCH, CNN_BAR_TORCH, OPS_BAR_TORCH, LOADER_BAR_SHARE = 1.15, 1.0, 1.5, 1.0, 0.05
+
+
+def quick_flag(quick: bool) -> list[str]:
+    return ["--quick"] if quick else []
+
+
+def memory_in_own_process(quick: bool) -> dict[str, Any]:
+    """bench_memory in a fresh interpreter: resident memory is the process's, and this one holds
+    the other benchmarks' data and PyTorch."""
+    import giagrad
+
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(giagrad.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "memory.json")
+        completed = subprocess.run([sys.executable, bench_memory.__file__, *quick_flag(quick), "--json", out],
+                                   env=env, capture_output=True, text=True)
+        print(completed.stdout, end="")
+        if completed.returncode:
+            raise RuntimeError(f"bench_memory.py exited with {completed.returncode}:\n{completed.stderr}")
+        with open(out) as f:
+            return json.load(f)
+
+
+# name -> run(quick) returning the benchmark's figures; the order of the table.
+BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
+    "mlp": lambda quick: bench_mlp.main(quick=quick, repeats=1 if quick else 3),
+    "cnn": lambda quick: bench_cnn.main(quick=quick),
+    "ops": lambda quick: bench_ops.main(quick_flag(quick)),
+    "optim": lambda quick: bench_optim.main(quick_flag(quick)),
+    "loader": lambda quick: bench_loader.main(quick_flag(quick)),
+    "memory": memory_in_own_process,
+}
+
+
+def verdict(ratio: float | None, bar: float, strictly_below: bool = False) -> str:
+    """'pass' or 'miss' for a ratio against its bar, '-' when there is no ratio (no PyTorch)."""
+    if ratio is None:
+        return "-"
+    return "pass" if (ratio < bar if strictly_below else ratio <= bar) else "miss"
+
+
+def number(value: float | None, width: int, digits: int) -> str:
+    return f"{value:{width},.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+
+def ratio_of(value: float | None, reference: float | None) -> float | None:
+    return value / reference if value is not None and reference else None
+
+
+class Table:
+    """The lines of the one table, and the bars met or missed on the way."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.bars: list[dict[str, Any]] = []
+
+    def section(self, title: str) -> None:
+        self.lines += ["", title]
+
+    def add(self, line: str) -> None:
+        self.lines.append("  " + line)
+
+    def bar(self, what: str, ratio: float | None, bar: float, strictly_below: bool = False) -> str:
+        mark = verdict(ratio, bar, strictly_below)
+        if mark != "-":
+            self.bars.append({"what": what, "ratio": ratio, "bar": bar, "result": mark})
+        return mark
+
+
+def mlp_section(table: Table, result: dict[str, Any]) -> None:
+    table.section(f"MLP training epoch, seconds (median); data: {result['source']}")
+    table.add(f"{'model':>15} {'opt':>5} {'batch':>5} {'giagrad':>8} {'numpy':>8} {'torch':>8}"
+              f" {'g/numpy':>8} {'<=1.15':>6} {'g/torch':>8} {'<=1.0':>6}")
+    for row in result["rows"]:
+        name = f"MLP {row['model']} {row['optimizer']} batch {row['batch']}"
+        vs_numpy, vs_torch = row["vs_numpy"], row["vs_torch"]
+        table.add(f"{row['model']:>15} {row['optimizer']:>5} {row['batch']:>5} {number(row['giagrad_s'], 8, 3)} "
+                  f"{number(row['numpy_s'], 8, 3)} {number(row['torch_s'], 8, 3)} {number(vs_numpy, 8, 2)} "
+                  f"{table.bar(name + ' vs numpy', vs_numpy, MLP_BAR_NUMPY):>6} {number(vs_torch, 8, 2)} "
+                  f"{table.bar(name + ' vs PyTorch', vs_torch, MLP_BAR_TORCH):>6}")
+
+
+def cnn_section(table: Table, result: dict[str, Any]) -> None:
+    table.section(f"LeNet-style CNN, batch {result['batch']}, ms per step (median)")
+    table.add(f"{'step':<22} {'giagrad':>8} {'torch':>8} {'g/torch':>8} {'<=1.5':>6}")
+    torch_ms = result["torch_ms"] or {}
+    for step, ms in result["giagrad_ms"].items():
+        ratio = ratio_of(ms, torch_ms.get(step))
+        # The bar is on a whole training step (with Adam); forward+backward alone is shown for context.
+        mark = table.bar("CNN Adam step vs PyTorch", ratio, CNN_BAR_TORCH) if step == "adam_step" else ""
+        table.add(f"{step:<22} {number(ms, 8, 2)} {number(torch_ms.get(step), 8, 2)} {number(ratio, 8, 2)} {mark:>6}")
+    for layer, ms in result["layers_ms"].items():
+        table.add(f"{'  ' + layer + ' fwd+bwd':<22} {number(ms, 8, 2)}")
+
+
+def ops_section(table: Table, result: dict[str, Any]) -> None:
+    table.section("Per-op overhead, chains of 100 small ops, forward + backward, ns per op (median)")
+    table.add(f"{'chain':<22} {'giagrad':>8} {'torch':>8} {'g/torch':>8} {'<1':>6}")
+    for chain, key in (("elementwise", ""), ("matmul mix", "matmul_")):
+        ours, theirs = result[f"giagrad_{key}ns_per_op"], result[f"torch_{key}ns_per_op"]
+        ratio = ratio_of(ours, theirs)
+        mark = table.bar(f"per-op {chain} vs PyTorch", ratio, OPS_BAR_TORCH, strictly_below=True)
+        table.add(f"{chain:<22} {number(ours, 8, 0)} {number(theirs, 8, 0)} {number(ratio, 8, 2)} {mark:>6}")
+
+
+def optim_section(table: Table, result: dict[str, Any]) -> None:
+    table.section("Optimizer step on the 784-128-10 MLP's parameters, us per step (median)")
+    table.add(f"{'optimizer':<14} {'giagrad':>8} {'per-param':>9} {'naive np':>9} {'torch':>8}")
+    for kind, label in (("adam", "Adam"), ("sgd", "SGD momentum")):
+        table.add(f"{label:<14} {number(result[f'{kind}_us_per_step'], 8, 1)} "
+                  f"{number(result[f'{kind}_per_parameter_us_per_step'], 9, 1)} "
+                  f"{number(result[f'{kind}_naive_us_per_step'], 9, 1)} "
+                  f"{number(result[f'{kind}_torch_us_per_step'], 8, 1)}")
+
+
+def loader_section(table: Table, result: dict[str, Any]) -> None:
+    table.section(f"DataLoader epoch, {result['images']:,} images, batch 64, transforms; load average "
+                  f"{result['load_average']:.2f} when it started")
+    table.add(f"{'loader epoch alone':<34} {result['loader_seconds_per_epoch']:8.3f} s "
+              f"({result['loader_us_per_batch']:.1f} us per batch)")
+    table.add(f"{'share of a numpy MLP epoch':<34} {100 * result['loader_share_of_numpy_mlp']:7.2f} % (wall)")
+    if "loader_share_of_giagrad_mlp" in result:
+        share_cpu = result["loader_cpu_share_of_giagrad_mlp"]
+        mark = table.bar("DataLoader CPU share of giagrad's MLP epoch", share_cpu, LOADER_BAR_SHARE)
+        table.add(f"{'share of giagrad MLP epoch':<34} {100 * result['loader_share_of_giagrad_mlp']:7.2f} % (wall), "
+                  f"{100 * share_cpu:.2f} % (CPU; bar < 5 %: {mark})")
+
+
+def memory_section(table: Table, result: dict[str, Any]) -> None:
+    table.section(f"Resident memory, 784-128-10 MLP, SGD momentum, batch {result['batch']}, "
+                  f"{result['images']:,} images, MB")
+    table.add(f"{'before training':<22} {number(result['rss_before_mb'], 8, 1)}")
+    for epoch, rss in enumerate(result["rss_after_epoch_mb"], start=1):
+        table.add(f"{f'after epoch {epoch}':<22} {number(rss, 8, 1)}")
+    table.add(f"{'peak':<22} {number(result['peak_rss_mb'], 8, 1)} ({result['peak_covers']})")
+    growth = result["growth_last_epoch_mb"]
+    if growth is not None:
+        mark = "miss" if result["grows"] else "pass"
+        table.bars.append({"what": "memory does not grow from epoch 2 to 3", "ratio": None,
+                           "bar": result["tolerance_mb"], "result": mark})
+        table.add(f"{'growth epoch 2 -> 3':<22} {growth:+8.1f} (tolerance {result['tolerance_mb']:.0f} MB: {mark})")
+
+
+SECTIONS: dict[str, Callable[[Table, dict[str, Any]], None]] = {
+    "mlp": mlp_section, "cnn": cnn_section, "ops": ops_section, "optim": optim_section,
+    "loader": loader_section, "memory": memory_section,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, a few repetitions: a smoke run")
+    parser.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="the JSON results file (default benchmarks/results.json)")
+    parser.add_argument("--verbose", action="store_true", help="show each benchmark's own printout too")
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    args.names = names
+    return args
+
+
+def run_one(name: str, quick: bool, verbose: bool) -> tuple[dict[str, Any] | None, str]:
+    """A benchmark's figures (None when it failed) and its own printout (with the traceback if it failed)."""
+    printout = io.StringIO()
+    print(f"running {name} ...", file=sys.stderr, flush=True)
+    try:
+        with contextlib.redirect_stdout(sys.stdout if verbose else printout):
+            return BENCHMARKS[name](quick), printout.getvalue()
+    except Exception:  # one broken benchmark must not lose the figures of the others
+        return None, printout.getvalue() + traceback.format_exc()
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the chosen benchmarks, print the table, write the JSON file; return what it holds."""
+    args = parse_args(argv)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    info = machine()
+    torch = import_torch()
+    info["torch threads"] = torch.get_num_threads() if torch is not None else "-"
+    info["load average"] = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "-"
+
+    results: dict[str, Any] = {}
+    printouts: dict[str, str] = {}
+    table = Table()
+    for name in args.names:
+        result, printouts[name] = run_one(name, args.quick, args.verbose)
+        results[name] = result
+        if result is None:
+            table.section(f"{name}: FAILED (traceback in the results file)")
+            print(printouts[name], file=sys.stderr)
+        else:
+            SECTIONS[name](table, result)
+
+    title = "giagrad benchmarks" + (" (--quick: tiny sizes, not figures to quote)" if args.quick else "")
+    print(title)
+    for key, value in info.items():
+        print(f"  {key:18} {value}")
+    if torch is None:
+        print("PyTorch is not importable: its columns are skipped")
+    for line in table.lines:
+        print(line)
+    missed = [bar["what"] for bar in table.bars if bar["result"] == "miss"]
+    print(f"\nBars: {len(table.bars) - len(missed)} of {len(table.bars)} met" + (f"; missed: {', '.join(missed)}"
+                                                                                   if missed else ""))
+
+    document = {
+        "command": " ".join(["python", "benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])]),
+        "started_utc": started.isoformat(timespec="seconds"),
+        "quick": args.quick, "machine": info, "results": results, "bars": table.bars, "printouts": printouts,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(document, f, indent=1, default=str)
+    print(f"Results written to {args.out}")
+    return document
+
+
+if __name__ == "__main__":
+    main()
