@@ -57,3 +57,9 @@ __all__ = [
     "save", "load",
     "cat", "stack", "pad", "where", "maximum", "minimum", "clamp", "einsum",
 ]
+
+# The packages users reach as `giagrad.nn`, `giagrad.optim` and `giagrad.data` after
+# `import giagrad`, as with PyTorch. They build on the names above, so they come last.
+from giagrad import data, nn, optim  # noqa: E402
+
+__all__ += ["nn", "optim", "data"]
