@@ -16,7 +16,6 @@ when ``import torch`` works (it is never needed).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import import_torch, machine, median_seconds, print_machine  # noqa: E402
+from common import argument_parser, import_torch, machine, median_seconds, print_machine  # noqa: E402
 
 import giagrad  # noqa: E402
 import giagrad.nn.functional as F  # noqa: E402
@@ -161,9 +160,6 @@ def report(results: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few repetitions only (smoke test)")
-    parser.add_argument("--repeats", type=int, default=None, help="repetitions per measurement")
-    args = parser.parse_args()
+    args = argument_parser(__doc__, repeats_help="repetitions per measurement").parse_args()
     print_machine(machine())
     report(main(quick=args.quick, repeats=args.repeats))

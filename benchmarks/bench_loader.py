@@ -16,7 +16,6 @@ and noisy). CPU time is the figure to trust on a shared machine.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -26,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
+    argument_parser,
     fashion_mnist_training_images,
     machine,
     median_wall_and_cpu_seconds,
@@ -122,9 +122,7 @@ def giagrad_mlp_epochs(images: np.ndarray, labels: np.ndarray) -> tuple[Any, Any
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="6,400 images and one repeat: a smoke run")
-    args = parser.parse_args(argv)
+    args = argument_parser(__doc__, quick_help="6,400 images and one repeat: a smoke run").parse_args(argv)
     limit, repeats = (6_400, 1) if args.quick else (None, 3)
 
     print("Machine:")

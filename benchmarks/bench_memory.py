@@ -17,7 +17,6 @@ run_all.py runs it in a process of its own, so that the figures hold this traini
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
@@ -26,7 +25,13 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_mlp import MODELS, giagrad_epoch  # noqa: E402
-from common import fashion_mnist_training_images, flat_float_images, machine, print_machine  # noqa: E402
+from common import (  # noqa: E402
+    argument_parser,
+    fashion_mnist_training_images,
+    flat_float_images,
+    machine,
+    print_machine,
+)
 
 EPOCHS = 3
 BATCH_SIZE = 64
@@ -77,8 +82,7 @@ def peak_rss_bytes() -> int | None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train 3 epochs, print the resident memory after each and the peak; return the figures in MB."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few hundred images only (smoke test)")
+    parser = argument_parser(__doc__, quick_help="a few hundred images only (smoke test)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     images, labels, source = fashion_mnist_training_images(limit=640 if args.quick else None)

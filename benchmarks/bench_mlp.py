@@ -11,7 +11,6 @@ with no autograd: what giagrad costs above it is the price of the engine.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
+    argument_parser,
     fashion_mnist_training_images,
     flat_float_images,
     import_torch,
@@ -195,10 +195,8 @@ HEADER = f"{'model':>15} {'opt':>5} {'batch':>5} {'giagrad s':>9} {'numpy s':>8}
          f"{'g/numpy':>8} {'g/torch':>6}"
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
-    parser.add_argument("--repeats", type=int, default=3, help="epochs timed per configuration (median)")
-    args = parser.parse_args()
+    args = argument_parser(__doc__, quick_help="a tiny smoke run", repeats_default=3,
+                           repeats_help="epochs timed per configuration (median)").parse_args()
     print_machine(machine())
     print(HEADER)
     result = main(args.quick, args.repeats)

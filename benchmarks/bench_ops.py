@@ -20,7 +20,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import import_torch, interleaved_seconds, machine, print_machine  # noqa: E402
+from common import argument_parser, import_torch, interleaved_seconds, machine, print_machine  # noqa: E402
 
 import giagrad  # noqa: E402
 
@@ -117,10 +116,7 @@ def check_same_results(torch: Any) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, float | None]:
     """Run the benchmark, print a table and return the headline figures (ns per op)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few repetitions only (smoke test)")
-    parser.add_argument("--repeats", type=int, default=None, help="repetitions per chain (default 300)")
-    args = parser.parse_args(argv)
+    args = argument_parser(__doc__, repeats_help="repetitions per chain (default 300)").parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 300)
     print(f"Per-op overhead: chains of {CHAIN_LENGTH} small float32 ops, forward + backward, "
           f"{repeats} repetitions")

@@ -18,7 +18,6 @@ Figures are medians over many calls. Usage::
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import import_torch, machine, median_seconds, print_machine  # noqa: E402
+from common import argument_parser, import_torch, machine, median_seconds, print_machine  # noqa: E402
 
 import giagrad  # noqa: E402
 from giagrad import optim  # noqa: E402
@@ -118,10 +117,7 @@ def check_same_results() -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, float | None]:
     """Run the benchmark, print a table and return the figures (microseconds per step)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few repetitions only (smoke test)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed steps per row (default 2000)")
-    args = parser.parse_args(argv)
+    args = argument_parser(__doc__, repeats_help="timed steps per row (default 2000)").parse_args(argv)
     repeats = args.repeats or (20 if args.quick else 2000)
     warmup = 5 if args.quick else 200
     print(f"Optimizer step on the 784-128-10 MLP's parameters ({sum(math.prod(s) for s in SHAPES):,} float32), "

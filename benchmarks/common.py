@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -10,6 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+
+def argument_parser(doc: str, quick_help: str = "a few repetitions only (smoke test)",
+                    repeats_help: str | None = None, repeats_default: int | None = None) -> argparse.ArgumentParser:
+    """The command line every benchmark script shares: described by the first line of its ``doc``,
+    ``--quick`` for a smoke run, and ``--repeats`` when ``repeats_help`` says what is repeated."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    if repeats_help:
+        parser.add_argument("--repeats", type=int, default=repeats_default, help=repeats_help)
+    return parser
 
 
 def median_seconds(run: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
