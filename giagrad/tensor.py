@@ -73,7 +73,10 @@ class Function:
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
         """For each input, whether it needs a gradient (``backward`` may skip the others)."""
-        return tuple([parent.requires_grad for parent in self.parents])
+        parents = self.parents
+        if len(parents) == 2:  # binary ops ask on every backward: skip the list building
+            return parents[0].requires_grad, parents[1].requires_grad
+        return tuple([parent.requires_grad for parent in parents])
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays (or anything else) for ``backward``; freed after backward."""
@@ -275,7 +278,11 @@ class Tensor:
             for parent, parent_grad in zip(fn.parents, parent_grads, strict=True):
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                if parent_grad.shape != parent.data.shape or parent_grad.dtype != parent.data.dtype:
+                data = parent.data
+                # `is not` first: dtypes of the same kind are usually one object, and comparing
+                # them with != costs more than the rest of this loop.
+                if parent_grad.shape != data.shape or (parent_grad.dtype is not data.dtype
+                                                       and parent_grad.dtype != data.dtype):
                     parent_grad = _conform_grad(fn, parent, parent_grad)
                 if parent._ctx is None:
                     parent._accumulate_grad(parent_grad)
