@@ -57,7 +57,7 @@ def giagrad_epoch(sizes: tuple[int, ...], optimizer: str, batch_size: int, image
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if optimizer == "sgd" \
         else optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    loader = DataLoader(TensorDataset(giagrad.tensor(images), giagrad.tensor(labels)),
+    loader = DataLoader(TensorDataset(giagrad.Tensor(images), giagrad.Tensor(labels)),
                         batch_size=batch_size, shuffle=True, drop_last=True, seed=0)
 
     def epoch() -> None:
