@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, check_non_negative, effective_grad
+from giagrad.optim.optimizer import Optimizer, effective_grad
 from giagrad.tensor import Tensor
 
 __all__ = ["Adadelta"]
@@ -51,6 +51,7 @@ class Adadelta(Optimizer):
     """
 
     _scratch_count = 3
+    _non_negative = ("lr", "eps", "weight_decay")
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1.0, rho: float = 0.9,
                  eps: float = 1e-6, weight_decay: float = 0.0, *, maximize: bool = False) -> None:
@@ -58,8 +59,7 @@ class Adadelta(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, hyperparameters: dict[str, Any]) -> None:
-        for name in ("lr", "eps", "weight_decay"):
-            check_non_negative("Adadelta", name, hyperparameters[name])
+        super()._validate(hyperparameters)
         if not 0.0 <= hyperparameters["rho"] <= 1.0:
             raise ValueError(f"Adadelta: invalid rho {hyperparameters['rho']!r}, expected a number in [0, 1]")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, check_non_negative, effective_grad
+from giagrad.optim.optimizer import Optimizer, effective_grad
 from giagrad.tensor import Tensor
 
 __all__ = ["Adagrad"]
@@ -52,6 +52,7 @@ class Adagrad(Optimizer):
     """
 
     _scratch_count = 2
+    _non_negative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
@@ -59,10 +60,6 @@ class Adagrad(Optimizer):
         defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                     "initial_accumulator_value": initial_accumulator_value, "eps": eps, "maximize": maximize}
         super().__init__(params, defaults)
-
-    def _validate(self, hyperparameters: dict[str, Any]) -> None:
-        for name in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            check_non_negative("Adagrad", name, hyperparameters[name])
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
         return (("sum", float(group["initial_accumulator_value"])),)

@@ -8,18 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, check_betas, check_non_negative, effective_grad
+from giagrad.optim.optimizer import Optimizer, check_non_negative, effective_grad
 from giagrad.tensor import Tensor
 
 __all__ = ["Adam", "AdamW", "Adamax", "NAdam"]
 
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
-
-
-def _check_adam_like(name: str, hyperparameters: dict[str, Any]) -> None:
-    for key in ("lr", "eps", "weight_decay"):
-        check_non_negative(name, key, hyperparameters[key])
-    check_betas(name, hyperparameters["betas"])
 
 
 def _update_moments(grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, beta1: float, beta2: float,
@@ -84,6 +78,8 @@ class Adam(Optimizer):
     """
 
     _scratch_count = 2
+    _non_negative = ("lr", "eps", "weight_decay")
+    _has_betas = True
 
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
@@ -91,9 +87,6 @@ class Adam(Optimizer):
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
                     "maximize": maximize, "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
-
-    def _validate(self, hyperparameters: dict[str, Any]) -> None:
-        _check_adam_like(type(self).__name__, hyperparameters)
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
         if group["amsgrad"]:
@@ -191,14 +184,13 @@ class Adamax(Optimizer):
     """
 
     _scratch_count = 2
+    _non_negative = ("lr", "eps", "weight_decay")
+    _has_betas = True
 
     def __init__(self, params: Params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults)
-
-    def _validate(self, hyperparameters: dict[str, Any]) -> None:
-        _check_adam_like("Adamax", hyperparameters)
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
         return ("exp_avg", 0.0), ("exp_inf", 0.0)
@@ -270,6 +262,8 @@ class NAdam(Optimizer):
 
     _initial_scalars = {"step": 0, "mu_product": 1.0}
     _scratch_count = 3
+    _non_negative = ("lr", "eps", "weight_decay")
+    _has_betas = True
 
     def __init__(self, params: Params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
@@ -280,7 +274,7 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, hyperparameters: dict[str, Any]) -> None:
-        _check_adam_like("NAdam", hyperparameters)
+        super()._validate(hyperparameters)
         check_non_negative("NAdam", "momentum_decay", hyperparameters["momentum_decay"])
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, check_betas, check_non_negative, effective_grad
+from giagrad.optim.optimizer import Optimizer, effective_grad
 from giagrad.tensor import Tensor
 
 __all__ = ["Lion"]
@@ -53,17 +53,14 @@ class Lion(Optimizer):
     """
 
     _scratch_count = 3
+    _non_negative = ("lr", "weight_decay")
+    _has_betas = True
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-4,
                  betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0, *,
                  maximize: bool = False) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults)
-
-    def _validate(self, hyperparameters: dict[str, Any]) -> None:
-        check_non_negative("Lion", "lr", hyperparameters["lr"])
-        check_non_negative("Lion", "weight_decay", hyperparameters["weight_decay"])
-        check_betas("Lion", hyperparameters["betas"])
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
         return (("exp_avg", 0.0),)

@@ -117,6 +117,10 @@ class Optimizer:
     _initial_scalars: dict[str, Any] = {"step": 0}
     # How many work arrays the update rule needs.
     _scratch_count: int = 2
+    # The hyper-parameters that must be >= 0, checked in this order by the base ``_validate``.
+    _non_negative: tuple[str, ...] = ()
+    # Whether the group has ``betas`` (a pair in [0, 1)), checked after those.
+    _has_betas: bool = False
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], defaults: dict[str, Any]) -> None:
         self._validate(defaults)
@@ -143,7 +147,16 @@ class Optimizer:
     # ------------------------------------------------------------------ for the subclasses
 
     def _validate(self, hyperparameters: dict[str, Any]) -> None:
-        """Raise ValueError for bad hyper-parameters (a group's or the defaults)."""
+        """Raise ValueError for bad hyper-parameters (a group's or the defaults).
+
+        Checks the names in ``_non_negative``, then ``betas`` when ``_has_betas``; a subclass
+        with more rules calls this first and adds its own checks after.
+        """
+        name = type(self).__name__
+        for key in self._non_negative:
+            check_non_negative(name, key, hyperparameters[key])
+        if self._has_betas:
+            check_betas(name, hyperparameters["betas"])
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
         """The state arrays the update rule needs for this group, with their initial values."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, check_non_negative, effective_grad
+from giagrad.optim.optimizer import Optimizer, effective_grad
 from giagrad.tensor import Tensor
 
 __all__ = ["RMSprop"]
@@ -58,6 +58,7 @@ class RMSprop(Optimizer):
     """
 
     _scratch_count = 2
+    _non_negative = ("lr", "alpha", "eps", "weight_decay", "momentum")
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
@@ -65,10 +66,6 @@ class RMSprop(Optimizer):
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
                     "centered": centered, "maximize": maximize}
         super().__init__(params, defaults)
-
-    def _validate(self, hyperparameters: dict[str, Any]) -> None:
-        for name in ("lr", "alpha", "eps", "weight_decay", "momentum"):
-            check_non_negative("RMSprop", name, hyperparameters[name])
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
         names = [("square_avg", 0.0)]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, check_non_negative, effective_grad
+from giagrad.optim.optimizer import Optimizer, effective_grad
 from giagrad.tensor import Tensor
 
 __all__ = ["SGD"]
@@ -55,6 +55,7 @@ class SGD(Optimizer):
     """
 
     _scratch_count = 2
+    _non_negative = ("lr", "momentum", "dampening", "weight_decay")
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
@@ -64,8 +65,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, hyperparameters: dict[str, Any]) -> None:
-        for name in ("lr", "momentum", "dampening", "weight_decay"):
-            check_non_negative("SGD", name, hyperparameters[name])
+        super()._validate(hyperparameters)
         if hyperparameters["nesterov"] and (hyperparameters["momentum"] <= 0 or hyperparameters["dampening"] != 0):
             raise ValueError("SGD: nesterov momentum requires momentum > 0 and dampening == 0")
 
