@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 import giagrad
+from giagrad import nn, optim
 from giagrad.data import DataLoader, TensorDataset
+from giagrad.train import ModelCheckpoint, Trainer
 
 DATASETS = ("mnist", "fashion")
 
@@ -104,6 +106,37 @@ def loaders(train_set: Any, test_images: np.ndarray, test_labels: np.ndarray, ba
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
     test_loader = DataLoader(TensorDataset(test_images, test_labels), batch_size=1000)
     return train_loader, test_loader
+
+
+def add_image_training_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the image classifiers' training (AdamW's weight decay, label smoothing)."""
+    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's decoupled weight decay")
+    parser.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
+
+
+def train_image_classifier(model: Any, args: argparse.Namespace, data: ImageData, train_loader: DataLoader,
+                           test_loader: DataLoader, name: str, title: str,
+                           data_note: str = "") -> dict[str, Any]:
+    """Train ``model`` as the image recipes do and write its run folder; return the summary.
+
+    AdamW with a one-cycle learning-rate schedule, cross-entropy with label smoothing, accuracy
+    measured on the test set after every epoch and a checkpoint per epoch in ``runs/NAME-DATASET``
+    (or ``--out``). ``data_note`` follows the data's description in the opening lines.
+    """
+    optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader))
+    folder = run_folder(args.out, f"{name}-{args.dataset}")
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
+                      metrics=["accuracy"], scheduler=scheduler,
+                      callbacks=[ModelCheckpoint(folder, monitor="val_accuracy", save_best=False)],
+                      verbose=0 if args.quiet else 1)
+    if not args.quiet:
+        print(f"data: {data.source}{data_note}\nmodel: {model.num_parameters():,} parameters\n{model}")
+    history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
+    test = trainer.evaluate(test_loader)
+    return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
+                                           "data": data.source},
+                         args, title=title)
 
 
 def run_folder(out: str | None, name: str) -> Path:

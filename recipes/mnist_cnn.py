@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 
 import giagrad
-from giagrad import nn, optim
+from giagrad import nn
 from giagrad.data import Dataset
 from giagrad.data.transforms import RandomHorizontalFlip
-from giagrad.train import ModelCheckpoint, Trainer
-from recipes.common import base_parser, load_images, loaders, run_folder, write_results
+from recipes.common import add_image_training_options, base_parser, load_images, loaders, train_image_classifier
 
 
 class ConvNet(nn.Module):
@@ -72,8 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("mnist_cnn", "Train a small CNN (conv-BN-pool x2, dropout, linear) on MNIST or Fashion-MNIST.",
                          epochs=6, batch_size=64, lr=3e-3)
     parser.add_argument("--dropout", type=float, default=0.25, help="dropout before the linear layer")
-    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's decoupled weight decay")
-    parser.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
+    add_image_training_options(parser)
     parser.add_argument("--flip", choices=("auto", "yes", "no"), default="auto",
                         help="random horizontal flips of training images (auto: for fashion only)")
     args = parser.parse_args(argv)
@@ -86,21 +84,9 @@ def main(argv: list[str] | None = None) -> dict:
                                         args.batch_size, args.seed)
 
     model = ConvNet(dropout=args.dropout)
-    optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader))
-    folder = run_folder(args.out, f"mnist_cnn-{args.dataset}")
-    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
-                      metrics=["accuracy"], scheduler=scheduler,
-                      callbacks=[ModelCheckpoint(folder, monitor="val_accuracy", save_best=False)],
-                      verbose=0 if args.quiet else 1)
-    if not args.quiet:
-        print(f"data: {data.source}{' with random horizontal flips' if flip else ''}\n"
-              f"model: {model.num_parameters():,} parameters\n{model}")
-    history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
-    test = trainer.evaluate(test_loader)
-    return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
-                                           "data": data.source},
-                         args, title=f"CNN on {args.dataset}")
+    return train_image_classifier(model, args, data, train_loader, test_loader, "mnist_cnn",
+                                  title=f"CNN on {args.dataset}",
+                                  data_note=" with random horizontal flips" if flip else "")
 
 
 if __name__ == "__main__":

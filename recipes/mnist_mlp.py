@@ -22,10 +22,9 @@ from __future__ import annotations
 import sys
 
 import giagrad
-from giagrad import nn, optim
+from giagrad import nn
 from giagrad.data import TensorDataset
-from giagrad.train import ModelCheckpoint, Trainer
-from recipes.common import base_parser, load_images, loaders, run_folder, write_results
+from recipes.common import add_image_training_options, base_parser, load_images, loaders, train_image_classifier
 
 
 class MLP(nn.Module):
@@ -50,8 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("mnist_mlp", "Train a 784-256-128-10 MLP on MNIST or Fashion-MNIST.",
                          epochs=10, batch_size=128, lr=3e-3)
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer (0: none)")
-    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's decoupled weight decay")
-    parser.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
+    add_image_training_options(parser)
     args = parser.parse_args(argv)
 
     giagrad.manual_seed(args.seed)
@@ -61,20 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
                                         data.test_labels, args.batch_size, args.seed)
 
     model = MLP(dropout=args.dropout)
-    optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader))
-    folder = run_folder(args.out, f"mnist_mlp-{args.dataset}")
-    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
-                      metrics=["accuracy"], scheduler=scheduler,
-                      callbacks=[ModelCheckpoint(folder, monitor="val_accuracy", save_best=False)],
-                      verbose=0 if args.quiet else 1)
-    if not args.quiet:
-        print(f"data: {data.source}\nmodel: {model.num_parameters():,} parameters\n{model}")
-    history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
-    test = trainer.evaluate(test_loader)
-    return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
-                                           "data": data.source},
-                         args, title=f"MLP on {args.dataset}")
+    return train_image_classifier(model, args, data, train_loader, test_loader, "mnist_mlp",
+                                  title=f"MLP on {args.dataset}")
 
 
 if __name__ == "__main__":
