@@ -50,7 +50,34 @@ def _per_group(scheduler: str, name: str, optimizer: Optimizer, value: float | S
     return [value] * len(optimizer.param_groups)
 
 
-class LRScheduler:
+class _ScheduleState:
+    """What every schedule shares: the learning rates it set last and its ``state_dict``.
+
+    ``ReduceLROnPlateau`` steps on a metric and is not an :class:`LRScheduler`, but keeps its
+    learning rates and its state the same way.
+    """
+
+    optimizer: Optimizer
+    _last_lr: list[float]
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates set by the last ``step`` (one per parameter group)."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the optimizer (save the optimizer's own ``state_dict`` beside it)."""
+        return self._attributes_except()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.__dict__.update(state_dict)
+
+    def _attributes_except(self, *names: str) -> dict[str, Any]:
+        """The attributes to save: all but the optimizer and ``names``."""
+        return {key: value for key, value in self.__dict__.items() if key != "optimizer" and key not in names}
+
+
+class LRScheduler(_ScheduleState):
     """Base class of the schedules: subclasses write ``get_lr()`` for step ``last_epoch``.
 
     Parameters
@@ -107,18 +134,6 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
-    def get_last_lr(self) -> list[float]:
-        """The learning rates set by the last ``step`` (one per parameter group)."""
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything but the optimizer (save the optimizer's own ``state_dict`` beside it)."""
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self.__dict__.update(state_dict)
-
 
 class LambdaLR(LRScheduler):
     r"""The learning rate of step :math:`t` is ``base_lr * lr_lambda(t)``.
@@ -155,7 +170,7 @@ class LambdaLR(LRScheduler):
         return [base_lr * rule(self.last_epoch) for rule, base_lr in zip(self.lr_lambdas, self.base_lrs, strict=True)]
 
     def state_dict(self) -> dict[str, Any]:
-        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "lr_lambdas")}
+        state = self._attributes_except("lr_lambdas")
         state["lr_lambdas"] = [None if isinstance(rule, types.FunctionType) else dict(rule.__dict__)
                                for rule in self.lr_lambdas]
         return state
@@ -548,7 +563,7 @@ class SequentialLR(LRScheduler):
         self._last_lr = scheduler.get_last_lr()
 
     def state_dict(self) -> dict[str, Any]:
-        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
+        state = self._attributes_except("_schedulers")
         state["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return state
 
@@ -560,7 +575,7 @@ class SequentialLR(LRScheduler):
             scheduler.load_state_dict(scheduler_state)
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_ScheduleState):
     """Divide the learning rate when a metric has stopped improving.
 
     Parameters
@@ -644,15 +659,3 @@ class ReduceLROnPlateau:
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list[float]:
-        """The learning rates now in use (one per parameter group)."""
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything but the optimizer."""
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self.__dict__.update(state_dict)
