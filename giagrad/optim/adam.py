@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, check_non_negative, effective_grad
+from giagrad.optim.optimizer import Optimizer, check_non_negative, decoupled_weight_decay, effective_grad
 from giagrad.tensor import Tensor
 
 __all__ = ["Adam", "AdamW", "Adamax", "NAdam"]
@@ -97,13 +97,9 @@ class Adam(Optimizer):
                 scratch: list[np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
         lr = float(group["lr"])
         beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
-        weight_decay = float(group["weight_decay"])
+        weight_decay = decoupled_weight_decay(param, lr, float(group["weight_decay"]), group["decoupled_weight_decay"])
         step = scalars["step"]
         work = scratch[1]
-        if group["decoupled_weight_decay"]:
-            if weight_decay != 0:
-                param *= 1.0 - lr * weight_decay
-            weight_decay = 0.0
         grad = effective_grad(param, grad, scratch[0], weight_decay, group["maximize"])
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         _update_moments(grad, exp_avg, exp_avg_sq, beta1, beta2, work)
@@ -284,14 +280,10 @@ class NAdam(Optimizer):
                 scratch: list[np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
         lr = float(group["lr"])
         beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
-        weight_decay = float(group["weight_decay"])
+        weight_decay = decoupled_weight_decay(param, lr, float(group["weight_decay"]), group["decoupled_weight_decay"])
         momentum_decay = float(group["momentum_decay"])
         step = scalars["step"]
         work, ratio = scratch[1], scratch[2]
-        if group["decoupled_weight_decay"]:
-            if weight_decay != 0:
-                param *= 1.0 - lr * weight_decay
-            weight_decay = 0.0
         grad = effective_grad(param, grad, scratch[0], weight_decay, group["maximize"])
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))

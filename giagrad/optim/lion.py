@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, effective_grad
+from giagrad.optim.optimizer import Optimizer, decoupled_weight_decay, effective_grad
 from giagrad.tensor import Tensor
 
 __all__ = ["Lion"]
@@ -69,12 +69,10 @@ class Lion(Optimizer):
                 scratch: list[np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
         lr = float(group["lr"])
         beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
-        weight_decay = float(group["weight_decay"])
         work, direction = scratch[1], scratch[2]
         grad = effective_grad(param, grad, scratch[0], 0.0, group["maximize"])
         exp_avg = state["exp_avg"]
-        if weight_decay != 0:
-            param *= 1.0 - lr * weight_decay
+        decoupled_weight_decay(param, lr, float(group["weight_decay"]))
         np.multiply(exp_avg, beta1, out=direction)
         np.multiply(grad, 1.0 - beta1, out=work)
         direction += work

@@ -471,6 +471,19 @@ def check_betas(optimizer: str, betas: tuple[float, float]) -> None:
             raise ValueError(f"{optimizer}: invalid beta{index + 1} {beta!r}, expected a number in [0, 1)")
 
 
+def decoupled_weight_decay(param: np.ndarray, lr: float, weight_decay: float, decoupled: bool = True) -> float:
+    """Shrink ``param`` in place by ``lr * weight_decay`` when the decay is ``decoupled`` (AdamW, Lion).
+
+    Returns the weight decay left to add to the gradient (:func:`effective_grad`): 0 when the
+    decay was decoupled, else ``weight_decay`` unchanged.
+    """
+    if not decoupled:
+        return weight_decay
+    if weight_decay != 0:
+        param *= 1.0 - lr * weight_decay
+    return 0.0
+
+
 def effective_grad(param: np.ndarray, grad: np.ndarray, out: np.ndarray, weight_decay: float,
                    maximize: bool) -> np.ndarray:
     """The gradient the rule uses: ``-grad`` when maximizing, plus ``weight_decay * param``.
