@@ -261,8 +261,9 @@ class Softmax(Function):
     Backward without the Jacobian: ``grad_x = s * (g - sum(g * s))`` (sum along ``axis``).
     """
 
-    def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
-        out = x - x.max(axis=axis, keepdims=True)
+    def forward(self, x: np.ndarray, axis: int | None) -> np.ndarray:
+        # asarray: for a 0-d input numpy returns a scalar, which `out=` cannot write into
+        out = np.asarray(x - x.max(axis=axis, keepdims=True))
         np.exp(out, out=out)
         out /= out.sum(axis=axis, keepdims=True)
         self.save_for_backward(out)
@@ -282,8 +283,8 @@ class LogSoftmax(Function):
     Backward without the Jacobian: ``grad_x = g - softmax(x) * sum(g)`` (sum along ``axis``).
     """
 
-    def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
-        out = x - x.max(axis=axis, keepdims=True)
+    def forward(self, x: np.ndarray, axis: int | None) -> np.ndarray:
+        out = np.asarray(x - x.max(axis=axis, keepdims=True))
         out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
         self.save_for_backward(out)
         self.axis = axis

@@ -974,12 +974,12 @@ class Tensor:
     def softmax(self, dim: int) -> Tensor:
         """``exp(x) / sum(exp(x))`` along ``dim``, computed stably."""
         _check_floating_op("softmax", self)
-        return Tensor.comm(mlops.Softmax, self, axis=_check_dim("softmax", dim, self.ndim))
+        return Tensor.comm(mlops.Softmax, self, axis=_softmax_axis("softmax", dim, self.ndim))
 
     def log_softmax(self, dim: int) -> Tensor:
         """``log(softmax(x))`` along ``dim``, finite for any finite logits."""
         _check_floating_op("log_softmax", self)
-        return Tensor.comm(mlops.LogSoftmax, self, axis=_check_dim("log_softmax", dim, self.ndim))
+        return Tensor.comm(mlops.LogSoftmax, self, axis=_softmax_axis("log_softmax", dim, self.ndim))
 
 
 # -------------------------------------------------------------------------------- helpers
@@ -1077,6 +1077,12 @@ def _check_dim(op: str, dim: int, ndim: int) -> int:
     if not -size <= dim < size:
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims")
     return int(dim) % size
+
+
+def _softmax_axis(op: str, dim: int, ndim: int) -> int | None:
+    # A 0-d tensor is its own single class (softmax 1, log-softmax 0): reduce over everything.
+    axis = _check_dim(op, dim, ndim)
+    return axis if ndim else None
 
 
 def _check_dims(op: str, dim: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | None:

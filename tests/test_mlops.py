@@ -166,3 +166,11 @@ def test_backward_through_a_sum_leaves_the_read_only_gradient_alone():
     x.grad = None
     F.log_softmax(x, dim=1).sum().backward()
     np.testing.assert_allclose(x.grad, 1 - 4 * F.softmax(x, dim=1).data, rtol=1e-12)
+
+
+def test_softmax_of_a_0d_tensor_is_one_class():
+    x = giagrad.tensor(2.0, requires_grad=True)
+    assert x.softmax(0).item() == 1.0 and x.log_softmax(-1).item() == 0.0
+    x64 = giagrad.tensor(2.0, dtype="float64", requires_grad=True)
+    assert giagrad.gradcheck(lambda t: t.softmax(0), [x64])
+    assert giagrad.gradcheck(lambda t: t.log_softmax(0), [x64])
