@@ -28,6 +28,19 @@ def _positive_int(name: str, label: str, value: Any) -> int:
     return int(value)
 
 
+def _affine_parameters(module: Module, affine: bool, bias: bool, shape: int | tuple[int, ...], dtype: np.dtype) -> None:
+    """Give ``module`` a learnable ``weight`` (ones) and ``bias`` (zeros) of ``shape``, or None for each it lacks."""
+    if affine:
+        module.weight = Parameter(np.ones(shape, dtype=dtype))
+        if bias:
+            module.bias = Parameter(np.zeros(shape, dtype=dtype))
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
 class _BatchNorm(Module):
     """Batch normalization over the channel dim 1; subclasses say which input ranks they take."""
 
@@ -43,15 +56,7 @@ class _BatchNorm(Module):
         dtype = _float_dtype(name, dtype)
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
-        if affine:
-            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
-            if bias:
-                self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, affine, bias, self.num_features, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(np.zeros(self.num_features, dtype=dtype)))
             self.register_buffer("running_var", Tensor(np.ones(self.num_features, dtype=dtype)))
@@ -186,15 +191,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(_positive_int("LayerNorm", "normalized_shape", s) for s in shape)
         dtype = _float_dtype("LayerNorm", dtype)
         self.eps, self.elementwise_affine = eps, bool(elementwise_affine)
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
-            if bias:
-                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, elementwise_affine, bias, self.normalized_shape, dtype)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -238,15 +235,7 @@ class GroupNorm(Module):
                              f"({num_groups})")
         dtype = _float_dtype("GroupNorm", dtype)
         self.eps, self.affine = eps, bool(affine)
-        if affine:
-            self.weight = Parameter(np.ones(self.num_channels, dtype=dtype))
-            if bias:
-                self.bias = Parameter(np.zeros(self.num_channels, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, affine, bias, self.num_channels, dtype)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
         shape = getattr(input, "shape", ())
