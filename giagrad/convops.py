@@ -106,6 +106,14 @@ def crop_spatial(x: np.ndarray, padding: Padding) -> np.ndarray:
 # ------------------------------------------------------------------------------- convolution
 
 
+def _with_bias_grad(grad: np.ndarray, grad_x: np.ndarray | None, grad_weight: np.ndarray | None,
+                    need_bias: list[bool]) -> tuple[np.ndarray | None, ...]:
+    """A convolution's input gradients, with the bias's (the sum over N, H, W) when a bias was passed."""
+    if not need_bias:
+        return grad_x, grad_weight
+    return grad_x, grad_weight, grad.sum(axis=(0, 2, 3)) if need_bias[0] else None
+
+
 class Conv2d(Function):
     """2-D cross-correlation (PyTorch's ``conv2d``), optionally grouped, with an optional bias.
 
@@ -142,7 +150,7 @@ class Conv2d(Function):
         n, _, out_h, out_w = grad.shape
         # (C_out, N, OH, OW) split into groups: the layout the forward product came out in
         grad_rows = grad.transpose(1, 0, 2, 3).reshape(groups, out_channels // groups, -1)
-        grad_x = grad_weight = grad_bias = None
+        grad_x = grad_weight = None
         if need_x:
             kernels = weight.reshape(groups, out_channels // groups, -1)
             grad_columns = grouped_matmul(kernels.transpose(0, 2, 1), grad_rows)
@@ -153,11 +161,7 @@ class Conv2d(Function):
             grad_x = crop_spatial(target.transpose(1, 0, 2, 3), padding)
         if need_weight:
             grad_weight = grouped_matmul(grad_rows, columns.transpose(0, 2, 1)).reshape(weight.shape)
-        if need_bias and need_bias[0]:
-            grad_bias = grad.sum(axis=(0, 2, 3))
-        if need_bias:
-            return grad_x, grad_weight, grad_bias
-        return grad_x, grad_weight
+        return _with_bias_grad(grad, grad_x, grad_weight, need_bias)
 
 
 class ConvTranspose2d(Function):
@@ -201,18 +205,14 @@ class ConvTranspose2d(Function):
         frame = pad_spatial(grad, crop)
         columns = im2col(frame, (kernel_h, kernel_w), stride, dilation, in_size)
         columns = columns.reshape(groups, group_out * kernel_h * kernel_w, -1)
-        grad_x = grad_weight = grad_bias = None
+        grad_x = grad_weight = None
         if need_x:
             kernels = weight.reshape(groups, in_channels // groups, -1)
             grad_rows = grouped_matmul(kernels, columns).reshape(in_channels, n, in_size[0], in_size[1])
             grad_x = grad_rows.transpose(1, 0, 2, 3)
         if need_weight:
             grad_weight = grouped_matmul(rows, columns.transpose(0, 2, 1)).reshape(weight.shape)
-        if need_bias and need_bias[0]:
-            grad_bias = grad.sum(axis=(0, 2, 3))
-        if need_bias:
-            return grad_x, grad_weight, grad_bias
-        return grad_x, grad_weight
+        return _with_bias_grad(grad, grad_x, grad_weight, need_bias)
 
 
 # ----------------------------------------------------------------------------------- pooling
