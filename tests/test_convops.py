@@ -10,11 +10,6 @@ import giagrad.nn.functional as F
 from giagrad.convops import adaptive_average_matrix, col2im, sliding_windows
 
 
-def leaf(*shape, dtype="float64", seed=0):
-    values = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-    return giagrad.Tensor(values, requires_grad=True)
-
-
 def wave(*shape, step=0.7):
     """Deterministic inputs shared with the PyTorch reference computations below."""
     return giagrad.Tensor(np.sin(np.arange(np.prod(shape)) * step).reshape(shape))
@@ -62,31 +57,31 @@ CONV2D_CASES = [
 
 
 @pytest.mark.parametrize("in_c, out_c, kernel, stride, padding, dilation, groups", CONV2D_CASES)
-def test_conv2d_gradcheck(in_c, out_c, kernel, stride, padding, dilation, groups):
-    x = leaf(2, in_c, 5, 6)
-    w = leaf(out_c, in_c // groups, *kernel, seed=1)
-    b = leaf(out_c, seed=2)
+def test_conv2d_gradcheck(seeded_leaf, in_c, out_c, kernel, stride, padding, dilation, groups):
+    x = seeded_leaf(2, in_c, 5, 6)
+    w = seeded_leaf(out_c, in_c // groups, *kernel, seed=1)
+    b = seeded_leaf(out_c, seed=2)
     assert giagrad.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups), [x, w, b])
 
 
-def test_conv2d_gradcheck_without_bias_on_a_non_contiguous_input():
-    base = leaf(5, 6, 2, 3)
-    w = leaf(2, 3, 2, 2, seed=1)
+def test_conv2d_gradcheck_without_bias_on_a_non_contiguous_input(seeded_leaf):
+    base = seeded_leaf(5, 6, 2, 3)
+    w = seeded_leaf(2, 3, 2, 2, seed=1)
     assert giagrad.gradcheck(lambda t, w: F.conv2d(t.permute(2, 3, 0, 1), w, stride=(1, 2)), [base, w])
 
 
-def test_conv2d_gradient_of_the_input_alone():
-    x = leaf(1, 2, 4, 4)
+def test_conv2d_gradient_of_the_input_alone(seeded_leaf):
+    x = seeded_leaf(1, 2, 4, 4)
     w = giagrad.Tensor(np.random.default_rng(3).standard_normal((3, 2, 2, 2)))
     assert giagrad.gradcheck(lambda x: F.conv2d(x, w, padding=1), [x])
 
 
 @pytest.mark.parametrize("stride, padding, dilation, groups", [(1, 0, 1, 1), (2, 1, 2, 2), (1, "same", 1, 1),
                                                                (1, "same", 2, 2)])
-def test_conv1d_gradcheck(stride, padding, dilation, groups):
-    x = leaf(2, 4, 9)
-    w = leaf(6, 4 // groups, 3, seed=1)
-    b = leaf(6, seed=2)
+def test_conv1d_gradcheck(seeded_leaf, stride, padding, dilation, groups):
+    x = seeded_leaf(2, 4, 9)
+    w = seeded_leaf(6, 4 // groups, 3, seed=1)
+    b = seeded_leaf(6, seed=2)
     assert giagrad.gradcheck(lambda x, w, b: F.conv1d(x, w, b, stride, padding, dilation, groups), [x, w, b])
 
 
@@ -96,10 +91,10 @@ def test_conv1d_gradcheck(stride, padding, dilation, groups):
     ((2, 3), (0, 1), (1, 2), 2, 1),
     (2, 1, 0, 2, 2),
 ])
-def test_conv_transpose2d_gradcheck(stride, padding, output_padding, groups, dilation):
-    x = leaf(2, 4, 3, 4)
-    w = leaf(4, 6 // groups, 3, 2, seed=1)
-    b = leaf(6, seed=2)
+def test_conv_transpose2d_gradcheck(seeded_leaf, stride, padding, output_padding, groups, dilation):
+    x = seeded_leaf(2, 4, 3, 4)
+    w = seeded_leaf(4, 6 // groups, 3, 2, seed=1)
+    b = seeded_leaf(6, seed=2)
     assert giagrad.gradcheck(
         lambda x, w, b: F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation), [x, w, b])
 
@@ -142,14 +137,14 @@ def test_max_pool2d_padding_never_wins():
     (3, 2, 1, True, False),
     ((3, 2), 1, (1, 0), True, False),
 ])
-def test_avg_pool2d_gradcheck(kernel, stride, padding, ceil_mode, count_include_pad):
-    x = leaf(2, 2, 6, 5)
+def test_avg_pool2d_gradcheck(seeded_leaf, kernel, stride, padding, ceil_mode, count_include_pad):
+    x = seeded_leaf(2, 2, 6, 5)
     assert giagrad.gradcheck(lambda x: F.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad), [x])
 
 
 @pytest.mark.parametrize("output_size", [1, 3, (4, 2), (5, None), (7, 6)])
-def test_adaptive_avg_pool2d_gradcheck(output_size):
-    x = leaf(2, 2, 5, 6)
+def test_adaptive_avg_pool2d_gradcheck(seeded_leaf, output_size):
+    x = seeded_leaf(2, 2, 5, 6)
     assert giagrad.gradcheck(lambda x: F.adaptive_avg_pool2d(x, output_size), [x])
 
 
@@ -218,14 +213,11 @@ FLOAT32_OPS = {
 
 
 @pytest.mark.parametrize("name", list(FLOAT32_OPS))
-def test_float32_in_float32_out_and_gradients(name):
-    x = leaf(2, 3, 4, 4, dtype="float32")
-    w = leaf(5, 3, 3, 3, dtype="float32", seed=1)
+def test_float32_in_float32_out_and_gradients(seeded_leaf, check_float32_grads_of_square_sum, name):
+    x = seeded_leaf(2, 3, 4, 4, dtype="float32")
+    w = seeded_leaf(5, 3, 3, 3, dtype="float32", seed=1)
     out = FLOAT32_OPS[name](x, w)
-    assert out.dtype == np.float32
-    (out * out).sum().backward()
-    assert x.grad.dtype == np.float32
-    assert w.grad is None or w.grad.dtype == np.float32
+    check_float32_grads_of_square_sum(out, x, w)
 
 
 def test_unbatched_inputs_keep_their_shape():
@@ -236,9 +228,9 @@ def test_unbatched_inputs_keep_their_shape():
     assert F.conv1d(giagrad.randn(3, 8), giagrad.randn(2, 3, 3)).shape == (2, 6)
 
 
-def test_gradients_accumulate_across_two_uses_of_one_weight():
-    x = leaf(1, 2, 4, 4)
-    w = leaf(2, 2, 3, 3, seed=1)
+def test_gradients_accumulate_across_two_uses_of_one_weight(seeded_leaf):
+    x = seeded_leaf(1, 2, 4, 4)
+    w = seeded_leaf(2, 2, 3, 3, seed=1)
     assert giagrad.gradcheck(lambda x, w: F.conv2d(F.conv2d(x, w, padding=1), w), [x, w])
 
 

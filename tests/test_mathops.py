@@ -9,16 +9,11 @@ from giagrad import Tensor
 RNG = np.random.default_rng(3)
 
 
-def leaf(shape, layout="contiguous", dtype=np.float64, low=-2.0, high=2.0):
-    """A leaf whose array is contiguous, transposed or strided (see tests/test_reductionops.py)."""
-    if layout == "transposed":
-        data = RNG.uniform(low, high, shape[::-1]).astype(dtype).T
-    elif layout == "strided":
-        data = RNG.uniform(low, high, tuple(2 * n for n in shape)).astype(dtype)[tuple(slice(None, None, 2)
-                                                                                    for _ in shape)]
-    else:
-        data = RNG.uniform(low, high, shape).astype(dtype)
-    return Tensor(data, requires_grad=True)
+@pytest.fixture
+def leaf(laid_out_leaf):
+    """``leaf(shape, layout, dtype, low, high)``: uniform values in a contiguous, transposed or strided array."""
+    return lambda shape, layout="contiguous", dtype=np.float64, low=-2.0, high=2.0: laid_out_leaf(
+        lambda size: RNG.uniform(low, high, size), shape, layout, dtype)
 
 
 def sigmoid(a):
@@ -93,25 +88,22 @@ IDS = [c[0] for c in CASES]
 
 @pytest.mark.parametrize("name, fn, reference, shapes, low", CASES, ids=IDS)
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
-def test_gradcheck(name, fn, reference, shapes, low, layout):
+def test_gradcheck(leaf, name, fn, reference, shapes, low, layout):
     inputs = [leaf(shape, layout, low=low) for shape in shapes]
     np.testing.assert_allclose(fn(*inputs).data, reference(*[x.data for x in inputs]), rtol=1e-10, atol=1e-12)
     assert giagrad.gradcheck(fn, inputs)
 
 
 @pytest.mark.parametrize("name, fn, reference, shapes, low", CASES, ids=IDS)
-def test_float32_in_float32_out_and_grads(name, fn, reference, shapes, low):
+def test_float32_in_float32_out_and_grads(leaf, check_float32_grads, name, fn, reference, shapes, low):
     inputs = [leaf(shape, dtype=np.float32, low=low) for shape in shapes]
     out = fn(*inputs)
-    assert out.dtype == np.float32
-    out.backward(np.ones(out.shape, dtype=np.float32))
-    for x in inputs:
-        assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
+    check_float32_grads(out, inputs)
     np.testing.assert_allclose(out.data, reference(*[x.data.astype(np.float64) for x in inputs]),
                                rtol=1e-5, atol=1e-5)
 
 
-def test_only_the_differentiable_operand_gets_a_gradient():
+def test_only_the_differentiable_operand_gets_a_gradient(leaf):
     x = leaf((3, 4))
     constant = Tensor(RNG.standard_normal((4,)))
     assert giagrad.gradcheck(lambda t: t * constant + constant / (t * t + 1), [x])
@@ -178,7 +170,7 @@ def test_where_with_python_numbers_keeps_the_tensor_dtype():
     assert giagrad.where(x64 > 0, x64, 0.5).dtype == np.float64
 
 
-def test_comparisons_give_bool_tensors_without_graph():
+def test_comparisons_give_bool_tensors_without_graph(leaf):
     x = leaf((3,))
     for out in (x > 0, x >= 0, x < 0, x <= 0, x == x, x != 0):
         assert out.dtype == np.bool_ and not out.requires_grad

@@ -7,11 +7,6 @@ import giagrad
 import giagrad.nn.functional as F
 
 
-def leaf(*shape, dtype="float64", seed=0):
-    values = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-    return giagrad.Tensor(values, requires_grad=True)
-
-
 def wave(*shape, step=0.7):
     return giagrad.Tensor(np.sin(np.arange(np.prod(shape)) * step).reshape(shape))
 
@@ -20,14 +15,14 @@ def wave(*shape, step=0.7):
 
 
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (2, 3, 3, 4)])
-def test_batch_norm_training_gradcheck(shape):
-    x, w, b = leaf(*shape), leaf(3, seed=1), leaf(3, seed=2)
+def test_batch_norm_training_gradcheck(seeded_leaf, shape):
+    x, w, b = seeded_leaf(*shape), seeded_leaf(3, seed=1), seeded_leaf(3, seed=2)
     assert giagrad.gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [x, w, b])
 
 
 @pytest.mark.parametrize("shape", [(6, 3), (2, 3, 3, 4)])
-def test_batch_norm_eval_gradcheck(shape):
-    x, w, b = leaf(*shape), leaf(3, seed=1), leaf(3, seed=2)
+def test_batch_norm_eval_gradcheck(seeded_leaf, shape):
+    x, w, b = seeded_leaf(*shape), seeded_leaf(3, seed=1), seeded_leaf(3, seed=2)
     mean = giagrad.Tensor(np.array([0.5, -1.0, 0.0]))
     var = giagrad.Tensor(np.array([2.0, 0.5, 1.0]))
     assert giagrad.gradcheck(lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=False), [x, w, b])
@@ -63,9 +58,9 @@ def test_batch_norm_matches_pytorch():
 
 
 @pytest.mark.parametrize("normalized_shape", [4, (3, 4)])
-def test_layer_norm_gradcheck(normalized_shape):
+def test_layer_norm_gradcheck(seeded_leaf, normalized_shape):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
-    x, w, b = leaf(2, 3, 4), leaf(*shape, seed=1), leaf(*shape, seed=2)
+    x, w, b = seeded_leaf(2, 3, 4), seeded_leaf(*shape, seed=1), seeded_leaf(*shape, seed=2)
     assert giagrad.gradcheck(lambda x, w, b: F.layer_norm(x, normalized_shape, w, b), [x, w, b])
 
 
@@ -76,8 +71,8 @@ def test_layer_norm_normalises_each_sample():
 
 
 @pytest.mark.parametrize("shape, groups", [((2, 6, 3, 2), 3), ((3, 4, 5), 2), ((2, 4), 4), ((2, 4, 3), 1)])
-def test_group_norm_gradcheck(shape, groups):
-    x, w, b = leaf(*shape), leaf(shape[1], seed=1), leaf(shape[1], seed=2)
+def test_group_norm_gradcheck(seeded_leaf, shape, groups):
+    x, w, b = seeded_leaf(*shape), seeded_leaf(shape[1], seed=1), seeded_leaf(shape[1], seed=2)
     assert giagrad.gradcheck(lambda x, w, b: F.group_norm(x, groups, w, b), [x, w, b])
 
 
@@ -91,8 +86,8 @@ def test_group_norm_matches_pytorch():
 # -------------------------------------------------------------------------------- dropout
 
 
-def test_dropout_gradcheck_with_a_fixed_mask():
-    x = leaf(4, 5)
+def test_dropout_gradcheck_with_a_fixed_mask(seeded_leaf):
+    x = seeded_leaf(4, 5)
 
     def dropped(x):
         giagrad.manual_seed(3)  # the same mask at every evaluation
@@ -101,8 +96,8 @@ def test_dropout_gradcheck_with_a_fixed_mask():
     assert giagrad.gradcheck(dropped, [x])
 
 
-def test_dropout2d_gradcheck_with_a_fixed_mask():
-    x = leaf(3, 4, 2, 2)
+def test_dropout2d_gradcheck_with_a_fixed_mask(seeded_leaf):
+    x = seeded_leaf(3, 4, 2, 2)
 
     def dropped(x):
         giagrad.manual_seed(5)
@@ -156,14 +151,14 @@ def test_dropout_rejects_a_bad_probability(p):
 # ------------------------------------------------------------------------------ embedding
 
 
-def test_embedding_gradcheck_with_repeated_indices():
-    weight = leaf(5, 3)
+def test_embedding_gradcheck_with_repeated_indices(seeded_leaf):
+    weight = seeded_leaf(5, 3)
     indices = giagrad.Tensor(np.array([[0, 2, 2], [4, 0, 2]]))
     assert giagrad.gradcheck(lambda w: F.embedding(indices, w), [weight])
 
 
-def test_embedding_accumulates_repeats_and_skips_the_padding_row():
-    weight = leaf(5, 3)
+def test_embedding_accumulates_repeats_and_skips_the_padding_row(seeded_leaf):
+    weight = seeded_leaf(5, 3)
     indices = giagrad.Tensor(np.array([[0, 2, 2], [4, 0, 1]]))
     out = F.embedding(indices, weight, padding_idx=-3)  # row 2
     np.testing.assert_array_equal(out.data[0, 1], weight.data[2])
@@ -194,17 +189,14 @@ FLOAT32_OPS = {
 
 
 @pytest.mark.parametrize("name", list(FLOAT32_OPS))
-def test_float32_in_float32_out_and_gradients(name):
-    x, w = leaf(2, 3, 4, 4, dtype="float32"), leaf(3, dtype="float32", seed=1)
+def test_float32_in_float32_out_and_gradients(seeded_leaf, check_float32_grads_of_square_sum, name):
+    x, w = seeded_leaf(2, 3, 4, 4, dtype="float32"), seeded_leaf(3, dtype="float32", seed=1)
     out = FLOAT32_OPS[name](x, w)
-    assert out.dtype == np.float32
-    (out * out).sum().backward()
-    assert x.grad.dtype == np.float32
-    assert w.grad is None or w.grad.dtype == np.float32
+    check_float32_grads_of_square_sum(out, x, w)
 
 
-def test_float32_embedding():
-    weight = leaf(4, 2, dtype="float32")
+def test_float32_embedding(seeded_leaf):
+    weight = seeded_leaf(4, 2, dtype="float32")
     out = F.embedding(giagrad.Tensor(np.array([1, 1, 3])), weight)
     out.sum().backward()
     assert out.dtype == np.float32 and weight.grad.dtype == np.float32
@@ -223,6 +215,6 @@ def test_float32_running_statistics_stay_float32():
     (lambda x, w, b: F.layer_norm(x, (1, 4), w, b), (2, 1, 4), (1, 4)),  # a size-1 normalized dim
     (lambda x, w, b: F.layer_norm(x, 3, None, b), (2, 3), (3,)),
 ])
-def test_normalization_gradcheck_with_unusual_parameter_shapes(call, input_shape, param_shape):
-    x, w, b = leaf(*input_shape), leaf(*param_shape, seed=1), leaf(*param_shape, seed=2)
+def test_normalization_gradcheck_with_unusual_parameter_shapes(seeded_leaf, call, input_shape, param_shape):
+    x, w, b = seeded_leaf(*input_shape), seeded_leaf(*param_shape, seed=1), seeded_leaf(*param_shape, seed=2)
     assert giagrad.gradcheck(call, [x, w, b])

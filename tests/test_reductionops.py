@@ -11,17 +11,11 @@ from giagrad import Tensor
 RNG = np.random.default_rng(7)
 
 
-def leaf(shape, layout="contiguous", dtype=np.float64, low=-2.0, high=2.0):
-    """A leaf whose array is contiguous, transposed (``.T`` of a stored array) or strided (every
-    other element of a larger array): backward must not assume C order."""
-    if layout == "transposed":
-        data = RNG.uniform(low, high, shape[::-1]).astype(dtype).T
-    elif layout == "strided":
-        data = RNG.uniform(low, high, tuple(2 * n for n in shape)).astype(dtype)[tuple(slice(None, None, 2)
-                                                                                    for _ in shape)]
-    else:
-        data = RNG.uniform(low, high, shape).astype(dtype)
-    return Tensor(data, requires_grad=True)
+@pytest.fixture
+def leaf(laid_out_leaf):
+    """``leaf(shape, layout, dtype, low, high)``: uniform values in a contiguous, transposed or strided array."""
+    return lambda shape, layout="contiguous", dtype=np.float64, low=-2.0, high=2.0: laid_out_leaf(
+        lambda size: RNG.uniform(low, high, size), shape, layout, dtype)
 
 
 # name, function of the tensor, numpy reference, input shape
@@ -70,23 +64,21 @@ IDS = [c[0] for c in CASES]
 
 @pytest.mark.parametrize("name, fn, reference, shape", CASES, ids=IDS)
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
-def test_gradcheck(name, fn, reference, shape, layout):
+def test_gradcheck(leaf, name, fn, reference, shape, layout):
     x = leaf(shape, layout)
     np.testing.assert_allclose(fn(x).data, reference(x.data), rtol=1e-10, atol=1e-12)
     assert giagrad.gradcheck(fn, [x])
 
 
 @pytest.mark.parametrize("name, fn, reference, shape", CASES, ids=IDS)
-def test_float32_in_float32_out_and_grads(name, fn, reference, shape):
+def test_float32_in_float32_out_and_grads(leaf, check_float32_grads, name, fn, reference, shape):
     x = leaf(shape, dtype=np.float32)
     out = fn(x)
-    assert out.dtype == np.float32
-    out.backward(np.ones(out.shape, dtype=np.float32))
-    assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
+    check_float32_grads(out, [x])
     np.testing.assert_allclose(out.data, reference(x.data.astype(np.float64)), rtol=1e-5, atol=1e-6)
 
 
-def test_reductions_through_a_transposed_graph_input():
+def test_reductions_through_a_transposed_graph_input(leaf):
     x = leaf((4, 3))
     assert giagrad.gradcheck(lambda t: t.T.amax(1) * t.T.logsumexp(0).sum(), [x])
     assert giagrad.gradcheck(lambda t: t[::2].T.prod(0), [x])

@@ -4,21 +4,14 @@ import numpy as np
 import pytest
 
 import giagrad
-from giagrad import Tensor
 
 RNG = np.random.default_rng(11)
 
 
-def leaf(shape, layout="contiguous", dtype=np.float64):
-    """A leaf whose array is contiguous, transposed or strided (see tests/test_reductionops.py)."""
-    if layout == "transposed":
-        data = RNG.standard_normal(shape[::-1]).astype(dtype).T
-    elif layout == "strided":
-        data = RNG.standard_normal(tuple(2 * n for n in shape)).astype(dtype)[tuple(slice(None, None, 2)
-                                                                                  for _ in shape)]
-    else:
-        data = RNG.standard_normal(shape).astype(dtype)
-    return Tensor(data, requires_grad=True)
+@pytest.fixture
+def leaf(laid_out_leaf):
+    """``leaf(shape, layout, dtype)``: standard-normal values in a contiguous, transposed or strided array."""
+    return lambda shape, layout="contiguous", dtype=np.float64: laid_out_leaf(RNG.standard_normal, shape, layout, dtype)
 
 
 def weighted_cat(pieces, dim):
@@ -89,19 +82,17 @@ IDS = [c[0] for c in CASES]
 
 @pytest.mark.parametrize("name, fn, reference, shape", CASES, ids=IDS)
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
-def test_gradcheck(name, fn, reference, shape, layout):
+def test_gradcheck(leaf, name, fn, reference, shape, layout):
     x = leaf(shape, layout)
     np.testing.assert_allclose(fn(x).data, reference(x.data), rtol=1e-12)
     assert giagrad.gradcheck(fn, [x])
 
 
 @pytest.mark.parametrize("name, fn, reference, shape", CASES, ids=IDS)
-def test_float32_in_float32_out_and_grads(name, fn, reference, shape):
+def test_float32_in_float32_out_and_grads(leaf, check_float32_grads, name, fn, reference, shape):
     x = leaf(shape, dtype=np.float32)
     out = fn(x)
-    assert out.dtype == np.float32
-    out.backward(np.ones(out.shape, dtype=np.float32))
-    assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
+    check_float32_grads(out, [x])
 
 
 def test_repeated_indices_accumulate_their_gradients():
@@ -167,7 +158,7 @@ def test_setitem_marks_a_saved_input_as_modified():
         y.backward()
 
 
-def test_cat_and_stack_of_different_inputs_send_each_its_part():
+def test_cat_and_stack_of_different_inputs_send_each_its_part(leaf):
     a = leaf((2, 3))
     b = leaf((1, 3))
     assert giagrad.gradcheck(lambda s, t: giagrad.cat([s, t, s], 0) ** 2, [a, b])
@@ -181,7 +172,7 @@ def test_cat_of_a_single_tensor_is_the_tensor():
 
 
 @pytest.mark.parametrize("method", ["softmax", "log_softmax"])
-def test_softmax_methods(method):
+def test_softmax_methods(leaf, method):
     x = leaf((3, 4))
     assert giagrad.gradcheck(lambda t: getattr(t, method)(1), [x])
     assert giagrad.gradcheck(lambda t: getattr(t, method)(-2), [leaf((3, 4), "transposed")])
