@@ -1,4 +1,9 @@
-"""Shared checks for the optimizers: a quadratic problem and a runner against reference rules."""
+"""Shared checks for the optimizers: a quadratic problem and a runner against reference rules.
+
+pytest imports the test modules with ``--import-mode=importlib``, so they cannot import one
+another: each optimizer's test module keeps its reference rule and its tables of cases, and
+reaches the checks below as fixtures that return the function.
+"""
 
 from __future__ import annotations
 
@@ -87,6 +92,27 @@ def run_torch_case(optimizer_class, options, steps=4):
     return p.data
 
 
+def run_rule_with_missing_gradients(optimizer_class, options, reference):
+    """``run_rule`` in float64 over 6 steps, each parameter missing its gradient every third step.
+
+    The gaps are staggered across parameters, so some steps update the whole buffers and
+    others only some segments, and the parameters' step counts drift apart.
+    """
+    return run_rule(optimizer_class, options, reference, dtype="float64", steps=6,
+                    skip=lambda step, i: (step + i) % 3 == 0)
+
+
+def assert_matches_torch(optimizer_class, options, expected):
+    """``run_torch_case`` gives the values PyTorch computed for the same case (float64)."""
+    np.testing.assert_allclose(run_torch_case(optimizer_class, options), expected, rtol=1e-12)
+
+
+def assert_rejects(optimizer_class, options):
+    """Creating the optimizer with these hyper-parameters raises ValueError."""
+    with pytest.raises(ValueError):
+        optimizer_class(Quadratic().params(), **options)
+
+
 @pytest.fixture
 def quadratic() -> type[Quadratic]:
     return Quadratic
@@ -98,5 +124,15 @@ def check_rule() -> Callable:
 
 
 @pytest.fixture
-def torch_case() -> Callable:
-    return run_torch_case
+def check_missing_gradients() -> Callable:
+    return run_rule_with_missing_gradients
+
+
+@pytest.fixture
+def check_torch_values() -> Callable:
+    return assert_matches_torch
+
+
+@pytest.fixture
+def check_rejects() -> Callable:
+    return assert_rejects
