@@ -25,11 +25,11 @@ BINARY = {
 SETTINGS = settings(max_examples=25, deadline=None)
 
 
-def random_leaf(shape, seed, away_from_zero=False):
+def random_leaf(shape, seed, away_from_zero=False, dtype=np.float64):
     values = np.random.default_rng(seed).uniform(-2, 2, shape)
     if away_from_zero:
         values = np.where(values < 0, values - 0.5, values + 0.5)
-    return Tensor(values, requires_grad=True)
+    return Tensor(values.astype(dtype), requires_grad=True)
 
 
 @pytest.mark.parametrize("name", list(BINARY))
@@ -55,8 +55,8 @@ def test_binary_ops_broadcast_values_and_gradients(name, shapes, seed):
 def test_binary_ops_keep_float32(name, shapes, seed):
     op, _ = BINARY[name]
     (x_shape, y_shape), _ = shapes
-    x = Tensor(random_leaf(x_shape, seed).data.astype(np.float32), requires_grad=True)
-    y = Tensor(random_leaf(y_shape, seed + 1).data.astype(np.float32), requires_grad=True)
+    x = random_leaf(x_shape, seed, dtype=np.float32)
+    y = random_leaf(y_shape, seed + 1, dtype=np.float32)
     out = op(x, y)
     out.backward(np.ones(out.shape))
     assert out.dtype == x.grad.dtype == y.grad.dtype == np.float32
