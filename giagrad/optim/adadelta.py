@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, effective_grad
-from giagrad.tensor import Tensor
+from giagrad.optim.optimizer import Optimizer, Params, effective_grad
 
 __all__ = ["Adadelta"]
 
@@ -53,7 +51,7 @@ class Adadelta(Optimizer):
     _scratch_count = 3
     _non_negative = ("lr", "eps", "weight_decay")
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1.0, rho: float = 0.9,
+    def __init__(self, params: Params, lr: float = 1.0, rho: float = 0.9,
                  eps: float = 1e-6, weight_decay: float = 0.0, *, maximize: bool = False) -> None:
         defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults)

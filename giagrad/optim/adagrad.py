@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, effective_grad
-from giagrad.tensor import Tensor
+from giagrad.optim.optimizer import Optimizer, Params, effective_grad
 
 __all__ = ["Adagrad"]
 
@@ -54,7 +52,7 @@ class Adagrad(Optimizer):
     _scratch_count = 2
     _non_negative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-2, lr_decay: float = 0.0,
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
                  maximize: bool = False) -> None:
         defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, check_non_negative, decoupled_weight_decay, effective_grad
-from giagrad.tensor import Tensor
+from giagrad.optim.optimizer import Optimizer, Params, check_non_negative, decoupled_weight_decay, effective_grad
 
 __all__ = ["Adam", "AdamW", "Adamax", "NAdam"]
-
-Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 
 def _update_moments(grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, beta1: float, beta2: float,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, decoupled_weight_decay, effective_grad
-from giagrad.tensor import Tensor
+from giagrad.optim.optimizer import Optimizer, Params, decoupled_weight_decay, effective_grad
 
 __all__ = ["Lion"]
 
@@ -56,7 +54,7 @@ class Lion(Optimizer):
     _non_negative = ("lr", "weight_decay")
     _has_betas = True
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-4,
+    def __init__(self, params: Params, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0, *,
                  maximize: bool = False) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay, "maximize": maximize}

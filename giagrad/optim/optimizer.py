@@ -25,6 +25,9 @@ from giagrad.tensor import Tensor
 
 __all__ = ["Optimizer"]
 
+# What an optimizer takes as ``params``: tensors, or parameter groups (dicts with "params").
+Params = Iterable[Tensor] | Iterable[dict[str, Any]]
+
 
 class _Bucket:
     """The parameters of one group that share a dtype, packed into contiguous flat buffers.
@@ -122,7 +125,7 @@ class Optimizer:
     # Whether the group has ``betas`` (a pair in [0, 1)), checked after those.
     _has_betas: bool = False
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], defaults: dict[str, Any]) -> None:
+    def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
         self._validate(defaults)
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, effective_grad
-from giagrad.tensor import Tensor
+from giagrad.optim.optimizer import Optimizer, Params, effective_grad
 
 __all__ = ["RMSprop"]
 
@@ -60,7 +58,7 @@ class RMSprop(Optimizer):
     _scratch_count = 2
     _non_negative = ("lr", "alpha", "eps", "weight_decay", "momentum")
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-2, alpha: float = 0.99,
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
                  maximize: bool = False) -> None:
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,

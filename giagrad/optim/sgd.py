@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, effective_grad
-from giagrad.tensor import Tensor
+from giagrad.optim.optimizer import Optimizer, Params, effective_grad
 
 __all__ = ["SGD"]
 
@@ -57,7 +55,7 @@ class SGD(Optimizer):
     _scratch_count = 2
     _non_negative = ("lr", "momentum", "dampening", "weight_decay")
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-3, momentum: float = 0.0,
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
                  maximize: bool = False) -> None:
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
