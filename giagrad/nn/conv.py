@@ -14,7 +14,7 @@ import numpy as np
 from giagrad.nn import functional as F
 from giagrad.nn import init
 from giagrad.nn.module import Module, Parameter
-from giagrad.tensor import DEFAULT_FLOAT, Tensor
+from giagrad.tensor import Tensor
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
@@ -30,18 +30,16 @@ class _ConvNd(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         name, dims = type(self).__name__, self.spatial_dims
-        for label, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {label} must be a positive integer, got {value!r}")
-        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
-            raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
+        in_channels = F._positive_int(name, "in_channels", in_channels)
+        out_channels = F._positive_int(name, "out_channels", out_channels)
+        groups = F._positive_int(name, "groups", groups)
         if in_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})")
         if out_channels % groups:
             raise ValueError(f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})")
         if padding_mode != "zeros":
             raise ValueError(f"{name}: padding_mode {padding_mode!r} is not supported; only 'zeros' is")
-        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = F._int_tuple(name, "kernel_size", kernel_size, dims, 1)
         self.stride = F._int_tuple(name, "stride", stride, dims, 1)
         self.dilation = F._int_tuple(name, "dilation", dilation, dims, 1)
@@ -55,9 +53,7 @@ class _ConvNd(Module):
             self.padding = F._int_tuple(name, "padding", padding, dims, 0)
         self.output_padding = F._int_tuple(name, "output_padding", output_padding, dims, 0)
         self.padding_mode = padding_mode
-        dtype = np.dtype(DEFAULT_FLOAT if dtype is None else dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"{name}: dtype must be a floating dtype, got {dtype}")
+        dtype = F._float_dtype(name, dtype)
         if self.transposed:
             shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
         else:

@@ -12,7 +12,7 @@ import numpy as np
 
 from giagrad import convops, mathops, mlops, normops
 from giagrad import random as _random
-from giagrad.tensor import Tensor
+from giagrad.tensor import DEFAULT_FLOAT, Tensor
 
 # --- linear, activations, losses, one_hot ---
 
@@ -668,6 +668,21 @@ def _int_tuple(op: str, name: str, value: Any, length: int, minimum: int) -> tup
     if min(values) < minimum:
         raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
     return values
+
+
+def _positive_int(op: str, name: str, value: Any) -> int:
+    """A layer's size argument (channels, features, groups) as an int; bools are not sizes."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _float_dtype(op: str, dtype: Any) -> np.dtype:
+    """The dtype of a layer's parameters: float32 by default, and floating."""
+    dtype = np.dtype(DEFAULT_FLOAT if dtype is None else dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{op}: dtype must be a floating dtype, got {dtype}")
+    return dtype
 
 
 def _check_spatial_input(op: str, input: Any, spatial_dims: int) -> tuple[Tensor, bool]:

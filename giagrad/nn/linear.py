@@ -10,7 +10,7 @@ import numpy as np
 from giagrad.nn import functional as F
 from giagrad.nn import init
 from giagrad.nn.module import Module, Parameter
-from giagrad.tensor import DEFAULT_FLOAT, Tensor
+from giagrad.tensor import Tensor
 
 __all__ = ["Identity", "Linear"]
 
@@ -66,9 +66,7 @@ class Linear(Module):
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"Linear: {name} must be a non-negative integer, got {value!r}")
-        dtype = np.dtype(DEFAULT_FLOAT if dtype is None else dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"Linear: dtype must be a floating dtype, got {dtype}")
+        dtype = F._float_dtype("Linear", dtype)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
