@@ -7,6 +7,8 @@ always returns a new tensor (autograd needs the input intact for the backward pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from giagrad.nn import functional as F
 from giagrad.nn.module import Module
 from giagrad.tensor import Tensor
@@ -17,11 +19,39 @@ __all__ = [
 ]
 
 
-def _inplace_repr(inplace: bool) -> str:
-    return "inplace=True" if inplace else ""
+class _InplaceOnlyActivation(Module):
+    """An activation whose only option is PyTorch's ``inplace`` (kept, ignored); a subclass names its function."""
+
+    _function: Callable[[Tensor], Tensor]
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._function(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
-class ReLU(Module):
+class _DimActivation(Module):
+    """An activation along one required ``dim``; a subclass names its function."""
+
+    _function: Callable[[Tensor, int], Tensor]
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._function(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class ReLU(_InplaceOnlyActivation):
     """``max(x, 0)`` elementwise.
 
     Parameters
@@ -35,15 +65,7 @@ class ReLU(Module):
     tensor([0., 2.])
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+    _function = staticmethod(F.relu)
 
 
 class LeakyReLU(Module):
@@ -130,7 +152,7 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
+class SiLU(_InplaceOnlyActivation):
     """``x * sigmoid(x)`` (swish). ``inplace`` is accepted and ignored.
 
     Examples
@@ -139,18 +161,10 @@ class SiLU(Module):
     tensor([-0.2689414,  0.7310586])
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+    _function = staticmethod(F.silu)
 
 
-class Mish(Module):
+class Mish(_InplaceOnlyActivation):
     """``x * tanh(softplus(x))``. ``inplace`` is accepted and ignored.
 
     Examples
@@ -159,15 +173,7 @@ class Mish(Module):
     tensor([-0.30340147,  0.8650984 ])
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.mish(input)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+    _function = staticmethod(F.mish)
 
 
 class Softplus(Module):
@@ -257,7 +263,7 @@ class Hardtanh(Module):
         return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
 
 
-class Hardswish(Module):
+class Hardswish(_InplaceOnlyActivation):
     """``x * clip(x + 3, 0, 6) / 6``. ``inplace`` is accepted and ignored.
 
     Examples
@@ -266,18 +272,10 @@ class Hardswish(Module):
     tensor([0.6666667])
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.hardswish(input)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+    _function = staticmethod(F.hardswish)
 
 
-class Softmax(Module):
+class Softmax(_DimActivation):
     """Probabilities along ``dim``: ``exp(x - max) / sum(exp(x - max))``.
 
     Parameters
@@ -291,18 +289,10 @@ class Softmax(Module):
     tensor([[0.5, 0.5]])
     """
 
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softmax(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    _function = staticmethod(F.softmax)
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_DimActivation):
     """Log-probabilities along ``dim``, computed stably (see ``F.log_softmax``).
 
     Parameters
@@ -316,12 +306,4 @@ class LogSoftmax(Module):
     tensor([[-0.6931472, -0.6931472]])
     """
 
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.log_softmax(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    _function = staticmethod(F.log_softmax)
