@@ -289,8 +289,13 @@ def _loss_input(op: str, input: Any) -> Tensor:
     return input
 
 
-def _same_shape_target(op: str, input: Tensor, target: Any) -> Tensor:
-    """A floating target of the input's shape and dtype (giagrad does not broadcast loss targets)."""
+def _same_shape_loss_args(op: str, input: Any, target: Any, reduction: str,
+                          allowed: tuple[str, ...] = _REDUCTIONS) -> tuple[Tensor, Tensor]:
+    """A loss's floating input and its target of the same shape, cast to the input's dtype; ``reduction`` checked.
+
+    giagrad does not broadcast loss targets.
+    """
+    input = _loss_input(op, input)
     target = _tensor(op, target, "target")
     if target.shape != input.shape:
         raise ValueError(
@@ -299,7 +304,8 @@ def _same_shape_target(op: str, input: Tensor, target: Any) -> Tensor:
         )
     if target.dtype.kind == "b":
         raise TypeError(f"{op}: target must be a numeric tensor, got dtype bool")
-    return target.astype(input.dtype)
+    _check_reduction(op, reduction, allowed)
+    return input, target.astype(input.dtype)
 
 
 def _weight_array(op: str, name: str, weight: Any, input: Tensor, shape: tuple[int, ...] | None = None,
@@ -328,6 +334,15 @@ def _class_count(op: str, input: Tensor) -> int:
     if input.ndim == 0:
         raise ValueError(f"{op}: input must have a class dimension: (C,), (N, C) or (N, C, d1, ...), got shape ()")
     return input.shape[1] if input.ndim > 1 else input.shape[0]
+
+
+def _class_loss_args(op: str, input: Any, target: Any, reduction: str) -> tuple[Tensor, int, Tensor]:
+    """A class loss's floating input, its class count and its target (not yet checked); ``reduction`` checked."""
+    input = _loss_input(op, input)
+    classes = _class_count(op, input)
+    target = _tensor(op, target, "target")
+    _check_reduction(op, reduction)
+    return input, classes, target
 
 
 def _check_class_indices(op: str, input: Tensor, target: Tensor, classes: int, ignore_index: int) -> None:
@@ -384,10 +399,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
     tensor(0.17545635)
     """
     op = "cross_entropy"
-    input = _loss_input(op, input)
-    classes = _class_count(op, input)
-    target = _tensor(op, target, "target")
-    _check_reduction(op, reduction)
+    input, classes, target = _class_loss_args(op, input, target, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     kind = target.dtype.kind
@@ -441,10 +453,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     tensor(0.3)
     """
     op = "nll_loss"
-    input = _loss_input(op, input)
-    classes = _class_count(op, input)
-    target = _tensor(op, target, "target")
-    _check_reduction(op, reduction)
+    input, classes, target = _class_loss_args(op, input, target, reduction)
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must be an integer tensor of class indices, got dtype {target.dtype} "
                         f"(shape {target.shape}; expected {mlops.row_shape(input.shape)})")
@@ -464,9 +473,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     >>> F.mse_loss(giagrad.tensor([1.0, 2.0]), giagrad.tensor([0.0, 4.0]))
     tensor(2.5)
     """
-    input = _loss_input("mse_loss", input)
-    target = _same_shape_target("mse_loss", input, target)
-    _check_reduction("mse_loss", reduction)
+    input, target = _same_shape_loss_args("mse_loss", input, target, reduction)
     return Tensor.comm(mlops.MSELoss, input, target, reduction=reduction)
 
 
@@ -478,9 +485,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     >>> F.l1_loss(giagrad.tensor([1.0, 2.0]), giagrad.tensor([0.0, 4.0]))
     tensor(1.5)
     """
-    input = _loss_input("l1_loss", input)
-    target = _same_shape_target("l1_loss", input, target)
-    _check_reduction("l1_loss", reduction)
+    input, target = _same_shape_loss_args("l1_loss", input, target, reduction)
     return Tensor.comm(mlops.L1Loss, input, target, reduction=reduction)
 
 
@@ -494,9 +499,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
     >>> F.smooth_l1_loss(giagrad.tensor([0.5, 3.0]), giagrad.tensor([0.0, 0.0]))
     tensor(1.3125)
     """
-    input = _loss_input("smooth_l1_loss", input)
-    target = _same_shape_target("smooth_l1_loss", input, target)
-    _check_reduction("smooth_l1_loss", reduction)
+    input, target = _same_shape_loss_args("smooth_l1_loss", input, target, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     return Tensor.comm(mlops.SmoothL1Loss, input, target, reduction=reduction, beta=float(beta))
@@ -510,9 +513,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     >>> F.huber_loss(giagrad.tensor([0.5, 3.0]), giagrad.tensor([0.0, 0.0]), delta=2.0)
     tensor(2.0625)
     """
-    input = _loss_input("huber_loss", input)
-    target = _same_shape_target("huber_loss", input, target)
-    _check_reduction("huber_loss", reduction)
+    input, target = _same_shape_loss_args("huber_loss", input, target, reduction)
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     return Tensor.comm(mlops.HuberLoss, input, target, reduction=reduction, delta=float(delta))
@@ -541,9 +542,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     tensor(0.16425204)
     """
     op = "binary_cross_entropy"
-    input = _loss_input(op, input)
-    target = _same_shape_target(op, input, target)
-    _check_reduction(op, reduction)
+    input, target = _same_shape_loss_args(op, input, target, reduction)
     if input.data.size:
         low, high = float(input.data.min()), float(input.data.max())
         if not (0.0 <= low and high <= 1.0):  # also catches nan
@@ -579,9 +578,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     tensor(0.22009487)
     """
     op = "binary_cross_entropy_with_logits"
-    input = _loss_input(op, input)
-    target = _same_shape_target(op, input, target)
-    _check_reduction(op, reduction)
+    input, target = _same_shape_loss_args(op, input, target, reduction)
     weight_array = _weight_array(op, "weight", weight, input, broadcast_to=input.shape)
     pos_weight_array = _weight_array(op, "pos_weight", pos_weight, input, broadcast_to=input.shape)
     return Tensor.comm(mlops.BCEWithLogitsLoss, input, target, weight=weight_array, pos_weight=pos_weight_array,
@@ -610,9 +607,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     tensor(0.12011446)
     """
     op = "kl_div"
-    input = _loss_input(op, input)
-    target = _same_shape_target(op, input, target)
-    _check_reduction(op, reduction, ("mean", "batchmean", "sum", "none"))
+    input, target = _same_shape_loss_args(op, input, target, reduction, ("mean", "batchmean", "sum", "none"))
     return Tensor.comm(mlops.KLDivLoss, input, target, reduction=reduction, log_target=bool(log_target))
 
 
@@ -1037,6 +1032,23 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int 
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+def _channels_input(op: str, input: Any) -> Tensor:
+    """The floating ``(N, C, *)`` input of ``batch_norm`` and ``group_norm``."""
+    input = _tensor(op, input)
+    _check_floating(op, input)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected input of shape (N, C, *), got shape {input.shape}")
+    return input
+
+
+def _affine_args(op: str, weight: Any, bias: Any, input: Tensor,
+                 shape: tuple[int, ...]) -> tuple[Tensor | None, Tensor | None]:
+    """A normalization's optional ``weight`` and ``bias``, each checked for ``shape`` and the input's dtype."""
+    weight = None if weight is None else _check_parameter(op, weight, "weight", input, shape)
+    bias = None if bias is None else _check_parameter(op, bias, "bias", input, shape)
+    return weight, bias
+
+
 def _normalize(input: Tensor, weight: Tensor | None, bias: Tensor | None, mean: np.ndarray, var: np.ndarray,
                eps: float, axis: tuple[int, ...], batch_stats: bool, affine_shape: tuple[int, ...]) -> Tensor:
     """One ``Normalize`` node, with the parameters that are given (viewed as ``affine_shape``)."""
@@ -1086,13 +1098,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     >>> y = F.batch_norm(x, giagrad.zeros(4), giagrad.ones(4), training=True)
     """
     op = "batch_norm"
-    input = _tensor(op, input)
-    _check_floating(op, input)
-    if input.ndim < 2:
-        raise ValueError(f"{op}: expected input of shape (N, C, *), got shape {input.shape}")
+    input = _channels_input(op, input)
     channels = input.shape[1]
-    weight = None if weight is None else _check_parameter(op, weight, "weight", input, (channels,))
-    bias = None if bias is None else _check_parameter(op, bias, "bias", input, (channels,))
+    weight, bias = _affine_args(op, weight, bias, input, (channels,))
     stats = [None if s is None else _check_parameter(op, s, name, input, (channels,))
              for s, name in ((running_mean, "running_mean"), (running_var, "running_var"))]
     axis = (0,) + tuple(range(2, input.ndim))
@@ -1144,8 +1152,7 @@ def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...], weight: T
         else tuple(normalized_shape)
     if not shape or input.shape[input.ndim - len(shape):] != shape or input.ndim < len(shape):
         raise ValueError(f"{op}: input of shape {input.shape} does not end with normalized_shape {shape}")
-    weight = None if weight is None else _check_parameter(op, weight, "weight", input, shape)
-    bias = None if bias is None else _check_parameter(op, bias, "bias", input, shape)
+    weight, bias = _affine_args(op, weight, bias, input, shape)
     axis = tuple(range(input.ndim - len(shape), input.ndim))
     mean = input.data.mean(axis=axis, keepdims=True)
     var = input.data.var(axis=axis, keepdims=True)
@@ -1165,16 +1172,12 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     (2, 6, 4, 4)
     """
     op = "group_norm"
-    input = _tensor(op, input)
-    _check_floating(op, input)
-    if input.ndim < 2:
-        raise ValueError(f"{op}: expected input of shape (N, C, *), got shape {input.shape}")
+    input = _channels_input(op, input)
     channels = input.shape[1]
     if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or channels % num_groups:
         raise ValueError(f"{op}: the {channels} channels of input {input.shape} must divide into num_groups "
                          f"({num_groups!r}) groups")
-    weight = None if weight is None else _check_parameter(op, weight, "weight", input, (channels,))
-    bias = None if bias is None else _check_parameter(op, bias, "bias", input, (channels,))
+    weight, bias = _affine_args(op, weight, bias, input, (channels,))
     grouped = input.reshape(input.shape[0], int(num_groups), -1)
     mean = grouped.data.mean(axis=2, keepdims=True)
     var = grouped.data.var(axis=2, keepdims=True)
