@@ -232,6 +232,16 @@ def _softmax_dim(op: str, x: Tensor, dim: int) -> int:
     return int(dim) % size
 
 
+def _along_dim(op: str, function: type, input: Tensor, dim: int) -> Tensor:
+    """Apply ``softmax`` or ``log_softmax``'s node along ``dim``, a 0-d input as one class."""
+    input = _tensor(op, input)
+    _check_floating(op, input)
+    axis = _softmax_dim(op, input, dim)
+    if input.ndim == 0:  # numpy turns 0-d results into scalars: work on one element
+        return Tensor.comm(function, input.reshape(1), axis=0).reshape(())
+    return Tensor.comm(function, input, axis=axis)
+
+
 def softmax(input: Tensor, dim: int) -> Tensor:
     """Rescale ``input`` along ``dim`` into probabilities that sum to one.
 
@@ -245,12 +255,7 @@ def softmax(input: Tensor, dim: int) -> Tensor:
     >>> F.softmax(giagrad.tensor([[1.0, 2.0, 3.0]]), dim=1)
     tensor([[0.09003057, 0.24472846, 0.66524094]])
     """
-    input = _tensor("softmax", input)
-    _check_floating("softmax", input)
-    axis = _softmax_dim("softmax", input, dim)
-    if input.ndim == 0:  # numpy turns 0-d results into scalars: work on one element
-        return Tensor.comm(mlops.Softmax, input.reshape(1), axis=0).reshape(())
-    return Tensor.comm(mlops.Softmax, input, axis=axis)
+    return _along_dim("softmax", mlops.Softmax, input, dim)
 
 
 def log_softmax(input: Tensor, dim: int) -> Tensor:
@@ -266,12 +271,7 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
     >>> F.log_softmax(giagrad.tensor([0.0, 1000.0]), dim=0)
     tensor([-1000.,     0.])
     """
-    input = _tensor("log_softmax", input)
-    _check_floating("log_softmax", input)
-    axis = _softmax_dim("log_softmax", input, dim)
-    if input.ndim == 0:  # numpy turns 0-d results into scalars: work on one element
-        return Tensor.comm(mlops.LogSoftmax, input.reshape(1), axis=0).reshape(())
-    return Tensor.comm(mlops.LogSoftmax, input, axis=axis)
+    return _along_dim("log_softmax", mlops.LogSoftmax, input, dim)
 
 # ----------------------------------------------------------------------------------- losses
 
