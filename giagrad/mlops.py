@@ -246,10 +246,11 @@ class Linear(Function):
         if x.ndim != 2:  # fold the leading dims into rows (a view when contiguous)
             grad = grad.reshape(-1, weight.shape[0])
             x = x.reshape(-1, weight.shape[1])
-        grad_weight = grad.T @ x if needs[1] else None
+        # The parameters' gradients go straight into their optimizer buffers when they have one.
+        grad_weight = np.matmul(grad.T, x, out=self.gradient_destination(1)) if needs[1] else None
         if len(needs) == 2:
             return grad_x, grad_weight
-        return grad_x, grad_weight, grad.sum(0) if needs[2] else None
+        return grad_x, grad_weight, np.sum(grad, axis=0, out=self.gradient_destination(2)) if needs[2] else None
 
 
 # ---------------------------------------------------------------------------- softmax

@@ -82,6 +82,24 @@ class Function:
         """Keep arrays (or anything else) for ``backward``; freed after backward."""
         self.saved_tensors = arrays
 
+    def gradient_destination(self, index: int) -> np.ndarray | None:
+        """Where input ``index`` will keep its gradient, when ``backward`` may write it there.
+
+        That is a leaf whose ``.grad`` is still None and that has a preallocated home for it
+        (an optimizer gives each parameter one in its flat gradient buffer). Computing the
+        gradient straight into it, with numpy's ``out=``, saves copying it there afterwards;
+        otherwise this returns None and ``out=None`` allocates as usual. Optional: a
+        ``backward`` that ignores it is just as correct.
+
+        Examples
+        --------
+        >>> grad_weight = np.matmul(grad.T, x, out=self.gradient_destination(1))
+        """
+        parent = self.parents[index]
+        if parent._grad_buffer is not None and parent.grad is None and parent._ctx is None:
+            return parent._grad_buffer
+        return None
+
     def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} has no forward")
 
@@ -298,7 +316,9 @@ class Tensor:
         if self.grad is None:
             # A leaf owns its gradient: backward may hand one array to several inputs, and
             # optimizers and clipping change .grad in place.
-            if self._grad_buffer is not None:
+            if grad is self._grad_buffer:  # written there by Function.gradient_destination
+                self.grad = grad
+            elif self._grad_buffer is not None:
                 np.copyto(self._grad_buffer, grad)
                 self.grad = self._grad_buffer
             else:

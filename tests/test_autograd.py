@@ -266,3 +266,29 @@ def test_a_bad_operand_names_the_op():
 def test_mean_of_an_integer_tensor_raises_like_pytorch():
     with pytest.raises(TypeError, match="mean"):
         giagrad.arange(4).mean()
+
+
+@pytest.mark.parametrize("uses", [1, 2, 3])
+def test_gradients_written_into_optimizer_buffers_match_plain_ones(uses):
+    # Linear's backward writes parameter gradients straight into the optimizer's flat buffer
+    # (Function.gradient_destination); a layer applied several times must still sum correctly.
+    from giagrad import nn, optim
+
+    def grads(with_optimizer):
+        giagrad.manual_seed(0)
+        layer = nn.Linear(4, 4)
+        if with_optimizer:
+            optim.SGD(layer.parameters(), lr=0.1)
+        x = giagrad.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
+        h = x
+        for _ in range(uses):
+            h = layer(h).tanh()
+        h.sum().backward()
+        return layer, [p.grad.copy() for p in layer.parameters()]
+
+    plain_layer, plain = grads(False)
+    buffered_layer, buffered = grads(True)
+    for a, b in zip(plain, buffered):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    for p in buffered_layer.parameters():
+        assert p.grad is p._grad_buffer
