@@ -24,8 +24,8 @@ from common import (  # noqa: E402
     fashion_mnist_training_images,
     flat_float_images,
     import_torch,
+    interleaved_seconds,
     machine,
-    median_seconds,
     print_machine,
 )
 
@@ -170,12 +170,15 @@ def main(quick: bool = False, repeats: int = 3) -> dict[str, Any]:
         for optimizer in OPTIMIZERS:
             for batch_size in BATCH_SIZES:
                 row: dict[str, Any] = {"model": model_name, "optimizer": optimizer, "batch": batch_size}
-                row["giagrad_s"] = median_seconds(giagrad_epoch(sizes, optimizer, batch_size, images, labels),
-                                                  repeats)
-                row["numpy_s"] = median_seconds(numpy_epoch(sizes, optimizer, batch_size, images, labels),
-                                                repeats)
-                row["torch_s"] = (median_seconds(torch_epoch(torch, sizes, optimizer, batch_size, images, labels),
-                                                 repeats) if torch is not None else None)
+                epochs = {"giagrad_s": giagrad_epoch(sizes, optimizer, batch_size, images, labels),
+                          "numpy_s": numpy_epoch(sizes, optimizer, batch_size, images, labels)}
+                if torch is not None:
+                    epochs["torch_s"] = torch_epoch(torch, sizes, optimizer, batch_size, images, labels)
+                # The three take turns epoch by epoch, so that a busy moment slows them alike.
+                medians = interleaved_seconds(epochs, repeats, warmup=1)
+                for label, (median, _) in medians.items():
+                    row[label] = median
+                row.setdefault("torch_s", None)
                 row["vs_numpy"] = row["giagrad_s"] / row["numpy_s"]
                 row["vs_torch"] = row["giagrad_s"] / row["torch_s"] if row["torch_s"] else None
                 rows.append(row)

@@ -67,7 +67,7 @@ def memory_in_own_process(quick: bool) -> dict[str, Any]:
 
 # name -> run(quick) returning the benchmark's figures; the order of the table.
 BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
-    "mlp": lambda quick: bench_mlp.main(quick=quick, repeats=1 if quick else 3),
+    "mlp": lambda quick: bench_mlp.main(quick=quick, repeats=1 if quick else 5),
     "cnn": lambda quick: bench_cnn.main(quick=quick),
     "ops": lambda quick: bench_ops.main(quick_flag(quick)),
     "optim": lambda quick: bench_optim.main(quick_flag(quick)),
