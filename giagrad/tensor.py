@@ -1109,8 +1109,10 @@ def _check_dims(op: str, dim: int | Sequence[int] | None, ndim: int) -> tuple[in
     """Normalise a ``dim`` argument to a tuple of non-negative axes (None: all)."""
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    axes = tuple(_check_dim(op, d, ndim) for d in dims)
+    if isinstance(dim, (int, np.integer)):  # the common case, without building sets and tuples
+        axis = _check_dim(op, dim, ndim)
+        return (axis,) if ndim else None
+    axes = tuple([_check_dim(op, d, ndim) for d in dim])
     if len(set(axes)) != len(axes):
         raise ValueError(f"{op}: dim {dim} repeats a dimension")
     if ndim == 0:
