@@ -10,7 +10,7 @@ from giagrad.grad_mode import no_grad
 from giagrad.nn import functional as F
 from giagrad.nn import init
 from giagrad.nn.module import Module, Parameter
-from giagrad.tensor import DEFAULT_FLOAT, Tensor
+from giagrad.tensor import Tensor
 
 __all__ = ["Embedding"]
 
@@ -44,18 +44,15 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        for label, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Embedding: {label} must be a positive integer, got {value!r}")
+        num_embeddings = F._positive_int("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = F._positive_int("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
             if not isinstance(padding_idx, (int, np.integer)) or not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx must be within num_embeddings ({num_embeddings}), "
                                  f"got {padding_idx!r}")
             padding_idx = int(padding_idx) % num_embeddings
-        dtype = np.dtype(DEFAULT_FLOAT if dtype is None else dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"Embedding: dtype must be a floating dtype, got {dtype}")
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        dtype = F._float_dtype("Embedding", dtype)
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dtype))
         self.reset_parameters()
