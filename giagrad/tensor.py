@@ -679,8 +679,7 @@ class Tensor:
 
     def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
         """Mean over all elements, one dim or a tuple of dims (floating tensors only, as PyTorch)."""
-        if not _is_floating(self.data.dtype):
-            raise TypeError(f"mean: input dtype must be floating point, got {self.dtype}; convert with .float()")
+        _check_floating_op("mean", self)
         return Tensor.comm(reductionops.Mean, self, axis=_check_dims("mean", dim, self.ndim), keepdims=keepdim)
 
     def max(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | reductionops.ValuesIndices:
