@@ -404,6 +404,65 @@ class Clamp(Function):
         return grad * inside
 
 
+class Log2(Function):
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.save_for_backward(x)
+        return np.log2(x)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (x,) = self.saved_tensors
+        return grad / (x * np.log(2).astype(x.dtype))
+
+
+class Exp2(Function):
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.exp2(x)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (out,) = self.saved_tensors
+        return grad * out * np.log(2).astype(out.dtype)
+
+
+class Rsqrt(Function):
+    """``1 / sqrt(x)``; d/dx is ``-out**3 / 2``."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):  # rsqrt(0) is +inf, as in PyTorch
+            out = 1 / np.sqrt(x)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (out,) = self.saved_tensors
+        return grad * out * out * out * -0.5
+
+
+class Tan(Function):
+    """``tan(x)``; d/dx is ``1 + tan(x)**2``."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.tan(x)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (out,) = self.saved_tensors
+        return grad * (1 + out * out)
+
+
+class PiecewiseConstant(Function):
+    """``sign``, ``trunc``, ``floor``, ``ceil`` and ``round``: steps whose gradient is zero
+    everywhere (PyTorch's convention, also at the jumps). ``ufunc`` is the numpy function."""
+
+    def forward(self, x: np.ndarray, ufunc: Any, decimals: int = 0) -> np.ndarray:
+        return np.round(x, decimals) if ufunc is np.round else ufunc(x)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return np.zeros_like(grad)
+
+
 # -------------------------------------------------------------------------- module functions
 
 
