@@ -96,6 +96,8 @@ CPU = device("cpu")
 def _looks_like_device(value: Any) -> bool:
     if isinstance(value, device):
         return True
+    if isinstance(value, int) and not isinstance(value, bool):  # .to(0) means cuda:0 in PyTorch
+        return True
     if isinstance(value, str):
         return value.strip().lower().partition(":")[0] in ("cpu",) + _ACCELERATORS
     return False
