@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["device", "resolve_dtype", "parse_to_arguments", "CPU"]
+__all__ = ["device", "resolve_dtype", "parse_to_arguments", "check_load_options", "CPU"]
 
 # What PyTorch calls its device types; all but "cpu" name hardware giagrad does not drive.
 _ACCELERATORS = ("cuda", "mps", "xpu", "xla", "hip", "meta", "vulkan", "ipu", "hpu", "mtia", "privateuseone")
@@ -141,3 +141,24 @@ def parse_to_arguments(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -
                         ".to(device, dtype) or .to(tensor)")
     return (device(target_device) if target_device is not None else None,
             resolve_dtype(op, target_dtype) if target_dtype is not None else None)
+
+
+def check_load_options(map_location: Any, weights_only: Any, pickle_options: dict[str, Any]) -> None:
+    """``torch.load``'s options: accepted when they keep everything on the CPU."""
+    unknown = set(pickle_options) - {"mmap", "pickle_module", "encoding"}
+    if unknown:
+        raise TypeError(f"giagrad.load: unexpected keyword arguments {sorted(unknown)}")
+    if not isinstance(weights_only, bool):
+        raise TypeError(f"giagrad.load: weights_only must be a bool, got {weights_only!r}")
+    if isinstance(map_location, dict):
+        targets = list(map_location.values())
+    elif callable(map_location):
+        targets = []  # a function mapping storages: there is nothing for it to move on the CPU
+    else:
+        targets = [map_location]
+    for target in targets:
+        if target is not None:
+            try:
+                device(target)
+            except RuntimeError as error:
+                raise RuntimeError(f"giagrad.load: map_location={map_location!r}: {error}") from None

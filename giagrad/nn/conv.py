@@ -78,9 +78,8 @@ class _ConvNd(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def _check_input(self, input: Any) -> None:
-        shape = getattr(input, "shape", None)
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{type(self).__name__}: input must be a Tensor, got {type(input).__name__}")
+        F.require_tensor(type(self).__name__, input)
+        shape = input.shape
         dims = self.spatial_dims
         layout = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[dims]
         if len(shape) not in (dims + 1, dims + 2):

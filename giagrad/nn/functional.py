@@ -27,6 +27,13 @@ def _tensor(op: str, value: Any, name: str = "input") -> Tensor:
     raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
 
 
+def require_tensor(layer: str, value: Any) -> None:
+    """A layer's input must be a Tensor: a list or an array gets a clear error naming the layer."""
+    if not isinstance(value, Tensor):
+        hint = "; convert it with giagrad.tensor(...)" if isinstance(value, (list, tuple, np.ndarray)) else ""
+        raise TypeError(f"{layer}: input must be a Tensor, got {type(value).__name__}{hint}")
+
+
 def _check_floating(op: str, x: Tensor, name: str = "input") -> None:
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: {name} must be a floating point tensor, got dtype {x.dtype}")
