@@ -1049,6 +1049,16 @@ class Tensor:
         """A copy of the data that stays in the graph (gradients flow back to this tensor)."""
         return Tensor.comm(shapeops.Clone, self)
 
+    def view_as(self, other: Tensor) -> Tensor:
+        """``reshape(other.shape)``."""
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor converted to ``other``'s dtype."""
+        return self.astype(other.dtype)
+
     def _new(self, maker: Any, size: tuple[Any, ...], dtype: Any, requires_grad: bool, *fill: Any) -> Tensor:
         dtype = self.data.dtype if dtype is None else _device.resolve_dtype("new_tensor", dtype)
         return Tensor(maker(_shape_arg(size), *fill, dtype=dtype), requires_grad=requires_grad)
