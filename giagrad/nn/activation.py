@@ -112,13 +112,15 @@ class ELU(Module):
     tensor([-0.63212055,  2.        ])
     """
 
+    _function = staticmethod(F.elu)
+
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = alpha
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, self.alpha)
+        return self._function(input, self.alpha)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -309,7 +311,7 @@ class LogSoftmax(_DimActivation):
     _function = staticmethod(F.log_softmax)
 
 
-class CELU(Module):
+class CELU(ELU):
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``: an ELU continuously differentiable in ``alpha``.
 
     Parameters
@@ -325,16 +327,7 @@ class CELU(Module):
     tensor([-0.78693867,  2.        ])
     """
 
-    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.celu(input, self.alpha)
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+    _function = staticmethod(F.celu)
 
 
 class Softsign(Module):

@@ -109,13 +109,8 @@ class BackwardHookRecorder:
 
     def wrap_inputs(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         self.grad_inputs = [None] * len(args)
-        wrapped = []
-        for position, value in enumerate(args):
-            if isinstance(value, Tensor) and value.requires_grad:
-                value = Tensor.comm(shapeops.BackwardHook, value, recorder=self, role="input", position=position)
-                self.inputs += 1
-            wrapped.append(value)
-        return tuple(wrapped)
+        wrapped, self.inputs = self._wrap(args, "input")
+        return wrapped
 
     def wrap_outputs(self, output: Any) -> Any:
         single = isinstance(output, Tensor)
@@ -123,13 +118,15 @@ class BackwardHookRecorder:
         if not isinstance(outputs, (tuple, list)):
             return output
         self.grad_outputs = [None] * len(outputs)
-        wrapped = []
-        for position, value in enumerate(outputs):
-            if isinstance(value, Tensor) and value.requires_grad:
-                value = Tensor.comm(shapeops.BackwardHook, value, recorder=self, role="output", position=position)
-                self.outputs += 1
-            wrapped.append(value)
+        wrapped, self.outputs = self._wrap(outputs, "output")
         return wrapped[0] if single else type(outputs)(wrapped)
+
+    def _wrap(self, values: Any, role: str) -> tuple[tuple[Any, ...], int]:
+        """``values`` with each tensor that requires grad passed through a BackwardHook node; and their count."""
+        wrapped = tuple(Tensor.comm(shapeops.BackwardHook, value, recorder=self, role=role, position=position)
+                        if isinstance(value, Tensor) and value.requires_grad else value
+                        for position, value in enumerate(values))
+        return wrapped, sum(1 for new, old in zip(wrapped, values) if new is not old)
 
     def receive(self, role: str, position: int, grad: np.ndarray) -> np.ndarray:
         if self.received is None:  # the first gradient of a backward pass (there may be several)
