@@ -9,6 +9,8 @@ Examples
 array([2., 4., 6.], dtype=float32)
 """
 
+import builtins
+
 import numpy as np
 
 from giagrad import functions as _functions
@@ -62,8 +64,9 @@ __all__ = [
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
     "save", "load",
     "cat", "stack", "pad", "where", "maximum", "minimum", "clamp", "einsum",
-    "device", "half", "double", "int8", "int16", "short", "long", "float", "int", "bool",
-    *_functions.__all__,
+    "device", "half", "double", "int8", "int16", "short", "long",
+    # giagrad.sum, giagrad.max, ... stay out of `from giagrad import *`: they would hide Python's builtins
+    *[name for name in _functions.__all__ if not hasattr(builtins, name)],
 ]
 
 # The packages users reach as `giagrad.nn`, `giagrad.optim` and `giagrad.data` after

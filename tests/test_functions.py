@@ -106,3 +106,12 @@ def test_dlpack_with_pytorch_both_ways():
     t = giagrad.from_dlpack(source)
     source[1] = -1.0
     assert t.data[1] == -1.0 and t.dtype == np.float32
+
+
+def test_star_import_keeps_python_builtins():
+    namespace: dict = {}
+    exec("from giagrad import *", namespace)
+    for name in ("sum", "max", "min", "abs", "round", "float", "int", "bool"):
+        assert name not in namespace, name
+    assert namespace["exp"] is giagrad.exp and namespace["device"] is giagrad.device
+    assert giagrad.sum is not sum and giagrad.float is np.float32
