@@ -35,7 +35,7 @@ from giagrad.creation import (
 )
 from giagrad.device import device
 from giagrad.functions import *  # noqa: F403 (torch.sum, torch.exp, ...: the list is functions.__all__)
-from giagrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from giagrad.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from giagrad.gradcheck import GradcheckError, gradcheck
 from giagrad.mathops import clamp, einsum, maximum, minimum, where
 from giagrad.random import get_rng_state, manual_seed, set_rng_state
@@ -60,7 +60,7 @@ __all__ = [
     "Tensor", "Function", "tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye",
     "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
     "randn_like", "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad",
-    "set_grad_enabled", "is_grad_enabled", "gradcheck", "GradcheckError",
+    "set_grad_enabled", "is_grad_enabled", "inference_mode", "gradcheck", "GradcheckError",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
     "save", "load",
     "cat", "stack", "pad", "where", "maximum", "minimum", "clamp", "einsum",

@@ -24,8 +24,9 @@ import numpy as np
 from giagrad.tensor import Tensor
 
 __all__ = [
-    "from_numpy", "as_tensor", "from_dlpack", "numel", "is_tensor", "allclose", "isclose", "equal",
+    "from_numpy", "as_tensor", "from_dlpack", "numel", "is_tensor", "allclose", "isclose", "equal", "randperm",
     # method spellings
+    "add", "sub", "mul", "div", "pow", "broadcast_to",
     "sum", "mean", "exp", "log", "log1p", "log2", "exp2", "sqrt", "rsqrt", "abs", "sin", "cos", "tan", "tanh",
     "sigmoid", "relu", "sign", "trunc", "floor", "ceil", "round", "square", "reciprocal", "neg",
     "argmax", "argmin", "max", "min", "amax", "amin", "var", "std", "prod", "logsumexp", "norm", "cumsum",
@@ -83,6 +84,15 @@ def is_tensor(obj: Any) -> bool:
     return isinstance(obj, Tensor)
 
 
+def randperm(n: int, dtype: Any = np.int64, requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n - 1`` from giagrad's generator (``giagrad.manual_seed``)."""
+    from giagrad import random as _random
+
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"randperm: n must be a non-negative integer, got {n!r}")
+    return Tensor(_random.generator().permutation(int(n)).astype(dtype), requires_grad=requires_grad)
+
+
 def _array(value: Any) -> np.ndarray:
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
@@ -120,6 +130,12 @@ def _method_function(name: str) -> Callable[..., Any]:
     return function
 
 
+add = _method_function("add")
+sub = _method_function("sub")
+mul = _method_function("mul")
+div = _method_function("div")
+pow = _method_function("pow")  # noqa: A001
+broadcast_to = _method_function("broadcast_to")
 sum = _method_function("sum")  # noqa: A001
 mean = _method_function("mean")
 exp = _method_function("exp")

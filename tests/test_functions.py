@@ -115,3 +115,20 @@ def test_star_import_keeps_python_builtins():
         assert name not in namespace, name
     assert namespace["exp"] is giagrad.exp and namespace["device"] is giagrad.device
     assert giagrad.sum is not sum and giagrad.float is np.float32
+
+
+def test_arithmetic_spellings_randperm_and_inference_mode():
+    x = giagrad.tensor([1.0, 2.0])
+    assert giagrad.add(x, 1).tolist() == [2.0, 3.0] and giagrad.pow(x, 2).tolist() == [1.0, 4.0]
+    assert giagrad.mul(x, x).tolist() == [1.0, 4.0] and giagrad.div(x, 2).tolist() == [0.5, 1.0]
+    assert giagrad.sub(x, x).tolist() == [0.0, 0.0] and giagrad.broadcast_to(x, (3, 2)).shape == (3, 2)
+    giagrad.manual_seed(0)
+    first = giagrad.randperm(10)
+    giagrad.manual_seed(0)
+    assert sorted(first.tolist()) == list(range(10)) and giagrad.randperm(10).tolist() == first.tolist()
+    assert first.dtype == np.int64
+    w = giagrad.ones(2, requires_grad=True)
+    with giagrad.inference_mode():
+        assert not (w * 2).requires_grad
+    with giagrad.inference_mode(False):
+        assert (w * 2).requires_grad
