@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from giagrad.device import check_load_options
 from giagrad.tensor import Tensor
 
 __all__ = ["save", "load", "CheckpointError"]
@@ -173,13 +174,20 @@ def _sync_directory(directory: str) -> None:
 # ------------------------------------------------------------------------------------ load
 
 
-def load(path: str | os.PathLike[str]) -> Any:
+def load(path: str | os.PathLike[str], map_location: Any = None, weights_only: bool = True,
+         **pickle_options: Any) -> Any:
     """Load an object written by :func:`save`; tensors come back as tensors, arrays as arrays.
 
     Parameters
     ----------
     path : str or path-like
         A file written by ``giagrad.save``.
+    map_location : None, "cpu", a device, or a mapping/callable naming only the CPU
+        Accepted as in ``torch.load``; everything loads on the CPU, so anything naming an
+        accelerator (``"cuda"``, ``"cuda:0"``, ...) raises a RuntimeError.
+    weights_only : bool
+        Accepted as in ``torch.load``. A giagrad checkpoint holds only data (it never runs
+        code), so both values load the same way.
 
     Raises
     ------
@@ -193,6 +201,7 @@ def load(path: str | os.PathLike[str]) -> Any:
     --------
     >>> model.load_state_dict(giagrad.load("model.npz"))
     """
+    check_load_options(map_location, weights_only, pickle_options)
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"giagrad.load: no such file: {path!r}")

@@ -29,7 +29,7 @@ def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr
                 images: bool = True) -> argparse.ArgumentParser:
     """The options every recipe has; a recipe adds its own to the returned parser."""
     parser = argparse.ArgumentParser(prog=f"python -m recipes.{name}", description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsOnceHelpFormatter)
     parser.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="samples per training batch")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
@@ -43,10 +43,22 @@ def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr
                             help="never download: use local files, or the bundled MNIST sample")
         parser.add_argument("--limit", type=int, default=None,
                             help="use only the first N training and N/5 test images (quick trials)")
-    parser.add_argument("--out", default=None, help=f"run folder (default: runs/{name}[-DATASET])")
+    default_folder = f"runs/{name}-DATASET" if images else f"runs/{name}"
+    parser.add_argument("--out", default=None, help=f"run folder (default: {default_folder})")
     parser.add_argument("--resume", default=None, help="continue from a checkpoint (e.g. RUN/last.npz)")
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
     return parser
+
+
+class DefaultsOnceHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each default once: not when the help already says it, nor for None or flags."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False \
+                or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
 
 
 @dataclass
@@ -68,23 +80,24 @@ def load_images(dataset: str, data_dir: str | None, limit: int | None = None, qu
     5,000 bundled digits (4,000 to train, 1,000 held out) are used instead, with a one-line notice.
     """
     from giagrad.data.datasets import MNIST, DatasetNotFoundError, FashionMNIST
+    from giagrad.data.datasets.mnist import SAMPLE_FALLBACK_NOTICE
 
     if dataset == "fashion":
         train = FashionMNIST(data_dir, train=True, download=download)
         test = FashionMNIST(data_dir, train=False, download=download)
-        source = "Fashion-MNIST (60,000 training / 10,000 test images)"
+        source = "Fashion-MNIST, 60,000 training / 10,000 test images"
     else:
         try:
             train = MNIST(data_dir, train=True, download=download)
             test = MNIST(data_dir, train=False, download=download)
-            source = "MNIST (60,000 training / 10,000 test images)"
-        except DatasetNotFoundError as error:
+            source = "MNIST, 60,000 training / 10,000 test images"
+        except DatasetNotFoundError:
             train, test = MNIST.sample(train=True), MNIST.sample(train=False)
-            source = (f"the bundled MNIST sample ({len(train.targets):,} training / "
-                      f"{len(test.targets):,} held-out digits)")
-            if not quiet:
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                print(f"notice: full MNIST not available ({reason}); training on {source}")
+            source = (f"the bundled MNIST sample, {len(train.targets):,} training / {len(test.targets):,} "
+                      "held-out digits")
+            if not quiet:  # the "data:" line that follows says what is used; this says why, once
+                print(f"notice: {SAMPLE_FALLBACK_NOTICE} For the full set pass --data-dir or set GIAGRAD_DATA, "
+                      "without --offline.")
     train_images, train_labels = np.asarray(train.data), np.asarray(train.targets, dtype=np.int64)
     test_images, test_labels = np.asarray(test.data), np.asarray(test.targets, dtype=np.int64)
     if limit is not None:

@@ -44,10 +44,7 @@ def make_moons(samples: int, noise: float, seed: int) -> tuple[np.ndarray, np.nd
 def draw_boundary(model: nn.Module, points: np.ndarray, labels: np.ndarray, test_points: np.ndarray,
                   test_labels: np.ndarray, path: Path, title: str) -> None:
     """Shade the plane by the model's probability of class 1 and draw the 0.5 contour and the points."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from giagrad.viz import new_figure
 
     low, high = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
     xs, ys = np.meshgrid(np.linspace(low[0], high[0], 250), np.linspace(low[1], high[1], 250))
@@ -55,7 +52,8 @@ def draw_boundary(model: nn.Module, points: np.ndarray, labels: np.ndarray, test
     model.eval()
     with giagrad.no_grad():
         probability = model(giagrad.tensor(grid)).softmax(dim=1).data[:, 1].reshape(xs.shape)
-    figure, ax = plt.subplots(figsize=(6.4, 4.6))
+    figure = new_figure((6.4, 4.6), for_file=True)
+    ax = figure.subplots()
     shading = ax.contourf(xs, ys, probability, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.75)
     ax.contour(xs, ys, probability, levels=[0.5], colors="black", linewidths=1.5)
     colours = np.array(["#1f4e9c", "#b2182b"])
@@ -70,7 +68,6 @@ def draw_boundary(model: nn.Module, points: np.ndarray, labels: np.ndarray, test
     ax.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> dict:

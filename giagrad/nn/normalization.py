@@ -70,9 +70,8 @@ class _BatchNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        shape = getattr(input, "shape", None)
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{type(self).__name__}: input must be a Tensor, got {type(input).__name__}")
+        F.require_tensor(type(self).__name__, input)
+        shape = input.shape
         if len(shape) not in self.input_dims:
             expected = " or ".join(f"{d}D" for d in self.input_dims)
             raise ValueError(f"{self!r}: expected {expected} input, got shape {shape}")

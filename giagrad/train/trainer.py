@@ -152,6 +152,9 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.history = History()
+        smoothing = getattr(loss_fn, "label_smoothing", 0.0)
+        if isinstance(smoothing, (int, float)) and smoothing > 0:  # it keeps the loss above 0: the plot says so
+            self.history.metadata["label_smoothing"] = float(smoothing)
         self.stop_training = False
         self.interrupted = False
         self._train_loader: Any = None

@@ -57,7 +57,10 @@ def test_digit_recipes_tiny_run_offline_on_the_sample(recipe, tmp_path, monkeypa
     recipe.main(["--epochs", "1", "--limit", "300", "--batch-size", "50", "--offline", "--data-dir", str(empty),
                  "--out", str(out)])
     printed = capsys.readouterr().out
-    assert "notice: full MNIST not available" in printed and "bundled MNIST sample" in printed
+    assert "bundled MNIST sample" in printed
+    notices = [line for line in printed.splitlines() if line.startswith("notice:")]
+    assert len(notices) == 1 and "5,000 digits bundled" in notices[0]
+    assert "((" not in printed and "))" not in printed and "training on" not in notices[0]  # said once, no nesting
     assert "epoch 1/1" in printed
     metrics = check_run_folder(out)
     assert "sample" in metrics["data"]
@@ -69,3 +72,15 @@ def test_resume_option_continues_a_run(tmp_path):
     metrics = moons.main(["--epochs", "3", "--samples", "200", "--out", out, "--quiet",
                           "--resume", os.path.join(out, "last.npz")])
     assert metrics["epochs"] == 3
+
+
+@pytest.mark.parametrize("recipe, folder", [(moons, "runs/moons)"), (mnist_mlp, "runs/mnist_mlp-DATASET)")])
+def test_help_shows_each_default_once(recipe, folder, capsys):
+    with pytest.raises(SystemExit):
+        recipe.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert f"(default: {folder}" in text and "[-DATASET]" not in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "seed for initialisation, dropout and shuffling (default: 0)" in text
+    if recipe is mnist_mlp:
+        assert "then a download) (default" not in text

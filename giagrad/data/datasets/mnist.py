@@ -54,6 +54,12 @@ __all__ = ["MNIST", "FashionMNIST", "DatasetNotFoundError"]
 DATA_ENVIRONMENT_VARIABLE = "GIAGRAD_DATA"
 
 
+# Said once when the full MNIST cannot be had and the bundled digits stand in (one line, no details:
+# the DatasetNotFoundError itself lists what was searched and tried).
+SAMPLE_FALLBACK_NOTICE = ("the full MNIST files were not found or downloaded; using the 5,000 digits bundled "
+                          "with giagrad (MNIST.sample) instead.")
+
+
 class DatasetNotFoundError(RuntimeError):
     """The dataset's files were neither found nor downloaded; the message says what was tried."""
 
@@ -347,8 +353,7 @@ class MNIST(Dataset):
             return cls(root, train=train, download=download, transform=transform,
                        target_transform=target_transform, **options)
         except DatasetNotFoundError:
-            print("MNIST: the full dataset is not available (offline?); using the 5,000 bundled digits "
-                  "(MNIST.sample). Pass root= or set GIAGRAD_DATA to use the full files.", file=sys.stderr)
+            print(f"MNIST: {SAMPLE_FALLBACK_NOTICE} Pass root= or set GIAGRAD_DATA to use them.", file=sys.stderr)
             return cls.sample(train=train, transform=transform, target_transform=target_transform)
 
 
