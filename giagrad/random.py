@@ -36,7 +36,7 @@ def generator() -> np.random.Generator:
 
 def get_rng_state() -> dict[str, Any]:
     """Return the generator's state as a plain dict (for checkpoints)."""
-    return _generator.bit_generator.state
+    return dict(_generator.bit_generator.state)  # a fresh dict each call, as before
 
 
 def set_rng_state(state: dict[str, Any]) -> None:

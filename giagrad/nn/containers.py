@@ -50,6 +50,8 @@ class Sequential(Module):
     >>> model[:2]           # a Sequential of the first two
     """
 
+    _modules: dict[str, Module]  # type: ignore[assignment]  # a container never holds None
+
     def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
@@ -139,6 +141,8 @@ class ModuleList(Module):
     ...             x = layer(x).relu()
     ...         return x
     """
+
+    _modules: dict[str, Module]  # type: ignore[assignment]  # a container never holds None
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()

@@ -7,7 +7,7 @@ Each holds a weight and an optional bias and calls the functional form in
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -78,9 +78,9 @@ class _ConvNd(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def _check_input(self, input: Any) -> None:
-        shape = getattr(input, "shape", None)
         if not isinstance(input, Tensor):
             raise TypeError(f"{type(self).__name__}: input must be a Tensor, got {type(input).__name__}")
+        shape = input.shape
         dims = self.spatial_dims
         layout = "(N, C, L)" if dims == 1 else "(N, C, H, W)"
         if len(shape) not in (dims + 1, dims + 2):
@@ -226,7 +226,8 @@ class ConvTranspose2d(_ConvNd):
     def forward(self, input: Tensor, output_size: tuple[int, ...] | None = None) -> Tensor:  # noqa: A002
         self._check_input(input)
         output_padding = self.output_padding if output_size is None else self._output_padding(input, output_size)
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
+        padding = cast(tuple[int, ...], self.padding)  # never 'same' for a transposed convolution
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, padding, output_padding,
                                   self.groups, self.dilation)
 
     def _output_padding(self, input: Tensor, output_size: tuple[int, ...]) -> tuple[int, ...]:

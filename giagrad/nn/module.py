@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -98,6 +98,11 @@ class Module:
     _non_persistent_buffers: set[str]
     _modules: dict[str, Module | None]
 
+    if TYPE_CHECKING:
+        # Parameters, buffers and submodules are registered by name at run time: tell type
+        # checkers that such attributes exist (PyTorch's Module declares the same).
+        def __getattr__(self, name: str) -> Any: ...
+
     def __init__(self) -> None:
         set_plain = object.__setattr__
         set_plain(self, "training", True)
@@ -159,7 +164,7 @@ class Module:
         """
         for registry in (self._parameters, self._modules, self._buffers):
             if registry is not keep:
-                registry.pop(name, None)  # type: ignore[attr-defined]
+                registry.pop(name, None)
         if keep is not self._buffers:
             self._non_persistent_buffers.discard(name)
 

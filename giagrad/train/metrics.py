@@ -126,7 +126,7 @@ class BatchMean:
 
     def __init__(self, function: Callable[[Any, Any], float] | None = None, name: str | None = None) -> None:
         self.function = function
-        self.name = name or getattr(function, "__name__", "mean")
+        self.name = str(name or getattr(function, "__name__", "mean"))
         self.reset()
 
     def reset(self) -> None:

@@ -140,7 +140,7 @@ class MNIST(Dataset):
             raise TypeError(f"{type(self).__name__}: train should be a bool, got {train!r}")
         if root is None and os.environ.get(DATA_ENVIRONMENT_VARIABLE):
             root = os.environ[DATA_ENVIRONMENT_VARIABLE]
-        self.root = Path(root).expanduser() if root is not None else None
+        self.root: Path | None = Path(root).expanduser() if root is not None else None
         self.train = train
         self.transform = transform
         self.target_transform = target_transform
@@ -270,7 +270,7 @@ class MNIST(Dataset):
             raise ValueError(f"{cls.__name__}.from_arrays: expected uint8 images N x H x W and N labels, got "
                              f"{data.dtype} {data.shape} and {targets.shape}")
         dataset = cls.__new__(cls)
-        dataset.root, dataset.cache, dataset._mirrors = None, None, ()
+        dataset.root, dataset.cache, dataset._mirrors = None, None, ()  # type: ignore[assignment]  # no files
         dataset.train, dataset.transform, dataset.target_transform = train, transform, target_transform
         dataset.data, dataset.targets, dataset.source = data, targets.astype(np.int64), source
         return dataset
