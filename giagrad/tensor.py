@@ -106,7 +106,7 @@ class Function:
     def forward(self, *arrays: Any, **options: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} has no forward")
 
-    def backward(self, *grad: Any) -> Any:
+    def backward(self, grad: np.ndarray) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no backward")
 
     @classmethod
