@@ -102,7 +102,7 @@ class Function:
             return parent._grad_buffer
         return None
 
-    # (*Any, **Any): each op declares the inputs and options of its own forward and backward
+    # (*Any, **Any): each op declares the inputs and options of its own forward
     def forward(self, *arrays: Any, **options: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} has no forward")
 
