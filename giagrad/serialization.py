@@ -88,6 +88,7 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     >>> giagrad.save({"model": model.state_dict(), "epoch": 3}, "checkpoint.npz")
     >>> state = giagrad.load("checkpoint.npz")
     >>> model.load_state_dict(state["model"])
+    _IncompatibleKeys(missing_keys=[], unexpected_keys=[])
     """
     if _is_safetensors(path):
         from giagrad.safetensors_file import save_safetensors
@@ -208,7 +209,9 @@ def load(path: str | os.PathLike[str]) -> Any:
 
     Examples
     --------
+    >>> giagrad.save(model.state_dict(), "model.npz")
     >>> model.load_state_dict(giagrad.load("model.npz"))
+    _IncompatibleKeys(missing_keys=[], unexpected_keys=[])
     """
     if _is_safetensors(path):
         from giagrad.safetensors_file import load_safetensors

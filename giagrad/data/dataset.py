@@ -71,6 +71,10 @@ class IterableDataset(Dataset):
     def __iter__(self) -> Iterator[Any]:
         raise NotImplementedError(f"{type(self).__name__} has no __iter__")
 
+    def __len__(self) -> int:
+        # TypeError, as len() of any unsized object: list(stream) and length_hint rely on it
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: it has no len()")
+
     def __getitem__(self, index: int) -> Any:
         raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it instead of indexing")
 

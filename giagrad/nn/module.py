@@ -204,7 +204,12 @@ class Module:
 
         Examples
         --------
-        >>> self.register_buffer("running_mean", giagrad.zeros(num_features))
+        >>> class Counter(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.register_buffer("count", giagrad.zeros(1))
+        >>> list(Counter().state_dict())
+        ['count']
         """
         self._check_new_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -348,6 +353,7 @@ class Module:
         ...     if isinstance(m, nn.Linear):
         ...         nn.init.xavier_uniform_(m.weight)
         >>> model.apply(init_weights)
+        Sequential(...)
         """
         for module in self.children():
             module.apply(fn)
@@ -482,7 +488,9 @@ class Module:
 
         Examples
         --------
+        >>> giagrad.save(model.state_dict(), "model.npz")
         >>> model.load_state_dict(giagrad.load("model.npz"))
+        _IncompatibleKeys(missing_keys=[], unexpected_keys=[])
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict: expected a dict-like state, got {type(state_dict).__name__}")

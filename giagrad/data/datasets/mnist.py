@@ -106,9 +106,9 @@ class MNIST(Dataset):
 
     Examples
     --------
-    >>> train = MNIST(train=True, transform=Compose([ToTensor(), Normalize((0.1307,), (0.3081,))]))
-    >>> loader = DataLoader(train, batch_size=64, shuffle=True, seed=0)
-    >>> images, labels = next(iter(loader))          # (64, 1, 28, 28) float32, (64,) int64
+    >>> train = MNIST(train=True, transform=Compose([ToTensor(), Normalize((0.1307,), (0.3081,))]))  # doctest: +SKIP
+    >>> loader = DataLoader(train, batch_size=64, shuffle=True, seed=0)  # doctest: +SKIP
+    >>> images, labels = next(iter(loader))  # doctest: +SKIP
     """
 
     name = "mnist"
@@ -386,8 +386,8 @@ class FashionMNIST(MNIST):
 
     Examples
     --------
-    >>> train = FashionMNIST(train=True, transform=ToTensor())
-    >>> train.classes[0]
+    >>> train = FashionMNIST(train=True, transform=ToTensor())  # doctest: +SKIP
+    >>> train.classes[0]  # doctest: +SKIP
     'T-shirt/top'
     """
 
