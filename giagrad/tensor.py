@@ -245,6 +245,9 @@ class Tensor:
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires grad.
 
+        Gradients accumulate into the leaves' ``.grad`` across calls (zero them between
+        optimisation steps). Intermediate tensors keep theirs only after ``retain_grad()``.
+
         Parameters
         ----------
         gradient : array_like, optional
@@ -252,9 +255,6 @@ class Tensor:
             tensor has one element.
         retain_graph : bool
             Keep what the nodes saved, so that backward can run through the graph again.
-
-        Gradients accumulate into the leaves' ``.grad`` across calls (zero them between
-        optimisation steps). Intermediate tensors keep theirs only after ``retain_grad()``.
         """
         if not self.requires_grad:
             raise RuntimeError(
