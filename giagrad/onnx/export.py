@@ -216,12 +216,12 @@ def _trace(model: Any, inputs: list[Tensor]) -> list[Tensor]:
     modules = list(model.modules()) if hasattr(model, "modules") else []
     modes = [module.training for module in modules]
     try:
-        for module in modules:
-            module.training = False
+        if hasattr(model, "eval"):
+            model.eval()
         with enable_grad():
             result = model(*inputs)
     finally:
-        for module, mode in zip(modules, modes, strict=True):
+        for module, mode in zip(modules, modes, strict=True):  # each as it was: some may have been frozen in eval
             module.training = mode
     outputs = [result] if isinstance(result, Tensor) else list(result)
     if not outputs or not all(isinstance(out, Tensor) for out in outputs):
