@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from giagrad import convops, mathops, mlops, normops, reductionops, shapeops
+from giagrad.onnx.export import UnsupportedOperatorError
 from giagrad.tensor import Function, Tensor
 
 Converter = Callable[[Any, Any, list[str], Sequence[Tensor], Tensor], str]
@@ -157,18 +158,29 @@ def _embedding(builder, node, inputs, parents, out):
 @converts(convops.MaxPool2d)
 def _max_pool2d(builder, node, inputs, parents, out):
     kernel, stride, (top, bottom, left, right), dilation = node.options
-    return builder.add("MaxPool", inputs, kernel_shape=list(kernel), strides=list(stride),
-                       pads=[top, left, bottom, right], dilations=list(dilation))
+    x, pads = inputs[0], [top, left, bottom, right]
+    if top >= kernel[0] or bottom >= kernel[0] or left >= kernel[1] or right >= kernel[1]:
+        # onnxruntime wants pads smaller than the kernel (ceil_mode with dilation can exceed it): pad first
+        widths = builder.int64s([0, 0, top, left, 0, 0, bottom, right], hint="pads")
+        x, pads = builder.add("Pad", [x, widths, _scalar(builder, -np.inf, parents[0])]), [0, 0, 0, 0]
+    return builder.add("MaxPool", [x], kernel_shape=list(kernel), strides=list(stride), pads=pads,
+                       dilations=list(dilation))
 
 
 @converts(convops.AvgPool2d)
 def _avg_pool2d(builder, node, inputs, parents, out):
     kernel, stride, (top, bottom, left, right), divisor, _ = node.options
-    if not np.all(divisor == kernel[0] * kernel[1]):
-        raise NotImplementedError("giagrad.onnx.export: AvgPool2d is exported only when every window divides by "
-                                  "the full kernel size (count_include_pad=True and no ceil_mode partial windows)")
-    return builder.add("AveragePool", inputs, kernel_shape=list(kernel), strides=list(stride),
-                       pads=[top, left, bottom, right], count_include_pad=1)
+    # ONNX divides by the whole window (count_include_pad=1) or by its cells inside the input (0)
+    inside = np.pad(np.ones(parents[0].shape[2:]), ((top, bottom), (left, right)))
+    out_h, out_w = divisor.shape
+    cells_inside = sum(inside[a:a + stride[0] * out_h:stride[0], b:b + stride[1] * out_w:stride[1]]
+                       for a in range(kernel[0]) for b in range(kernel[1]))
+    for count_include_pad, expected in ((1, kernel[0] * kernel[1]), (0, cells_inside)):
+        if np.array_equal(divisor, np.broadcast_to(expected, divisor.shape)):
+            return builder.add("AveragePool", inputs, kernel_shape=list(kernel), strides=list(stride),
+                               pads=[top, left, bottom, right], count_include_pad=count_include_pad)
+    raise UnsupportedOperatorError("giagrad.onnx.export: AvgPool2d with ceil_mode windows that count padding, or "
+                                   "with divisor_override, has no ONNX AveragePool equivalent")
 
 
 @converts(convops.AdaptiveAvgPool2d)
