@@ -256,7 +256,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return Tensor.comm(Stack, *tensors, axis=axis)
 
 
-_INDEX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_INDEX_PAD_MODES: dict[str, Any] = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:  # noqa: A002

@@ -16,8 +16,9 @@ The operations themselves live in modules grouped by family: ``mathops`` (elemen
 
 from __future__ import annotations
 
+import builtins
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,7 +68,8 @@ class Function:
     """
 
     parents: tuple[Tensor, ...] = ()
-    saved_tensors: tuple[Any, ...] | None = ()
+    # Any: subclasses unpack what they saved (arrays, shapes, None) without a check per use
+    saved_tensors: Any = ()
     recorded_at: int = 0
 
     @property
@@ -93,17 +95,18 @@ class Function:
 
         Examples
         --------
-        >>> grad_weight = np.matmul(grad.T, x, out=self.gradient_destination(1))
+        >>> grad_weight = np.matmul(grad.T, x, out=self.gradient_destination(1))  # doctest: +SKIP
         """
         parent = self.parents[index]
         if parent._grad_buffer is not None and parent.grad is None and parent._ctx is None:
             return parent._grad_buffer
         return None
 
-    def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
+    # (*Any, **Any): each op declares the inputs and options of its own forward
+    def forward(self, *arrays: Any, **options: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} has no forward")
 
-    def backward(self, grad: np.ndarray) -> np.ndarray | tuple[np.ndarray | None, ...] | None:
+    def backward(self, grad: np.ndarray) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no backward")
 
     @classmethod
@@ -242,6 +245,9 @@ class Tensor:
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires grad.
 
+        Gradients accumulate into the leaves' ``.grad`` across calls (zero them between
+        optimisation steps). Intermediate tensors keep theirs only after ``retain_grad()``.
+
         Parameters
         ----------
         gradient : array_like, optional
@@ -249,9 +255,6 @@ class Tensor:
             tensor has one element.
         retain_graph : bool
             Keep what the nodes saved, so that backward can run through the graph again.
-
-        Gradients accumulate into the leaves' ``.grad`` across calls (zero them between
-        optimisation steps). Intermediate tensors keep theirs only after ``retain_grad()``.
         """
         if not self.requires_grad:
             raise RuntimeError(
@@ -282,7 +285,7 @@ class Tensor:
                 continue
             if node._retains_grad:
                 node.grad = grad.copy() if node.grad is None else node.grad + grad
-            fn = node._ctx
+            fn: Function = node._ctx  # type: ignore[assignment]  # nodes in the order are never leaves
             if fn.saved_tensors is None or fn.recorded_at != _inplace_clock:
                 _check_can_run_backward(fn)
             parent_grads = fn.backward(grad)
@@ -450,7 +453,7 @@ class Tensor:
             )
         return bool(self.data)
 
-    def __float__(self) -> float:
+    def __float__(self) -> builtins.float:
         return float(self.item())
 
     def __int__(self) -> int:
@@ -479,7 +482,7 @@ class Tensor:
 
     # ------------------------------------------------------------------- in-place arithmetic
 
-    def _inplace(self, name: str, ufunc: np.ufunc, other: Any) -> Tensor:
+    def _inplace(self, name: str, ufunc: Callable[..., Any], other: Any) -> Tensor:
         if _grad_state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             raise RuntimeError(
                 f"{name}: in-place arithmetic on a tensor that requires grad would not be recorded; "
@@ -518,7 +521,7 @@ class Tensor:
         """Copy ``source`` into this tensor's array (shape kept, dtype converted)."""
         return self._inplace("copy_", _copy_ufunc, source)
 
-    def fill_(self, value: float) -> Tensor:
+    def fill_(self, value: builtins.float) -> Tensor:
         """Set every element to ``value``."""
         return self._inplace("fill_", _copy_ufunc, value)
 
@@ -613,7 +616,7 @@ class Tensor:
     def square(self) -> Tensor:
         return Tensor.comm(mathops.Square, self)
 
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:  # noqa: A002
         """Limit values to ``[min, max]``; the gradient is zero where a bound is active."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
@@ -755,7 +758,7 @@ class Tensor:
         return Tensor._make(arg_function(self.data, axis=axis, keepdims=keepdim).astype(np.int64, copy=False), None)
 
     def var(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False,
-            *, correction: float | None = None) -> Tensor:
+            *, correction: builtins.float | None = None) -> Tensor:
         r"""Variance over all elements, one dim or a tuple of dims.
 
         ``correction`` (default 1, Bessel's) is subtracted from the count:
@@ -764,12 +767,12 @@ class Tensor:
         return self._spread("var", reductionops.Var, dim, unbiased, keepdim, correction)
 
     def std(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False,
-            *, correction: float | None = None) -> Tensor:
+            *, correction: builtins.float | None = None) -> Tensor:
         """Standard deviation, ``sqrt(var)`` (same arguments as ``var``); its gradient is 0 where it is 0."""
         return self._spread("std", reductionops.Std, dim, unbiased, keepdim, correction)
 
     def _spread(self, op: str, function: type[Function], dim: Any, unbiased: bool | None, keepdim: bool,
-                correction: float | None) -> Tensor:
+                correction: builtins.float | None) -> Tensor:
         if isinstance(dim, bool):  # x.var(False): the old positional `unbiased`
             dim, unbiased = None, dim
         if unbiased is not None and correction is not None:
@@ -793,7 +796,8 @@ class Tensor:
         return Tensor.comm(reductionops.LogSumExp, self, axis=_check_dims("logsumexp", dim, self.ndim),
                            keepdims=keepdim)
 
-    def norm(self, p: float | str = "fro", dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    def norm(self, p: builtins.float | str = "fro", dim: int | Sequence[int] | None = None,
+             keepdim: bool = False) -> Tensor:
         """The vector ``p``-norm over all elements or ``dim``: ``p`` a number, ``inf``, ``-inf`` or ``'fro'`` (= 2).
 
         The gradient of a zero norm is 0 (PyTorch's subgradient). Matrix norms such as ``'nuc'``
@@ -885,21 +889,20 @@ class Tensor:
                 raise ValueError(f"expand: cannot expand shape {shape} to {sizes}: dims of size other than 1 "
                                  "must keep their size (or be -1)")
             target.append(size)
-        target = tuple(target)
-        if target == shape:
+        if tuple(target) == shape:
             return self
-        return Tensor.comm(shapeops.Expand, self, shape=target)
+        return Tensor.comm(shapeops.Expand, self, shape=tuple(target))
 
     def broadcast_to(self, *shape: int | Sequence[int]) -> Tensor:
         """Broadcast to ``shape`` with numpy/PyTorch broadcasting rules (a read-only view)."""
-        shape = _shape_arg(shape)
+        target = _shape_arg(shape)
         try:
-            broadcast = np.broadcast_shapes(self.data.shape, shape)
+            broadcast = np.broadcast_shapes(self.data.shape, target)
         except ValueError:
             broadcast = None
-        if broadcast != shape:
-            raise ValueError(f"broadcast_to: shape {self.shape} cannot be broadcast to {shape}")
-        return self.expand(shape)
+        if broadcast != target:
+            raise ValueError(f"broadcast_to: shape {self.shape} cannot be broadcast to {target}")
+        return self.expand(target)
 
     def expand_as(self, other: Tensor) -> Tensor:
         """``expand(other.shape)``."""
@@ -967,7 +970,7 @@ class Tensor:
         before = (slice(None),) * axis
         return tuple(self[before + (i,)] for i in range(self.data.shape[axis]))
 
-    def pad(self, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    def pad(self, pad: Sequence[int], mode: str = "constant", value: builtins.float = 0.0) -> Tensor:
         """Pad with PyTorch's widths order (last dim first); see ``giagrad.pad``."""
         return shapeops.pad(self, pad, mode, value)
 

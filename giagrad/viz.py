@@ -173,7 +173,7 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
     for layer in sorted(columns):
         column = columns[layer]
         if layer > 0:
-            column.sort(key=lambda node, layer=layer: _mean_input_row(node, nodes, layer))
+            column.sort(key=lambda node, layer=layer: _mean_input_row(node, nodes, layer))  # type: ignore[misc]
         for index, node in enumerate(column):
             node.row = index - (len(column) - 1) / 2
 

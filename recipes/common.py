@@ -47,6 +47,8 @@ def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr
     parser.add_argument("--out", default=None, help=f"run folder (default: {default_folder})")
     parser.add_argument("--resume", default=None, help="continue from a checkpoint (e.g. RUN/last.npz)")
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
+    parser.add_argument("--export-onnx", action="store_true",
+                        help="also write the trained model as model.onnx in the run folder (needs giagrad[onnx])")
     return parser
 
 
@@ -59,6 +61,16 @@ class DefaultsOnceHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
                 or action.default == argparse.SUPPRESS:
             return text
         return super()._get_help_string(action)
+
+
+def export_onnx(model: Any, example: Any, folder: Path) -> Path:
+    """Write ``model`` as ``folder/model.onnx``, its batch dim dynamic; ``example`` is one input batch."""
+    import giagrad.onnx
+
+    path = folder / "model.onnx"
+    giagrad.onnx.export(model, giagrad.tensor(np.asarray(example)), path, input_names=["input"],
+                        output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    return path
 
 
 @dataclass
@@ -147,6 +159,8 @@ def train_image_classifier(model: Any, args: argparse.Namespace, data: ImageData
         print(f"data: {data.source}{data_note}\nmodel: {model.num_parameters():,} parameters\n{model}")
     history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
     test = trainer.evaluate(test_loader)
+    if args.export_onnx:
+        export_onnx(model, next(iter(test_loader))[0].data[:1], folder)
     return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
                                            "data": data.source},
                          args, title=title)

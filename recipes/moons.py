@@ -21,7 +21,7 @@ import giagrad
 from giagrad import nn, optim
 from giagrad.data import DataLoader, TensorDataset
 from giagrad.train import ModelCheckpoint, Trainer
-from recipes.common import base_parser, run_folder, write_results
+from recipes.common import base_parser, export_onnx, run_folder, write_results
 
 
 def make_moons(samples: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
     test = trainer.evaluate(test_loader)
     draw_boundary(model, points[:split], labels[:split], points[split:], labels[split:], folder / "boundary.png",
                   title=f"decision boundary (test accuracy {test['accuracy']:.1%})")
+    if args.export_onnx:
+        export_onnx(model, points[:1], folder)
     return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"]},
                          args, title="MLP on moons")
 

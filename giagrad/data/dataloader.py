@@ -26,7 +26,7 @@ import collections.abc
 import functools
 import numbers
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def default_collate(batch: list[Any]) -> Any:
         if type(first) is dict:
             return collated
         try:
-            return type(first)(collated)
+            return cast(Any, type(first))(collated)
         except TypeError:  # a mapping type that cannot be built from a dict
             return collated
     if isinstance(first, tuple) and hasattr(first, "_fields"):  # named tuple
@@ -198,7 +198,8 @@ class DataLoader:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
                 raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, "
                                  "shuffle, sampler, and drop_last")
-        self.dataset = dataset
+        # Any: map-style, iterable, or with get_batch; samplers are any iterables of indices
+        self.dataset: Any = dataset
         self.seed = seed
         self.num_workers = int(num_workers)
         self.pin_memory = bool(pin_memory)  # ignored: giagrad computes on the CPU
@@ -213,8 +214,8 @@ class DataLoader:
         self.collate_fn = collate_fn
         self._epoch = 0
         if self.is_iterable:
-            self.sampler = None
-            self.batch_sampler = None
+            self.sampler: Any = None
+            self.batch_sampler: Any = None
         else:
             if sampler is None and batch_sampler is None:
                 sampler = RandomSampler(dataset, seed=seed, generator=generator) if shuffle \

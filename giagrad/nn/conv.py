@@ -7,7 +7,7 @@ Each holds a weight and an optional bias and calls the functional form in
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -255,7 +255,8 @@ class ConvTranspose2d(_ConvNd):
     def forward(self, input: Tensor, output_size: tuple[int, ...] | None = None) -> Tensor:  # noqa: A002
         self._check_input(input)
         output_padding = self.output_padding if output_size is None else self._output_padding(input, output_size)
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
+        padding = cast(tuple[int, ...], self.padding)  # never 'same' for a transposed convolution
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, padding, output_padding,
                                   self.groups, self.dilation)
 
     def _output_padding(self, input: Tensor, output_size: tuple[int, ...]) -> tuple[int, ...]:

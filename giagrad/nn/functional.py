@@ -795,8 +795,8 @@ def _convolution(op: str, input: Any, weight: Any, bias: Any, stride: Any, paddi
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1,
-           padding: int | tuple[int, int] | str = 0, dilation: int | tuple[int, int] = 1, groups: int = 1) -> Tensor:
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, ...] = 1,
+           padding: int | tuple[int, ...] | str = 0, dilation: int | tuple[int, ...] = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as in every deep-learning library) over ``(N, C, H, W)``.
 
     .. math:: out[n, o, i, j] = bias[o] + \\sum_{c, a, b} weight[o, c, a, b]\\;
@@ -850,8 +850,9 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
     return _convolution("conv3d", input, weight, bias, stride, padding, dilation, groups, 3)
 
 
-def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int] = 1,
-           padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1) -> Tensor:
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, ...] = 1,
+           padding: int | tuple[int, ...] | str = 0, dilation: int | tuple[int, ...] = 1,
+           groups: int = 1) -> Tensor:
     """1-D convolution over ``(N, C_in, L)`` with ``weight (C_out, C_in / groups, K)``.
 
     The same operation as :func:`conv2d` on a height-1 image (and computed that way); the
@@ -865,9 +866,9 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
     return _convolution("conv1d", input, weight, bias, stride, padding, dilation, groups, 1)
 
 
-def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1,
-                     padding: int | tuple[int, int] = 0, output_padding: int | tuple[int, int] = 0,
-                     groups: int = 1, dilation: int | tuple[int, int] = 1) -> Tensor:
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, ...] = 1,
+                     padding: int | tuple[int, ...] = 0, output_padding: int | tuple[int, ...] = 0,
+                     groups: int = 1, dilation: int | tuple[int, ...] = 1) -> Tensor:
     """2-D transposed convolution ("deconvolution"): the gradient of ``conv2d`` w.r.t. its input.
 
     Each input pixel adds ``input[n, c, i, j] * weight[c]`` onto the output window at

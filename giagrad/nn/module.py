@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -99,6 +99,11 @@ class Module:
     _buffers: dict[str, Tensor | None]
     _non_persistent_buffers: set[str]
     _modules: dict[str, Module | None]
+
+    if TYPE_CHECKING:
+        # Parameters, buffers and submodules are registered by name at run time: tell type
+        # checkers that such attributes exist (PyTorch's Module declares the same).
+        def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self) -> None:
         set_plain = object.__setattr__
@@ -226,7 +231,7 @@ class Module:
         """
         for registry in (self._parameters, self._modules, self._buffers):
             if registry is not keep:
-                registry.pop(name, None)  # type: ignore[attr-defined]
+                registry.pop(name, None)
         if keep is not self._buffers:
             self._non_persistent_buffers.discard(name)
 
@@ -266,7 +271,12 @@ class Module:
 
         Examples
         --------
-        >>> self.register_buffer("running_mean", giagrad.zeros(num_features))
+        >>> class Counter(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.register_buffer("count", giagrad.zeros(1))
+        >>> list(Counter().state_dict())
+        ['count']
         """
         self._check_new_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -410,6 +420,7 @@ class Module:
         ...     if isinstance(m, nn.Linear):
         ...         nn.init.xavier_uniform_(m.weight)
         >>> model.apply(init_weights)
+        Sequential(...)
         """
         for module in self.children():
             module.apply(fn)
@@ -559,7 +570,9 @@ class Module:
 
         Examples
         --------
+        >>> giagrad.save(model.state_dict(), "model.npz")
         >>> model.load_state_dict(giagrad.load("model.npz"))
+        _IncompatibleKeys(missing_keys=[], unexpected_keys=[])
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict: expected a dict-like state, got {type(state_dict).__name__}")

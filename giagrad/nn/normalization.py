@@ -224,7 +224,7 @@ class GroupNorm(Module):
         _affine_parameters(self, affine, bias, self.num_channels, dtype)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        shape = getattr(input, "shape", ())
+        shape: tuple[int, ...] = getattr(input, "shape", ())
         if len(shape) < 2 or shape[1] != self.num_channels:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.num_channels}, *), got shape {shape}")
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

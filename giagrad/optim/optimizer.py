@@ -147,7 +147,7 @@ class Optimizer:
         if isinstance(params, set):
             raise TypeError(f"{type(self).__name__}: parameters must be an ordered collection, not a set "
                             "(the order fixes state_dict)")
-        groups = list(params)
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         if not isinstance(groups[0], dict):

@@ -35,8 +35,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence, Sized
+from typing import Any, cast
 
 import numpy as np
 
@@ -265,7 +265,7 @@ class Trainer:
         if self._show_bar():
             from tqdm import tqdm
 
-            total = len(loader) if hasattr(loader, "__len__") else None
+            total = len(cast(Sized, loader)) if hasattr(loader, "__len__") else None
             bar = tqdm(loader, total=total, desc=f"epoch {epoch_number}/{epochs}", leave=False,
                        dynamic_ncols=True, mininterval=0.2, unit="batch")
             batches = bar
