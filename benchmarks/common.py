@@ -89,10 +89,14 @@ def import_torch(absent_notice: str | None = None) -> Any | None:
 
 
 def blas_threads() -> int | None:
-    """How many threads numpy's BLAS uses, if threadpoolctl can tell."""
+    """How many threads numpy's BLAS uses, if threadpoolctl can tell (else what the environment
+    asks of OpenBLAS, if anything)."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+            if os.environ.get(variable, "").isdigit() and int(os.environ[variable]) > 0:
+                return int(os.environ[variable])
         return None
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     return pools[0]["num_threads"] if pools else None

@@ -1,31 +1,37 @@
 """Recurrent operations: one node runs a whole sequence through one layer in one direction.
 
 Recording a node per time step and per gate would put thousands of small nodes in the graph of a
-sequence model; here the loop over time runs inside ``forward`` (in numpy, saving the gates) and
-backpropagation through time inside ``backward``. What does not depend on the recurrence is done
-for all time steps at once, outside the loops:
+sequence model; here the loop over time runs inside ``forward`` (in numpy) and backpropagation
+through time inside ``backward``. What does not depend on the recurrence is done for all time
+steps at once, outside the loops:
 
-- forward: the input projection ``x W_ih^T + b`` of every step is ONE matrix multiply;
-- backward: the gate derivatives that depend only on saved values are computed for every step
-  before the loop, and after it the gradients of ``x``, ``W_ih`` and ``W_hh`` are ONE matrix
-  multiply each over all ``T * B`` rows.
+- forward: the input projection ``x W_ih^T + b_ih`` of every step is ONE matrix multiply;
+- backward: the gradients of ``x``, ``W_ih``, ``W_hh`` and the biases are one matrix multiply
+  (or sum) each over all ``T * B`` rows, after the loop.
 
-Only ``h_{t-1} W_hh^T`` (forward) and ``dz_t W_hh`` (backward) and a few elementwise ops stay in
-the loops, writing into preallocated arrays.
+Inside the loops remain ``h_{t-1} W_hh^T`` (forward), ``dz_t W_hh`` (backward) and a few
+elementwise ops on preallocated arrays. While a step's values are in cache, the forward loop also
+stores the factors its backward will multiply the incoming gradients by (only when a backward will
+follow), so that the backward loop is a handful of products.
 
-The layout is PyTorch's: time-major ``x`` of shape ``(T, B, input_size)``, weights
-``W_ih (G * H, input_size)`` and ``W_hh (G * H, H)`` whose row blocks are the gates in PyTorch's
-order (LSTM ``i, f, g, o``; GRU ``r, z, n``). With ``reverse=True`` the layer reads the sequence
-from its last step to its first (the backward direction of a bidirectional layer); its output
-stays in time order. Sigmoids are computed as ``0.5 * tanh(0.5 x) + 0.5``: exact, free of
-overflow, and for the gates one ``tanh`` call covers the sigmoid gates and the tanh gate alike
-once the sigmoid gates' weights are scaled by ``0.5``.
+Layout. The API is PyTorch's: time-major ``x`` of shape ``(T, B, input_size)``, weights
+``W_ih (G * H, input_size)`` and ``W_hh (G * H, H)`` whose ``G`` row blocks are the gates in
+PyTorch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``). Inside, the gates are stored gate-major,
+``(G, B, H)`` per step, so that every gate is one contiguous block: numpy is several times slower
+on the strided column blocks of a ``(B, G * H)`` matrix. ``h @ W_g^T`` for all gates at once is a
+batched matrix multiply writing that layout directly.
+
+With ``reverse=True`` the layer reads the sequence from its last step to its first (the backward
+direction of a bidirectional layer); its output stays in time order. Sigmoids are computed as
+``0.5 * tanh(0.5 x) + 0.5``: exact, free of overflow, and one ``tanh`` call covers the sigmoid
+gates and the tanh gate alike once the sigmoid gates' weights are scaled by ``0.5``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from giagrad.grad_mode import is_grad_enabled
 from giagrad.tensor import Function
 
 
@@ -34,24 +40,9 @@ def time_steps(length: int, reverse: bool) -> range:
     return range(length - 1, -1, -1) if reverse else range(length)
 
 
-def previous_states(states: np.ndarray, initial: np.ndarray, reverse: bool) -> np.ndarray:
-    """For every time step, the state the step started from, in time order: ``(T, B, H)``."""
-    if reverse:
-        return np.concatenate([states[1:], initial[None]])
-    return np.concatenate([initial[None], states[:-1]])
-
-
-def gate_scale(gates: int, hidden: int, sigmoid_gates: list[int], dtype: np.dtype) -> np.ndarray:
-    """``0.5`` on the rows of the sigmoid gates, ``1`` elsewhere: ``(gates * hidden, 1)``."""
-    scale = np.ones((gates, hidden, 1), dtype=dtype)
-    scale[sigmoid_gates] = 0.5
-    return scale.reshape(gates * hidden, 1)
-
-
-def sigmoid_from_tanh_(half: np.ndarray) -> None:
-    """``tanh(x / 2)`` -> ``sigmoid(x)``, in place."""
-    half *= 0.5
-    half += 0.5
+def per_gate(values: tuple[float, ...], dtype: np.dtype) -> np.ndarray:
+    """One value per gate, shaped ``(G, 1, 1)`` to broadcast over gate-major ``(G, B, H)``."""
+    return np.asarray(values, dtype=dtype).reshape(-1, 1, 1)
 
 
 class RecurrentLayer(Function):
@@ -62,47 +53,80 @@ class RecurrentLayer(Function):
     """
 
     weight_index = 2
+    reverse = False
+
+    def will_backward(self) -> bool:
+        """Whether this node is being recorded, so that forward should keep what backward needs."""
+        return is_grad_enabled() and any(parent.requires_grad for parent in self.parents)
 
     @staticmethod
-    def input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-        """``x W_ih^T + bias`` for every time step at once: ``(T, B, G)``."""
+    def input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, gates: int) -> np.ndarray:
+        """``x W_ih^T + bias`` for every time step at once, gate-major: ``(T, G, B, H)``."""
         steps, batch, features = x.shape
-        projection = np.matmul(x.reshape(steps * batch, features), w_ih.T)
-        if bias is not None:
-            projection += bias
-        return projection.reshape(steps, batch, -1)
+        hidden = w_ih.shape[0] // gates
+        projection = np.matmul(x.reshape(steps * batch, features), w_ih.T).reshape(steps, batch, gates, hidden)
+        out = np.empty((steps, gates, batch, hidden), dtype=x.dtype)
+        if bias is None:
+            np.copyto(out, projection.transpose(0, 2, 1, 3))
+        else:
+            np.add(projection.transpose(0, 2, 1, 3), bias.reshape(gates, 1, hidden), out=out)
+        return out
+
+    @staticmethod
+    def transposed_gate_weights(w_hh: np.ndarray, gates: int) -> np.ndarray:
+        """``W_g^T`` of every gate, ``(G, H, H)``: ``h @ result`` is ``h W_g^T`` for every gate."""
+        hidden = w_hh.shape[1]
+        return np.ascontiguousarray(w_hh.reshape(gates, hidden, hidden).transpose(0, 2, 1))
 
     def input_and_weight_gradients(self, x: np.ndarray, w_ih: np.ndarray, grad_input_pre: np.ndarray,
-                                   grad_hidden_pre: np.ndarray, previous: np.ndarray
+                                   grad_hidden_pre: np.ndarray, states: np.ndarray, h0: np.ndarray
                                    ) -> list[np.ndarray | None]:
         """Gradients of ``x``, ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` from those of the projections.
 
-        ``grad_input_pre`` is the gradient of ``x W_ih^T + b_ih`` at every step, ``grad_hidden_pre``
-        that of ``h_{t-1} W_hh^T + b_hh`` (the same array except in the GRU), ``previous`` the
-        ``h_{t-1}`` of every step. Each is one matrix multiply over all ``T * B`` rows.
+        ``grad_input_pre`` ``(G, T, B, H)`` is the gradient of ``x W_ih^T + b_ih`` at every step,
+        ``grad_hidden_pre`` that of ``h_{t-1} W_hh^T + b_hh`` (the same array except in the
+        GRU), ``states`` the ``h_t`` of every step ``(T, B, H)`` and ``h0`` the initial one.
+        Each gradient is one (batched over gates) matrix multiply over all ``T * B`` rows.
         """
         need = self.needs_input_grad
         first = self.weight_index
-        steps, batch, gates = grad_input_pre.shape
-        rows_input = grad_input_pre.reshape(steps * batch, gates)
-        rows_hidden = grad_hidden_pre.reshape(steps * batch, gates)
-        grad_x = np.matmul(rows_input, w_ih).reshape(x.shape) if need[0] else None
+        gates, steps, batch, hidden = grad_input_pre.shape
+        rows_input = grad_input_pre.reshape(gates, steps * batch, hidden)
+        grad_x = None
+        if need[0]:
+            grad_x = np.matmul(rows_input, w_ih.reshape(gates, hidden, -1)).sum(axis=0).reshape(x.shape)
         grad_w_ih = grad_w_hh = None
         if need[first]:
-            grad_w_ih = np.matmul(rows_input.T, x.reshape(steps * batch, -1), out=self.gradient_destination(first))
+            grad_w_ih = self._gate_weight_gradient(first, rows_input, x.reshape(steps * batch, -1))
         if need[first + 1]:
-            grad_w_hh = np.matmul(rows_hidden.T, previous.reshape(steps * batch, -1),
-                                  out=self.gradient_destination(first + 1))
+            # Step t multiplied h_{t-1} (h_{t+1} in reverse): pair the rows one step apart, and
+            # the first step visited with h0, instead of copying the states into a shifted array.
+            if self.reverse:
+                later, earlier, first_visited = grad_hidden_pre[:, :-1], states[1:], grad_hidden_pre[:, -1]
+            else:
+                later, earlier, first_visited = grad_hidden_pre[:, 1:], states[:-1], grad_hidden_pre[:, 0]
+            rows = (steps - 1) * batch
+            grad_w_hh = self._gate_weight_gradient(first + 1, later.reshape(gates, rows, hidden),
+                                                   earlier.reshape(rows, hidden))
+            grad_w_hh.reshape(gates, hidden, hidden)[...] += np.matmul(first_visited.transpose(0, 2, 1), h0)
         grads = [grad_x, grad_w_ih, grad_w_hh]
         if len(need) > first + 2:  # biases
-            if rows_hidden is rows_input:  # the two biases add up: one gradient for both
-                shared = rows_input.sum(axis=0) if need[first + 2] or need[first + 3] else None
+            if grad_hidden_pre is grad_input_pre:  # the two biases add up: one gradient for both
+                shared = rows_input.sum(axis=1).reshape(-1) if need[first + 2] or need[first + 3] else None
                 grad_b_ih = grad_b_hh = shared
             else:
-                grad_b_ih = rows_input.sum(axis=0) if need[first + 2] else None
-                grad_b_hh = rows_hidden.sum(axis=0) if need[first + 3] else None
+                grad_b_ih = rows_input.sum(axis=1).reshape(-1) if need[first + 2] else None
+                grad_b_hh = grad_hidden_pre.sum(axis=(1, 2)).reshape(-1) if need[first + 3] else None
             grads += [grad_b_ih, grad_b_hh]
         return grads
+
+    def _gate_weight_gradient(self, index: int, rows: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """``sum over rows of rows[g]^T inputs`` for every gate, as a ``(G * H, features)`` matrix."""
+        gates, _, hidden = rows.shape
+        destination = self.gradient_destination(index)
+        out = None if destination is None else destination.reshape(gates, hidden, -1)
+        result = np.matmul(rows.transpose(0, 2, 1), inputs, out=out)
+        return destination if destination is not None else result.reshape(gates * hidden, -1)
 
 
 class RNNLayer(RecurrentLayer):
@@ -114,12 +138,14 @@ class RNNLayer(RecurrentLayer):
 
     def forward(self, x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, *biases: np.ndarray,
                 reverse: bool, nonlinearity: str) -> np.ndarray:
-        states = self.input_projection(x, w_ih, biases[0] + biases[1] if biases else None)
+        steps, batch, _ = x.shape
+        # the pre-activations, turned into h_t in place
+        states = self.input_projection(x, w_ih, biases[0] + biases[1] if biases else None, 1)[:, 0]
+        w_hh_t = self.transposed_gate_weights(w_hh, 1)[0]
         product = np.empty_like(h0)
-        w_hh_t = w_hh.T
         h = h0
-        for t in time_steps(len(x), reverse):
-            state = states[t]  # the pre-activation, turned into h_t in place
+        for t in time_steps(steps, reverse):
+            state = states[t]
             np.matmul(h, w_hh_t, out=product)
             state += product
             if nonlinearity == "tanh":
@@ -133,21 +159,20 @@ class RNNLayer(RecurrentLayer):
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         x, h0, w_ih, w_hh, states = self.saved_tensors
-        # d h_t / d pre-activation for every step at once
+        # d h_t / d pre-activation, for every step at once
         if self.nonlinearity == "tanh":
             derivative = np.square(states)
             np.subtract(1, derivative, out=derivative)
         else:
             derivative = (states > 0).astype(states.dtype)
-        grad_pre = np.empty_like(states)
+        grad_pre = np.empty((1,) + states.shape, dtype=states.dtype)
         grad_h = np.zeros_like(h0)  # from the step after
         for t in time_steps(len(x), not self.reverse):
-            step = grad_pre[t]
+            step = grad_pre[0, t]
             np.add(grad[t], grad_h, out=step)
             step *= derivative[t]
             np.matmul(step, w_hh, out=grad_h)
-        previous = previous_states(states, h0, self.reverse)
-        grad_x, *weights = self.input_and_weight_gradients(x, w_ih, grad_pre, grad_pre, previous)
+        grad_x, *weights = self.input_and_weight_gradients(x, w_ih, grad_pre, grad_pre, states, h0)
         return (grad_x, grad_h if self.needs_input_grad[1] else None, *weights)
 
 
@@ -160,6 +185,15 @@ class LSTMLayer(RecurrentLayer):
 
     Inputs ``(x, h0, c0, w_ih, w_hh, [b_ih, b_hh])``. The output packs ``(T + 1, B, H)``: ``h_t``
     for every step, then the final cell state (a node has one output; the layer slices it).
+
+    Backward through time needs, per step, only
+
+    .. math::
+        dz_o = dh \cdot \tanh(c_t) \sigma'_o,\quad dc = dc_{t+1} + dh \cdot o (1 - \tanh^2 c_t),\quad
+        (dz_i, dz_f, dz_g) = dc \cdot (g \sigma'_i,\ c_{t-1} \sigma'_f,\ i \tanh'_g),\quad
+        dc_t = dc \cdot f
+
+    so the forward loop stores the five factors multiplying ``dh`` and ``dc``.
     """
 
     weight_index = 3
@@ -168,68 +202,83 @@ class LSTMLayer(RecurrentLayer):
                 *biases: np.ndarray, reverse: bool) -> np.ndarray:
         steps, batch, _ = x.shape
         hidden = h0.shape[-1]
-        scale = gate_scale(4, hidden, [0, 1, 3], x.dtype)
-        bias = (biases[0] + biases[1]) * scale[:, 0] if biases else None
-        gates = self.input_projection(x, w_ih * scale, bias)  # becomes the activated gates in place
-        w_hh_t = (w_hh * scale).T
-        packed = np.empty((steps + 1, batch, hidden), dtype=x.dtype)
-        cells = np.empty((steps, batch, hidden), dtype=x.dtype)
-        tanh_cells = np.empty_like(cells)
-        product = np.empty((batch, 4 * hidden), dtype=x.dtype)
-        input_times_g = np.empty((batch, hidden), dtype=x.dtype)
+        dtype = x.dtype
+        # Per gate: the scale before the one tanh, the affine map after it (sigmoid = tanh(x/2)/2 + 1/2),
+        # and the derivative's factor (sigmoid' = (1 - tanh^2) / 4).
+        scale = per_gate((0.5, 0.5, 1.0, 0.5), dtype)
+        offset = per_gate((0.5, 0.5, 0.0, 0.5), dtype)
+        derivative_scale = per_gate((0.25, 0.25, 1.0, 0.25), dtype)
+        row_scale = np.repeat(scale.reshape(4), hidden)
+        bias = (biases[0] + biases[1]) * row_scale if biases else None
+        gates = self.input_projection(x, w_ih * row_scale[:, None], bias, 4)  # becomes the activated gates
+        w_hh_t = self.transposed_gate_weights(w_hh * row_scale[:, None], 4)
+        record = self.will_backward()
+        packed = np.empty((steps + 1, batch, hidden), dtype=dtype)
+        cells = np.empty((steps, batch, hidden), dtype=dtype)
+        # per step: the factors of dc for i, f, g, then of dh for o and for dc (see the docstring)
+        factors = np.empty((steps, 5, batch, hidden), dtype=dtype) if record else None
+        product = np.empty((4, batch, hidden), dtype=dtype)
+        derivative = np.empty_like(product)
+        input_times_g = np.empty((batch, hidden), dtype=dtype)
+        tanh_cell = np.empty_like(input_times_g)
         h, c = h0, c0
         for t in time_steps(steps, reverse):
             step = gates[t]
             np.matmul(h, w_hh_t, out=product)
             step += product
             np.tanh(step, out=step)
-            sigmoid_from_tanh_(step[:, :2 * hidden])
-            sigmoid_from_tanh_(step[:, 3 * hidden:])
-            i, f, g, o = step[:, :hidden], step[:, hidden:2 * hidden], step[:, 2 * hidden:3 * hidden], \
-                step[:, 3 * hidden:]
+            if record:
+                np.multiply(step, step, out=derivative)
+                derivative *= -derivative_scale
+                derivative += derivative_scale
+            step *= scale
+            step += offset
+            i, f, g, o = step
             c_t = cells[t]
             np.multiply(f, c, out=c_t)
             np.multiply(i, g, out=input_times_g)
             c_t += input_times_g
-            np.tanh(c_t, out=tanh_cells[t])
-            h = np.multiply(o, tanh_cells[t], out=packed[t])
+            np.tanh(c_t, out=tanh_cell)
+            if record:
+                factor = factors[t]
+                np.multiply(derivative[0], g, out=factor[0])
+                np.multiply(derivative[1], c, out=factor[1])
+                np.multiply(derivative[2], i, out=factor[2])
+                np.multiply(derivative[3], tanh_cell, out=factor[3])
+                to_cell = factor[4]
+                np.multiply(tanh_cell, tanh_cell, out=to_cell)
+                np.subtract(1, to_cell, out=to_cell)
+                to_cell *= o
+            h = np.multiply(o, tanh_cell, out=packed[t])
             c = c_t
         packed[steps] = c
         self.reverse = reverse
-        self.save_for_backward(x, h0, c0, w_ih, w_hh, gates, cells, tanh_cells, packed)
+        if record:
+            self.save_for_backward(x, h0, w_ih, w_hh, gates, factors, packed)
         return packed
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        x, h0, c0, w_ih, w_hh, gates, cells, tanh_cells, packed = self.saved_tensors
-        steps, batch, hidden = cells.shape
-        four = gates.reshape(steps, batch, 4, hidden)
-        i, f, g, o = four[:, :, 0], four[:, :, 1], four[:, :, 2], four[:, :, 3]
-        previous_cells = previous_states(cells, c0, self.reverse)
-        # Per step: dz_o = dh * to_output_gate, dc = dh * to_cell + dc_next, and
-        # (dz_i, dz_f, dz_g) = dc * from_cell. These factors depend on saved values only.
-        to_output_gate = tanh_cells * o * (1 - o)
-        to_cell = o * (1 - tanh_cells * tanh_cells)
-        from_cell = np.empty((steps, batch, 3, hidden), dtype=x.dtype)
-        np.multiply(g, i * (1 - i), out=from_cell[:, :, 0])
-        np.multiply(previous_cells, f * (1 - f), out=from_cell[:, :, 1])
-        np.multiply(i, 1 - g * g, out=from_cell[:, :, 2])
-        grad_pre = np.empty((steps, batch, 4, hidden), dtype=x.dtype)
+        x, h0, w_ih, w_hh, gates, factors, packed = self.saved_tensors
+        steps, _, batch, hidden = factors.shape
+        forget = gates[:, 1]
+        w_hh_gates = w_hh.reshape(4, hidden, hidden)
+        grad_pre = np.empty((4, steps, batch, hidden), dtype=x.dtype)
         grad_h = np.zeros_like(h0)
         grad_c = np.array(grad[steps], copy=True)  # the final cell state's own gradient
-        grad_h_flat = np.empty((batch, hidden), dtype=x.dtype)
+        through_h = np.empty((batch, hidden), dtype=x.dtype)
+        per_gate_h = np.empty((4, batch, hidden), dtype=x.dtype)
         for t in time_steps(steps, not self.reverse):
-            step = grad_pre[t]
+            step, factor = grad_pre[:, t], factors[t]
             grad_h += grad[t]
-            np.multiply(grad_h, to_output_gate[t], out=step[:, 3])
-            np.multiply(grad_h, to_cell[t], out=grad_h_flat)
-            grad_c += grad_h_flat
-            np.multiply(grad_c[:, None, :], from_cell[t], out=step[:, :3])
-            grad_c *= f[t]
-            np.matmul(step.reshape(batch, 4 * hidden), w_hh, out=grad_h)
+            np.multiply(grad_h, factor[3], out=step[3])
+            np.multiply(grad_h, factor[4], out=through_h)
+            grad_c += through_h
+            np.multiply(grad_c, factor[:3], out=step[:3])
+            grad_c *= forget[t]
+            np.matmul(step, w_hh_gates, out=per_gate_h)
+            np.sum(per_gate_h, axis=0, out=grad_h)
         need = self.needs_input_grad
-        previous = previous_states(packed[:steps], h0, self.reverse)
-        grad_pre = grad_pre.reshape(steps, batch, 4 * hidden)
-        grad_x, *weights = self.input_and_weight_gradients(x, w_ih, grad_pre, grad_pre, previous)
+        grad_x, *weights = self.input_and_weight_gradients(x, w_ih, grad_pre, grad_pre, packed[:steps], h0)
         return (grad_x, grad_h if need[1] else None, grad_c if need[2] else None, *weights)
 
 
@@ -241,73 +290,94 @@ class GRULayer(RecurrentLayer):
         n = \tanh(W_{in} x_t + b_{in} + r (W_{hn} h_{t-1} + b_{hn})),\quad
         h_t = (1 - z) n + z h_{t-1}
 
-    Inputs ``(x, h0, w_ih, w_hh, [b_ih, b_hh])``; the output is ``h_t`` for every step.
+    Inputs ``(x, h0, w_ih, w_hh, [b_ih, b_hh])``; the output is ``h_t`` for every step. As in
+    the LSTM, forward stores per step the factors backward multiplies ``dh`` by:
+    ``dz_n = dh (1 - z)(1 - n^2)``, ``dz_z = dh (h_{t-1} - n) \sigma'_z``, and
+    ``dz_r = dz_n (W_{hn} h_{t-1} + b_{hn}) \sigma'_r``.
     """
 
     def forward(self, x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, *biases: np.ndarray,
                 reverse: bool) -> np.ndarray:
         steps, batch, _ = x.shape
         hidden = h0.shape[-1]
-        scale = gate_scale(3, hidden, [0, 1], x.dtype)
+        dtype = x.dtype
+        # r and z: sigmoid(x) = tanh(x / 2) / 2 + 1 / 2
+        row_scale = np.repeat(np.asarray((0.5, 0.5, 1.0), dtype=dtype), hidden)
         bias = None
         if biases:
             # b_hh of r and z adds like b_ih; b_hn sits inside r * (...)
             bias = biases[0].copy()
             bias[:2 * hidden] += biases[1][:2 * hidden]
-            bias *= scale[:, 0]
-        gates = self.input_projection(x, w_ih * scale, bias)  # becomes r, z, n in place
-        w_hh_t = (w_hh * scale).T
-        hidden_n = np.empty((steps, batch, hidden), dtype=x.dtype)  # W_hn h_{t-1} + b_hn
-        states = np.empty((steps, batch, hidden), dtype=x.dtype)
-        product = np.empty((batch, 3 * hidden), dtype=x.dtype)
+            bias *= row_scale
+        gates = self.input_projection(x, w_ih * row_scale[:, None], bias, 3)  # becomes r, z, n in place
+        w_hh_t = self.transposed_gate_weights(w_hh * row_scale[:, None], 3)
+        record = self.will_backward()
+        states = np.empty((steps, batch, hidden), dtype=dtype)
+        factors = np.empty((steps, 3, batch, hidden), dtype=dtype) if record else None  # for dz_r, dz_z, dz_n
+        product = np.empty((3, batch, hidden), dtype=dtype)
+        derivative = np.empty((2, batch, hidden), dtype=dtype)
+        hidden_n = np.empty((batch, hidden), dtype=dtype)  # W_hn h_{t-1} + b_hn
+        scratch = np.empty_like(hidden_n)
         h = h0
         for t in time_steps(steps, reverse):
             step = gates[t]
             np.matmul(h, w_hh_t, out=product)
-            r_z = step[:, :2 * hidden]
-            r_z += product[:, :2 * hidden]
+            r_z = step[:2]
+            r_z += product[:2]
             np.tanh(r_z, out=r_z)
-            sigmoid_from_tanh_(r_z)
-            r, z, n = step[:, :hidden], step[:, hidden:2 * hidden], step[:, 2 * hidden:]
-            hn = hidden_n[t]
+            if record:  # sigmoid' = (1 - tanh^2) / 4
+                np.multiply(r_z, r_z, out=derivative)
+                derivative *= -0.25
+                derivative += 0.25
+            r_z *= 0.5
+            r_z += 0.5
+            r, z, n = step
             if biases:
-                np.add(product[:, 2 * hidden:], biases[1][2 * hidden:], out=hn)
+                np.add(product[2], biases[1][2 * hidden:], out=hidden_n)
             else:
-                hn[...] = product[:, 2 * hidden:]
-            n += r * hn
+                np.copyto(hidden_n, product[2])
+            np.multiply(r, hidden_n, out=scratch)
+            n += scratch
             np.tanh(n, out=n)
             h_t = np.subtract(h, n, out=states[t])
+            if record:
+                factor = factors[t]
+                np.multiply(hidden_n, derivative[0], out=factor[0])
+                np.multiply(h_t, derivative[1], out=factor[1])
+                to_n = factor[2]
+                np.multiply(n, n, out=to_n)
+                np.subtract(1, to_n, out=to_n)
+                np.subtract(1, z, out=scratch)
+                to_n *= scratch
             h_t *= z
             h_t += n
             h = h_t
-        self.reverse, self.has_bias = reverse, bool(biases)
-        self.save_for_backward(x, h0, w_ih, w_hh, gates, hidden_n, states)
+        self.reverse = reverse
+        if record:
+            self.save_for_backward(x, h0, w_ih, w_hh, gates, factors, states)
         return states
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        x, h0, w_ih, w_hh, gates, hidden_n, states = self.saved_tensors
+        x, h0, w_ih, w_hh, gates, factors, states = self.saved_tensors
         steps, batch, hidden = states.shape
-        r, z, n = gates[:, :, :hidden], gates[:, :, hidden:2 * hidden], gates[:, :, 2 * hidden:]
-        previous = previous_states(states, h0, self.reverse)
-        # Per step, from dh: dz_n = dh * to_n, dz_z = dh * to_z, dz_r = dz_n * to_r,
-        # d(W_hn h + b_hn) = dz_n * r, and dh_{t-1} = dh * z + (those) @ W_hh.
-        to_n = (1 - z) * (1 - n * n)
-        to_z = (previous - n) * z * (1 - z)
-        to_r = hidden_n * r * (1 - r)
-        grad_input_pre = np.empty_like(gates)
-        grad_hidden_pre = np.empty_like(gates)
+        r, z = gates[:, 0], gates[:, 1]
+        w_hh_gates = w_hh.reshape(3, hidden, hidden)
+        grad_input_pre = np.empty((3, steps, batch, hidden), dtype=x.dtype)
+        grad_hidden_pre = np.empty_like(grad_input_pre)
         grad_h = np.zeros_like(h0)
         through_z = np.empty_like(grad_h)
+        per_gate_h = np.empty((3, batch, hidden), dtype=x.dtype)
         for t in time_steps(steps, not self.reverse):
-            input_step, hidden_step = grad_input_pre[t], grad_hidden_pre[t]
+            input_step, hidden_step, factor = grad_input_pre[:, t], grad_hidden_pre[:, t], factors[t]
             grad_h += grad[t]
-            grad_n = np.multiply(grad_h, to_n[t], out=input_step[:, 2 * hidden:])
-            np.multiply(grad_h, to_z[t], out=hidden_step[:, hidden:2 * hidden])
-            np.multiply(grad_n, to_r[t], out=hidden_step[:, :hidden])
-            np.multiply(grad_n, r[t], out=hidden_step[:, 2 * hidden:])
+            grad_n = np.multiply(grad_h, factor[2], out=input_step[2])
+            np.multiply(grad_h, factor[1], out=hidden_step[1])
+            np.multiply(grad_n, factor[0], out=hidden_step[0])
+            np.multiply(grad_n, r[t], out=hidden_step[2])
             np.multiply(grad_h, z[t], out=through_z)
-            np.matmul(hidden_step, w_hh, out=grad_h)
+            np.matmul(hidden_step, w_hh_gates, out=per_gate_h)
+            np.sum(per_gate_h, axis=0, out=grad_h)
             grad_h += through_z
-        grad_input_pre[:, :, :2 * hidden] = grad_hidden_pre[:, :, :2 * hidden]
-        grad_x, *weights = self.input_and_weight_gradients(x, w_ih, grad_input_pre, grad_hidden_pre, previous)
+        grad_input_pre[:2] = grad_hidden_pre[:2]
+        grad_x, *weights = self.input_and_weight_gradients(x, w_ih, grad_input_pre, grad_hidden_pre, states, h0)
         return (grad_x, grad_h if self.needs_input_grad[1] else None, *weights)

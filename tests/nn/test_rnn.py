@@ -305,3 +305,14 @@ def test_parameter_names_and_shapes_equal_pytorch(name):
     ours = getattr(nn, name)(5, 7, **options)
     assert [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()] == \
         [(k, v.shape) for k, v in ours.state_dict().items()]
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_no_grad_forward_gives_the_same_outputs(name):
+    layer = getattr(nn, name)(INPUT, HIDDEN, bidirectional=True)
+    x = giagrad.tensor(layer_input({}).astype(np.float32))
+    recorded, _ = layer(x)
+    with giagrad.no_grad():
+        plain, _ = layer(x)
+    assert recorded.requires_grad and not plain.requires_grad
+    np.testing.assert_array_equal(recorded.data, plain.data)
