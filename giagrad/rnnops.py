@@ -61,72 +61,67 @@ class RecurrentLayer(Function):
 
     @staticmethod
     def input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, gates: int) -> np.ndarray:
-        """``x W_ih^T + bias`` for every time step at once, gate-major: ``(T, G, B, H)``."""
+        """``x W_ih^T + bias`` for every time step at once, gate by gate: ``(G, T, B, H)``.
+
+        One multiply per gate (a batched matmul), each writing its gate's contiguous block.
+        """
         steps, batch, features = x.shape
         hidden = w_ih.shape[0] // gates
-        projection = np.matmul(x.reshape(steps * batch, features), w_ih.T).reshape(steps, batch, gates, hidden)
-        out = np.empty((steps, gates, batch, hidden), dtype=x.dtype)
-        if bias is None:
-            np.copyto(out, projection.transpose(0, 2, 1, 3))
-        else:
-            np.add(projection.transpose(0, 2, 1, 3), bias.reshape(gates, 1, hidden), out=out)
-        return out
+        per_gate_weights = w_ih.reshape(gates, hidden, features).transpose(0, 2, 1)
+        projection = np.matmul(x.reshape(steps * batch, features), per_gate_weights)
+        if bias is not None:
+            projection += bias.reshape(gates, 1, hidden)
+        return projection.reshape(gates, steps, batch, hidden)
 
     @staticmethod
-    def transposed_gate_weights(w_hh: np.ndarray, gates: int) -> np.ndarray:
-        """``W_g^T`` of every gate, ``(G, H, H)``: ``h @ result`` is ``h W_g^T`` for every gate."""
+    def transposed_gate_weights(w_hh: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """``scale[g] W_g^T`` of every gate ``g``, ``(G, H, H)``: ``h @ result[g]`` is ``scale[g] h W_g^T``.
+
+        ``scale`` is ``(G, 1, 1)``; scaling and transposing are one pass.
+        """
         hidden = w_hh.shape[1]
-        return np.ascontiguousarray(w_hh.reshape(gates, hidden, hidden).transpose(0, 2, 1))
+        return np.multiply(w_hh.reshape(-1, hidden, hidden).transpose(0, 2, 1), scale, order="C")
 
     def input_and_weight_gradients(self, x: np.ndarray, w_ih: np.ndarray, grad_input_pre: np.ndarray,
                                    grad_hidden_pre: np.ndarray, states: np.ndarray, h0: np.ndarray
                                    ) -> list[np.ndarray | None]:
         """Gradients of ``x``, ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` from those of the projections.
 
-        ``grad_input_pre`` ``(G, T, B, H)`` is the gradient of ``x W_ih^T + b_ih`` at every step,
+        ``grad_input_pre`` ``(T, B, G * H)`` is the gradient of ``x W_ih^T + b_ih`` at every step,
         ``grad_hidden_pre`` that of ``h_{t-1} W_hh^T + b_hh`` (the same array except in the
-        GRU), ``states`` the ``h_t`` of every step ``(T, B, H)`` and ``h0`` the initial one.
-        Each gradient is one (batched over gates) matrix multiply over all ``T * B`` rows.
+        GRU), ``states`` the ``h_t`` of every step and ``h0`` the initial one. Each gradient is
+        one matrix multiply (or sum) over all ``T * B`` rows.
         """
         need = self.needs_input_grad
         first = self.weight_index
-        gates, steps, batch, hidden = grad_input_pre.shape
-        rows_input = grad_input_pre.reshape(gates, steps * batch, hidden)
-        grad_x = None
-        if need[0]:
-            grad_x = np.matmul(rows_input, w_ih.reshape(gates, hidden, -1)).sum(axis=0).reshape(x.shape)
+        steps, batch, width = grad_input_pre.shape
+        hidden = h0.shape[-1]
+        rows_input = grad_input_pre.reshape(steps * batch, width)
+        grad_x = np.matmul(rows_input, w_ih).reshape(x.shape) if need[0] else None
         grad_w_ih = grad_w_hh = None
         if need[first]:
-            grad_w_ih = self._gate_weight_gradient(first, rows_input, x.reshape(steps * batch, -1))
+            grad_w_ih = np.matmul(rows_input.T, x.reshape(steps * batch, -1), out=self.gradient_destination(first))
         if need[first + 1]:
             # Step t multiplied h_{t-1} (h_{t+1} in reverse): pair the rows one step apart, and
             # the first step visited with h0, instead of copying the states into a shifted array.
             if self.reverse:
-                later, earlier, first_visited = grad_hidden_pre[:, :-1], states[1:], grad_hidden_pre[:, -1]
+                later, earlier, first_visited = grad_hidden_pre[:-1], states[1:], grad_hidden_pre[-1]
             else:
-                later, earlier, first_visited = grad_hidden_pre[:, 1:], states[:-1], grad_hidden_pre[:, 0]
+                later, earlier, first_visited = grad_hidden_pre[1:], states[:-1], grad_hidden_pre[0]
             rows = (steps - 1) * batch
-            grad_w_hh = self._gate_weight_gradient(first + 1, later.reshape(gates, rows, hidden),
-                                                   earlier.reshape(rows, hidden))
-            grad_w_hh.reshape(gates, hidden, hidden)[...] += np.matmul(first_visited.transpose(0, 2, 1), h0)
+            grad_w_hh = np.matmul(later.reshape(rows, width).T, earlier.reshape(rows, hidden),
+                                  out=self.gradient_destination(first + 1))
+            grad_w_hh += first_visited.T @ h0
         grads = [grad_x, grad_w_ih, grad_w_hh]
         if len(need) > first + 2:  # biases
             if grad_hidden_pre is grad_input_pre:  # the two biases add up: one gradient for both
-                shared = rows_input.sum(axis=1).reshape(-1) if need[first + 2] or need[first + 3] else None
+                shared = rows_input.sum(axis=0) if need[first + 2] or need[first + 3] else None
                 grad_b_ih = grad_b_hh = shared
             else:
-                grad_b_ih = rows_input.sum(axis=1).reshape(-1) if need[first + 2] else None
-                grad_b_hh = grad_hidden_pre.sum(axis=(1, 2)).reshape(-1) if need[first + 3] else None
+                grad_b_ih = rows_input.sum(axis=0) if need[first + 2] else None
+                grad_b_hh = grad_hidden_pre.sum(axis=(0, 1)) if need[first + 3] else None
             grads += [grad_b_ih, grad_b_hh]
         return grads
-
-    def _gate_weight_gradient(self, index: int, rows: np.ndarray, inputs: np.ndarray) -> np.ndarray:
-        """``sum over rows of rows[g]^T inputs`` for every gate, as a ``(G * H, features)`` matrix."""
-        gates, _, hidden = rows.shape
-        destination = self.gradient_destination(index)
-        out = None if destination is None else destination.reshape(gates, hidden, -1)
-        result = np.matmul(rows.transpose(0, 2, 1), inputs, out=out)
-        return destination if destination is not None else result.reshape(gates * hidden, -1)
 
 
 class RNNLayer(RecurrentLayer):
@@ -140,8 +135,8 @@ class RNNLayer(RecurrentLayer):
                 reverse: bool, nonlinearity: str) -> np.ndarray:
         steps, batch, _ = x.shape
         # the pre-activations, turned into h_t in place
-        states = self.input_projection(x, w_ih, biases[0] + biases[1] if biases else None, 1)[:, 0]
-        w_hh_t = self.transposed_gate_weights(w_hh, 1)[0]
+        states = self.input_projection(x, w_ih, biases[0] + biases[1] if biases else None, 1)[0]
+        w_hh_t = self.transposed_gate_weights(w_hh, per_gate((1.0,), w_hh.dtype))[0]
         product = np.empty_like(h0)
         h = h0
         for t in time_steps(steps, reverse):
@@ -165,10 +160,10 @@ class RNNLayer(RecurrentLayer):
             np.subtract(1, derivative, out=derivative)
         else:
             derivative = (states > 0).astype(states.dtype)
-        grad_pre = np.empty((1,) + states.shape, dtype=states.dtype)
+        grad_pre = np.empty_like(states)
         grad_h = np.zeros_like(h0)  # from the step after
         for t in time_steps(len(x), not self.reverse):
-            step = grad_pre[0, t]
+            step = grad_pre[t]
             np.add(grad[t], grad_h, out=step)
             step *= derivative[t]
             np.matmul(step, w_hh, out=grad_h)
@@ -211,10 +206,10 @@ class LSTMLayer(RecurrentLayer):
         row_scale = np.repeat(scale.reshape(4), hidden)
         bias = (biases[0] + biases[1]) * row_scale if biases else None
         gates = self.input_projection(x, w_ih * row_scale[:, None], bias, 4)  # becomes the activated gates
-        w_hh_t = self.transposed_gate_weights(w_hh * row_scale[:, None], 4)
+        w_hh_t = self.transposed_gate_weights(w_hh, scale)
         record = self.will_backward()
         packed = np.empty((steps + 1, batch, hidden), dtype=dtype)
-        cells = np.empty((steps, batch, hidden), dtype=dtype)
+        cells = np.empty((2, batch, hidden), dtype=dtype)  # c_t, alternately in one and the other
         # per step: the factors of dc for i, f, g, then of dh for o and for dc (see the docstring)
         factors = np.empty((steps, 5, batch, hidden), dtype=dtype) if record else None
         product = np.empty((4, batch, hidden), dtype=dtype)
@@ -223,7 +218,7 @@ class LSTMLayer(RecurrentLayer):
         tanh_cell = np.empty_like(input_times_g)
         h, c = h0, c0
         for t in time_steps(steps, reverse):
-            step = gates[t]
+            step = gates[:, t]
             np.matmul(h, w_hh_t, out=product)
             step += product
             np.tanh(step, out=step)
@@ -234,7 +229,7 @@ class LSTMLayer(RecurrentLayer):
             step *= scale
             step += offset
             i, f, g, o = step
-            c_t = cells[t]
+            c_t = cells[t % 2]
             np.multiply(f, c, out=c_t)
             np.multiply(i, g, out=input_times_g)
             c_t += input_times_g
@@ -260,24 +255,23 @@ class LSTMLayer(RecurrentLayer):
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         x, h0, w_ih, w_hh, gates, factors, packed = self.saved_tensors
         steps, _, batch, hidden = factors.shape
-        forget = gates[:, 1]
-        w_hh_gates = w_hh.reshape(4, hidden, hidden)
-        grad_pre = np.empty((4, steps, batch, hidden), dtype=x.dtype)
+        forget = gates[1]
+        # Row layout (T, B, 4H) here: dz_t @ W_hh is then ONE multiply over all four gates.
+        grad_pre = np.empty((steps, batch, 4, hidden), dtype=x.dtype)
         grad_h = np.zeros_like(h0)
         grad_c = np.array(grad[steps], copy=True)  # the final cell state's own gradient
         through_h = np.empty((batch, hidden), dtype=x.dtype)
-        per_gate_h = np.empty((4, batch, hidden), dtype=x.dtype)
         for t in time_steps(steps, not self.reverse):
-            step, factor = grad_pre[:, t], factors[t]
+            step, factor = grad_pre[t], factors[t]
             grad_h += grad[t]
-            np.multiply(grad_h, factor[3], out=step[3])
+            np.multiply(grad_h, factor[3], out=step[:, 3])
             np.multiply(grad_h, factor[4], out=through_h)
             grad_c += through_h
-            np.multiply(grad_c, factor[:3], out=step[:3])
+            np.multiply(grad_c, factor[:3], out=step[:, :3].transpose(1, 0, 2))
             grad_c *= forget[t]
-            np.matmul(step, w_hh_gates, out=per_gate_h)
-            np.sum(per_gate_h, axis=0, out=grad_h)
+            np.matmul(step.reshape(batch, 4 * hidden), w_hh, out=grad_h)
         need = self.needs_input_grad
+        grad_pre = grad_pre.reshape(steps, batch, 4 * hidden)
         grad_x, *weights = self.input_and_weight_gradients(x, w_ih, grad_pre, grad_pre, packed[:steps], h0)
         return (grad_x, grad_h if need[1] else None, grad_c if need[2] else None, *weights)
 
@@ -310,7 +304,7 @@ class GRULayer(RecurrentLayer):
             bias[:2 * hidden] += biases[1][:2 * hidden]
             bias *= row_scale
         gates = self.input_projection(x, w_ih * row_scale[:, None], bias, 3)  # becomes r, z, n in place
-        w_hh_t = self.transposed_gate_weights(w_hh * row_scale[:, None], 3)
+        w_hh_t = self.transposed_gate_weights(w_hh, per_gate((0.5, 0.5, 1.0), dtype))
         record = self.will_backward()
         states = np.empty((steps, batch, hidden), dtype=dtype)
         factors = np.empty((steps, 3, batch, hidden), dtype=dtype) if record else None  # for dz_r, dz_z, dz_n
@@ -320,7 +314,7 @@ class GRULayer(RecurrentLayer):
         scratch = np.empty_like(hidden_n)
         h = h0
         for t in time_steps(steps, reverse):
-            step = gates[t]
+            step = gates[:, t]
             np.matmul(h, w_hh_t, out=product)
             r_z = step[:2]
             r_z += product[:2]
@@ -360,24 +354,24 @@ class GRULayer(RecurrentLayer):
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         x, h0, w_ih, w_hh, gates, factors, states = self.saved_tensors
         steps, batch, hidden = states.shape
-        r, z = gates[:, 0], gates[:, 1]
-        w_hh_gates = w_hh.reshape(3, hidden, hidden)
-        grad_input_pre = np.empty((3, steps, batch, hidden), dtype=x.dtype)
+        r, z = gates[0], gates[1]
+        # Row layout (T, B, 3H) here: dz_t @ W_hh is then ONE multiply over all three gates.
+        grad_input_pre = np.empty((steps, batch, 3, hidden), dtype=x.dtype)
         grad_hidden_pre = np.empty_like(grad_input_pre)
         grad_h = np.zeros_like(h0)
         through_z = np.empty_like(grad_h)
-        per_gate_h = np.empty((3, batch, hidden), dtype=x.dtype)
         for t in time_steps(steps, not self.reverse):
-            input_step, hidden_step, factor = grad_input_pre[:, t], grad_hidden_pre[:, t], factors[t]
+            input_step, hidden_step, factor = grad_input_pre[t], grad_hidden_pre[t], factors[t]
             grad_h += grad[t]
-            grad_n = np.multiply(grad_h, factor[2], out=input_step[2])
-            np.multiply(grad_h, factor[1], out=hidden_step[1])
-            np.multiply(grad_n, factor[0], out=hidden_step[0])
-            np.multiply(grad_n, r[t], out=hidden_step[2])
+            grad_n = np.multiply(grad_h, factor[2], out=input_step[:, 2])
+            np.multiply(grad_h, factor[1], out=hidden_step[:, 1])
+            np.multiply(grad_n, factor[0], out=hidden_step[:, 0])
+            np.multiply(grad_n, r[t], out=hidden_step[:, 2])
             np.multiply(grad_h, z[t], out=through_z)
-            np.matmul(hidden_step, w_hh_gates, out=per_gate_h)
-            np.sum(per_gate_h, axis=0, out=grad_h)
+            np.matmul(hidden_step.reshape(batch, 3 * hidden), w_hh, out=grad_h)
             grad_h += through_z
-        grad_input_pre[:2] = grad_hidden_pre[:2]
+        grad_input_pre[:, :, :2] = grad_hidden_pre[:, :, :2]
+        grad_input_pre = grad_input_pre.reshape(steps, batch, 3 * hidden)
+        grad_hidden_pre = grad_hidden_pre.reshape(steps, batch, 3 * hidden)
         grad_x, *weights = self.input_and_weight_gradients(x, w_ih, grad_input_pre, grad_hidden_pre, states, h0)
         return (grad_x, grad_h if self.needs_input_grad[1] else None, *weights)
