@@ -5,7 +5,7 @@ sequence model; here the loop over time runs inside ``forward`` (in numpy) and b
 through time inside ``backward``. What does not depend on the recurrence is done for all time
 steps at once, outside the loops:
 
-- forward: the input projection ``x W_ih^T + b_ih`` of every step is ONE matrix multiply;
+- forward: the input projection ``x W_ih^T`` of every step is ONE (gate-batched) matrix multiply;
 - backward: the gradients of ``x``, ``W_ih``, ``W_hh`` and the biases are one matrix multiply
   (or sum) each over all ``T * B`` rows, after the loop.
 
@@ -16,10 +16,12 @@ follow), so that the backward loop is a handful of products.
 
 Layout. The API is PyTorch's: time-major ``x`` of shape ``(T, B, input_size)``, weights
 ``W_ih (G * H, input_size)`` and ``W_hh (G * H, H)`` whose ``G`` row blocks are the gates in
-PyTorch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``). Inside, the gates are stored gate-major,
-``(G, B, H)`` per step, so that every gate is one contiguous block: numpy is several times slower
-on the strided column blocks of a ``(B, G * H)`` matrix. ``h @ W_g^T`` for all gates at once is a
-batched matrix multiply writing that layout directly.
+PyTorch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``). The forward pass keeps the gates
+gate-major, ``(G, T, B, H)``, so that the elementwise ops see every gate as one contiguous block
+(numpy is several times slower on the strided column blocks of a ``(B, G * H)`` matrix);
+``h @ W_g^T`` for all gates is one batched multiply writing that layout. The backward pass keeps
+the gradients of the pre-activations in rows, ``(T, B, G * H)``, so that ``dz_t W_hh`` is ONE
+multiply over all gates and so are the weight gradients after the loop.
 
 With ``reverse=True`` the layer reads the sequence from its last step to its first (the backward
 direction of a bidirectional layer); its output stays in time order. Sigmoids are computed as
@@ -204,8 +206,10 @@ class LSTMLayer(RecurrentLayer):
         offset = per_gate((0.5, 0.5, 0.0, 0.5), dtype)
         derivative_scale = per_gate((0.25, 0.25, 1.0, 0.25), dtype)
         row_scale = np.repeat(scale.reshape(4), hidden)
-        bias = (biases[0] + biases[1]) * row_scale if biases else None
-        gates = self.input_projection(x, w_ih * row_scale[:, None], bias, 4)  # becomes the activated gates
+        gates = self.input_projection(x, w_ih * row_scale[:, None], None, 4)  # becomes the activated gates
+        # The biases are added step by step: one more small op per step costs less than a pass over
+        # the whole projection.
+        bias = ((biases[0] + biases[1]) * row_scale).reshape(4, 1, hidden) if biases else None
         w_hh_t = self.transposed_gate_weights(w_hh, scale)
         record = self.will_backward()
         packed = np.empty((steps + 1, batch, hidden), dtype=dtype)
@@ -221,6 +225,8 @@ class LSTMLayer(RecurrentLayer):
             step = gates[:, t]
             np.matmul(h, w_hh_t, out=product)
             step += product
+            if bias is not None:
+                step += bias
             np.tanh(step, out=step)
             if record:
                 np.multiply(step, step, out=derivative)
