@@ -316,3 +316,17 @@ def test_no_grad_forward_gives_the_same_outputs(name):
         plain, _ = layer(x)
     assert recorded.requires_grad and not plain.requires_grad
     np.testing.assert_array_equal(recorded.data, plain.data)
+
+
+def test_gradients_written_into_an_optimizers_buffers_are_the_same():
+    giagrad.manual_seed(4)
+    plain = nn.LSTM(INPUT, HIDDEN, bidirectional=True, dtype=np.float64)
+    buffered = nn.LSTM(INPUT, HIDDEN, bidirectional=True, dtype=np.float64)
+    buffered.load_state_dict(plain.state_dict())
+    giagrad.optim.SGD(buffered.parameters(), lr=0.1)  # gives each parameter a gradient buffer
+    x = giagrad.tensor(layer_input({}))
+    for layer in (plain, buffered):
+        output, (h, c) = layer(x)
+        (output.sum() + (c * c).sum()).backward()
+    for name, parameter in plain.named_parameters():
+        np.testing.assert_allclose(getattr(buffered, name).grad, parameter.grad, rtol=1e-12, err_msg=name)
