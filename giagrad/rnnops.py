@@ -19,7 +19,8 @@ Layout. The API is PyTorch's: time-major ``x`` of shape ``(T, B, input_size)``, 
 PyTorch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``). The forward pass keeps the gates
 gate-major, ``(G, T, B, H)``, so that the elementwise ops see every gate as one contiguous block
 (numpy is several times slower on the strided column blocks of a ``(B, G * H)`` matrix);
-``h @ W_g^T`` for all gates is one batched multiply writing that layout. The backward pass keeps
+``h @ W_hh^T`` is one multiply per step into ``(B, G * H)``, and adding it to the step's input
+projection is what moves it into that layout. The backward pass keeps
 the gradients of the pre-activations in rows, ``(T, B, G * H)``, so that ``dz_t W_hh`` is ONE
 multiply over all gates and so are the weight gradients after the loop.
 
@@ -76,13 +77,14 @@ class RecurrentLayer(Function):
         return projection.reshape(gates, steps, batch, hidden)
 
     @staticmethod
-    def transposed_gate_weights(w_hh: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        """``scale[g] W_g^T`` of every gate ``g``, ``(G, H, H)``: ``h @ result[g]`` is ``scale[g] h W_g^T``.
+    def transposed_hidden_weights(w_hh: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """``(W_hh * scale[g] on gate g's rows)^T``, C-contiguous ``(H, G * H)``, in one pass.
 
-        ``scale`` is ``(G, 1, 1)``; scaling and transposing are one pass.
+        ``h @ result`` is then ONE matrix multiply per step for all gates: a single call into
+        BLAS, whose threads synchronise at every call.
         """
         hidden = w_hh.shape[1]
-        return np.multiply(w_hh.reshape(-1, hidden, hidden).transpose(0, 2, 1), scale, order="C")
+        return np.multiply(w_hh.T, np.repeat(scale.reshape(-1), hidden), order="C")
 
     def input_and_weight_gradients(self, x: np.ndarray, w_ih: np.ndarray, grad_input_pre: np.ndarray,
                                    grad_hidden_pre: np.ndarray, states: np.ndarray, h0: np.ndarray
@@ -138,7 +140,7 @@ class RNNLayer(RecurrentLayer):
         steps, batch, _ = x.shape
         # the pre-activations, turned into h_t in place
         states = self.input_projection(x, w_ih, biases[0] + biases[1] if biases else None, 1)[0]
-        w_hh_t = self.transposed_gate_weights(w_hh, per_gate((1.0,), w_hh.dtype))[0]
+        w_hh_t = self.transposed_hidden_weights(w_hh, per_gate((1.0,), w_hh.dtype))
         product = np.empty_like(h0)
         h = h0
         for t in time_steps(steps, reverse):
@@ -210,21 +212,22 @@ class LSTMLayer(RecurrentLayer):
         # The biases are added step by step: one more small op per step costs less than a pass over
         # the whole projection.
         bias = ((biases[0] + biases[1]) * row_scale).reshape(4, 1, hidden) if biases else None
-        w_hh_t = self.transposed_gate_weights(w_hh, scale)
+        w_hh_t = self.transposed_hidden_weights(w_hh, scale)
         record = self.will_backward()
         packed = np.empty((steps + 1, batch, hidden), dtype=dtype)
         cells = np.empty((2, batch, hidden), dtype=dtype)  # c_t, alternately in one and the other
         # per step: the factors of dc for i, f, g, then of dh for o and for dc (see the docstring)
         factors = np.empty((steps, 5, batch, hidden), dtype=dtype) if record else None
-        product = np.empty((4, batch, hidden), dtype=dtype)
-        derivative = np.empty_like(product)
+        product = np.empty((batch, 4 * hidden), dtype=dtype)
+        product_by_gate = product.reshape(batch, 4, hidden).transpose(1, 0, 2)  # a view: (4, B, H)
+        derivative = np.empty((4, batch, hidden), dtype=dtype)
         input_times_g = np.empty((batch, hidden), dtype=dtype)
         tanh_cell = np.empty_like(input_times_g)
         h, c = h0, c0
         for t in time_steps(steps, reverse):
             step = gates[:, t]
             np.matmul(h, w_hh_t, out=product)
-            step += product
+            step += product_by_gate
             if bias is not None:
                 step += bias
             np.tanh(step, out=step)
@@ -310,11 +313,12 @@ class GRULayer(RecurrentLayer):
             bias[:2 * hidden] += biases[1][:2 * hidden]
             bias *= row_scale
         gates = self.input_projection(x, w_ih * row_scale[:, None], bias, 3)  # becomes r, z, n in place
-        w_hh_t = self.transposed_gate_weights(w_hh, per_gate((0.5, 0.5, 1.0), dtype))
+        w_hh_t = self.transposed_hidden_weights(w_hh, per_gate((0.5, 0.5, 1.0), dtype))
         record = self.will_backward()
         states = np.empty((steps, batch, hidden), dtype=dtype)
         factors = np.empty((steps, 3, batch, hidden), dtype=dtype) if record else None  # for dz_r, dz_z, dz_n
-        product = np.empty((3, batch, hidden), dtype=dtype)
+        product = np.empty((batch, 3 * hidden), dtype=dtype)
+        product_by_gate = product.reshape(batch, 3, hidden).transpose(1, 0, 2)  # a view: (3, B, H)
         derivative = np.empty((2, batch, hidden), dtype=dtype)
         hidden_n = np.empty((batch, hidden), dtype=dtype)  # W_hn h_{t-1} + b_hn
         scratch = np.empty_like(hidden_n)
@@ -323,7 +327,7 @@ class GRULayer(RecurrentLayer):
             step = gates[:, t]
             np.matmul(h, w_hh_t, out=product)
             r_z = step[:2]
-            r_z += product[:2]
+            r_z += product_by_gate[:2]
             np.tanh(r_z, out=r_z)
             if record:  # sigmoid' = (1 - tanh^2) / 4
                 np.multiply(r_z, r_z, out=derivative)
@@ -333,9 +337,9 @@ class GRULayer(RecurrentLayer):
             r_z += 0.5
             r, z, n = step
             if biases:
-                np.add(product[2], biases[1][2 * hidden:], out=hidden_n)
+                np.add(product_by_gate[2], biases[1][2 * hidden:], out=hidden_n)
             else:
-                np.copyto(hidden_n, product[2])
+                np.copyto(hidden_n, product_by_gate[2])
             np.multiply(r, hidden_n, out=scratch)
             n += scratch
             np.tanh(n, out=n)
