@@ -414,11 +414,16 @@ class MNIST(Dataset):
     def full_or_sample(cls, root: str | os.PathLike | None = None, train: bool = True, download: bool = True,
                        transform: Callable[[Any], Any] | None = None,
                        target_transform: Callable[[Any], Any] | None = None, **options: Any) -> MNIST:
-        """The full MNIST when it can be found or downloaded, else the bundled sample with a one-line notice."""
+        """The full MNIST when it can be found or downloaded, else the bundled sample with a one-line notice.
+
+        Only when no folder is named: with ``root=`` or ``GIAGRAD_DATA``, a missing dataset raises.
+        """
         try:
             return cls(root, train=train, download=download, transform=transform,
                        target_transform=target_transform, **options)
         except DatasetNotFoundError:
+            if root is not None or os.environ.get(DATA_ENVIRONMENT_VARIABLE):
+                raise
             print("MNIST: the full dataset is not available (offline?); using the 5,000 bundled digits "
                   "(MNIST.sample). Pass root= or set GIAGRAD_DATA to use the full files.", file=sys.stderr)
             return cls.sample(train=train, transform=transform, target_transform=target_transform)

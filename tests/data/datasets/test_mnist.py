@@ -424,6 +424,8 @@ def test_full_or_sample_falls_back_with_a_notice(folders, capsys):
     assert len(ds) == 4000
     notice = capsys.readouterr().err.strip()
     assert "MNIST.sample" in notice and len(notice.splitlines()) == 1
+    with pytest.raises(DatasetNotFoundError, match="does not exist"):   # a named folder is not replaced
+        MNIST.full_or_sample(folders["root"], cache_dir=folders["cache"], download=False)
 
 
 def test_bundled_files_and_notice_ship_with_the_package():
