@@ -202,8 +202,8 @@ class ModelCheckpoint(Callback):
       the interrupted epoch that were already trained on and goes on from there: the same run as
       without the interruption, for a ``DataLoader`` shuffled with a seed, a generator or
       giagrad's generator (the batch that Ctrl-C cut short is trained again from the state
-      before it). The interrupted epoch's logged training mean covers only the batches after
-      the resume.
+      before it). The interrupted epoch's logged training loss and metrics cover the whole
+      epoch (a metric of your own without ``state_dict`` covers the batches after the resume).
 
     Each file is a full trainer checkpoint (model, optimizer, scheduler, epoch, step, history,
     RNG and loader state, callbacks); ``giagrad.load(path)["model"]`` is the model's state dict.

@@ -162,6 +162,8 @@ class Trainer:
         self._batch_in_epoch = 0  # optimisation steps done in the running epoch
         self._resume_batches = 0  # steps of a partly done epoch to skip after a resume
         self._rng_between_steps: dict[str, Any] | None = None  # see _train_epoch
+        self._epoch_progress: dict[str, Any] | None = None  # the running sums of an unfinished epoch
+        self._resume_progress: dict[str, Any] | None = None  # the same, from a checkpoint
 
     # ------------------------------------------------------------------------------- output
 
@@ -235,6 +237,7 @@ class Trainer:
                     logs.update({"val_" + key: value for key, value in self.evaluate(val_loader).items()})
                 self.epoch += 1
                 self._batch_in_epoch = 0
+                self._epoch_progress = None
                 logs = {"epoch": self.epoch, **logs, "lr": self._lr(), "seconds": time.perf_counter() - started}
                 if self.scheduler_interval == "epoch":
                     self._step_epoch_scheduler(logs)
@@ -267,6 +270,13 @@ class Trainer:
             metric.reset()
         model.train()
         loss_total, sample_count = 0.0, 0
+        if self._resume_batches and self._resume_progress is not None:
+            # what the checkpoint's part of this epoch had summed: the epoch's logs cover all of it
+            loss_total, sample_count = float(self._resume_progress["loss_sum"]), int(self._resume_progress["samples"])
+            for metric, saved in zip(metrics, self._resume_progress["metrics"], strict=False):
+                if saved is not None and hasattr(metric, "load_state_dict"):
+                    metric.load_state_dict(saved)
+        self._resume_progress = None
         bar = None
         batches: Iterable[Any] = loader
         if self._show_bar():
@@ -333,6 +343,10 @@ class Trainer:
         finally:
             if bar is not None:  # also on Ctrl-C or a NaN: leave no half-drawn bar behind
                 bar.close()
+            # what a checkpoint taken before the epoch ends must keep (also on Ctrl-C)
+            self._epoch_progress = {"loss_sum": loss_total, "samples": sample_count,
+                                    "metrics": [metric.state_dict() if hasattr(metric, "state_dict") else None
+                                                for metric in metrics]}
         if not sample_count and not skipped:
             raise ValueError(f"fit: the training loader yielded no batches in epoch {epoch_number} (an empty "
                              "dataset, or drop_last=True with fewer samples than batch_size?)")
@@ -454,6 +468,8 @@ class Trainer:
         }
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
+        if self._batch_in_epoch and self._epoch_progress is not None:
+            state["epoch_progress"] = self._epoch_progress
         loader = self._train_loader
         if loader is not None and hasattr(loader, "state_dict"):
             state["train_loader"] = loader.state_dict()
@@ -492,6 +508,10 @@ class Trainer:
             rng_state = json.loads(_as_text(state["rng_state"]))
             model_state, optimizer_state = state["model"], state["optimizer"]
             saved_callbacks = state.get("callbacks", {})
+            progress = _plain(state.get("epoch_progress"))
+            if progress is not None:
+                progress = {"loss_sum": float(progress["loss_sum"]), "samples": _count(progress["samples"]),
+                            "metrics": list(progress["metrics"])}
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"load_checkpoint: {where!r} is not a complete trainer checkpoint "
                                   f"({type(error).__name__}: {error})") from None
@@ -526,6 +546,7 @@ class Trainer:
                 restore()
             raise
         self.epoch, self.step, self._resume_batches = epoch, step, resume_batches
+        self._resume_progress = progress
 
     @staticmethod
     def _load_part(undo: list[Callable[[], Any]], part: Any, saved: Any, previous: Any = None) -> None:

@@ -440,3 +440,24 @@ def test_fit_and_evaluate_on_an_empty_loader_raise(make_problem):
     with pytest.raises(ValueError, match="evaluate: the loader yielded no samples"):
         trainer.evaluate(empty)
     assert len(trainer.history) == 0
+
+
+@pytest.mark.parametrize("call", [10, 13])   # epoch 2: in its third training batch; in its validation
+def test_a_resumed_epoch_logs_the_values_of_the_whole_epoch(make_problem, tmp_path, call):
+    # 5 training and 2 validation batches an epoch, each a call of the loss
+    model, optimizer, train_loader, val_loader = make_problem()
+    reference = Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], verbose=0)
+    reference_history = reference.fit(train_loader, val_loader, epochs=3)
+
+    model, optimizer, train_loader, val_loader = make_problem()
+    checkpoint = ModelCheckpoint(tmp_path, monitor="loss")
+    trainer = Trainer(model, optimizer, interrupt_at(call), metrics=["accuracy"], callbacks=[checkpoint],
+                      verbose=0)
+    trainer.fit(train_loader, val_loader, epochs=3)
+    assert trainer.interrupted
+
+    model, optimizer, train_loader, val_loader = make_problem(seed=3)
+    resumed = Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], verbose=0)
+    history = resumed.fit(train_loader, val_loader, epochs=3, resume=checkpoint.interrupted_path)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert history[key] == pytest.approx(reference_history[key], rel=1e-12), key
