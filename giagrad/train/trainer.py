@@ -224,6 +224,7 @@ class Trainer:
         self._train_loader = train_loader
         self.stop_training = False
         self.interrupted = False
+        self._rng_between_steps = None
         batch_callbacks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
         try:
             for callback in self.callbacks:
@@ -291,7 +292,7 @@ class Trainer:
         self._batch_in_epoch = self._resume_batches
         if self._resume_batches:
             # A checkpoint from the middle of an epoch: skip the batches it had already trained on
-            # (the same ones, when the loader's order comes from a seed), leaving the generator as saved.
+            # (the same ones: the loader's state replays the epoch's order), leaving the generator as saved.
             rng_state = giagrad.get_rng_state()
             skipped = sum(1 for _ in itertools.islice(batches, self._resume_batches))
             giagrad.set_rng_state(rng_state)
