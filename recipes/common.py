@@ -73,6 +73,10 @@ def load_images(dataset: str, data_dir: str | None, limit: int | None = None, qu
     from giagrad.data.datasets import MNIST, DatasetNotFoundError, FashionMNIST
 
     folder_named = data_dir is not None or bool(os.environ.get("GIAGRAD_DATA"))
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        # a typo must not turn into a new folder and a download (the datasets' root= would allow it)
+        raise DatasetNotFoundError(f"--data-dir {data_dir}: no such folder (create it first to download the data "
+                                   "into it)")
     if dataset == "fashion":
         train = FashionMNIST(data_dir, train=True, download=download)
         test = FashionMNIST(data_dir, train=False, download=download)

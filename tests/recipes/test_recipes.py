@@ -78,11 +78,11 @@ def test_resume_option_continues_a_run(tmp_path):
 def test_a_named_data_folder_without_the_data_is_an_error(tmp_path, no_data):
     empty = tmp_path / "no-data"
     empty.mkdir()
-    for folder in (empty, tmp_path / "typo"):
+    for folder, offline in ((empty, ["--offline"]), (tmp_path / "typo", ["--offline"]), (tmp_path / "typo", [])):
         with pytest.raises(DatasetNotFoundError, match=str(folder)):
-            mnist_mlp.main(["--epochs", "1", "--limit", "300", "--offline", "--data-dir", str(folder),
+            mnist_mlp.main(["--epochs", "1", "--limit", "300", *offline, "--data-dir", str(folder),
                             "--out", str(tmp_path / "run"), "--quiet"])
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert not (tmp_path / "run" / "metrics.json").exists() and not (tmp_path / "typo").exists()
 
 
 def interrupt_the_loss_at(monkeypatch, call):
