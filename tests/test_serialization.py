@@ -313,8 +313,9 @@ def small_checkpoint():
 
 
 def test_every_single_byte_corruption_is_a_checkpoint_error_or_harmless(tmp_path):
-    # Each byte of a small checkpoint (about 2.8 kB), changed in two ways: the load either raises
-    # CheckpointError naming the file or gives exactly the saved object (bytes zip does not read).
+    # Each byte of a small checkpoint (about 2.8 kB) inverted, and every fourth one with its low
+    # bit flipped: the load either raises CheckpointError naming the file or gives exactly the
+    # saved object (a byte that zip does not read, such as a timestamp).
     original = tmp_path / "ok.npz"
     giagrad.save(small_checkpoint(), original)
     obj = giagrad.load(original)
@@ -322,7 +323,7 @@ def test_every_single_byte_corruption_is_a_checkpoint_error_or_harmless(tmp_path
     path = tmp_path / "corrupt.npz"
     escaped = []
     for position in range(len(raw)):
-        for change in (0xFF, 0x01):
+        for change in (0xFF, 0x01) if position % 4 == 0 else (0xFF,):
             data = bytearray(raw)
             data[position] ^= change
             path.write_bytes(bytes(data))
