@@ -402,8 +402,9 @@ class Optimizer:
         are replaced by the saved ones. Everything is checked before anything changes, and a
         problem raises ``ValueError`` naming the group, the parameter and the key: the saved
         groups must match this optimizer's groups in number, sizes and parameter shapes; each
-        group must hold every hyper-parameter of this optimizer, of the same kind (number,
-        bool, pair) and valid by the constructor's rules (``lr >= 0``, ...); each parameter's
+        group must hold every hyper-parameter of this optimizer (an on/off flag it lacks keeps
+        this optimizer's setting), of the same kind (number, bool, pair) and valid by the
+        constructor's rules (``lr >= 0``, ...); each parameter's
         state must hold exactly the entries this optimizer's update uses (an integer ``step``
         >= 0 and, for Adam, ``exp_avg`` and ``exp_avg_sq`` of the parameter's shape). So the
         state of another optimizer (Adam's into SGD) or a state with a missing entry is refused
@@ -466,6 +467,10 @@ class Optimizer:
             raise ValueError(f"{where} should be a dict with a list 'params'")
         group = {key: value for key, value in saved.items() if key != "params"}
         for key, default in self.defaults.items():
+            if key not in group and isinstance(default, bool):
+                # an on/off option newer than the saved state keeps this optimizer's setting, as
+                # PyTorch does for its flags (foreach, maximize, ...); numbers are never guessed
+                group[key] = self.param_groups[index][key]
             if key not in group:
                 raise ValueError(f"{where} has no {key!r}, which {type(self).__name__} needs (is this the state "
                                  "of another optimizer?)")

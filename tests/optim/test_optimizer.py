@@ -384,6 +384,15 @@ def test_load_state_dict_refuses_another_optimizers_state(quadratic):
         adam.load_state_dict(tampered)
 
 
+def test_a_flag_missing_from_an_older_state_keeps_the_current_setting(quadratic):
+    problem, saved = adam_state(quadratic)
+    del saved["param_groups"][0]["maximize"]
+    params = problem.params()
+    optimizer = optim.Adam(params, maximize=True)
+    optimizer.load_state_dict(saved)
+    assert optimizer.param_groups[0]["maximize"] is True and optimizer.param_groups[0]["lr"] == 1e-3
+
+
 def test_load_state_dict_accepts_numpy_numbers_and_a_float_step(quadratic):
     problem, saved = adam_state(quadratic)
     saved["state"][0]["step"] = np.float32(1.0)      # PyTorch keeps step as a float
