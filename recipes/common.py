@@ -30,7 +30,7 @@ def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr
                 images: bool = True) -> argparse.ArgumentParser:
     """The options every recipe has; a recipe adds its own to the returned parser."""
     parser = argparse.ArgumentParser(prog=f"python -m recipes.{name}", description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsOnceHelpFormatter)
     parser.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="samples per training batch")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
@@ -44,10 +44,34 @@ def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr
                             help="never download: use local files, or the bundled MNIST sample")
         parser.add_argument("--limit", type=int, default=None,
                             help="use only the first N training and N/5 test images (quick trials)")
-    parser.add_argument("--out", default=None, help=f"run folder (default: runs/{name}[-DATASET])")
+    default_folder = f"runs/{name}-DATASET" if images else f"runs/{name}"
+    parser.add_argument("--out", default=None, help=f"run folder (default: {default_folder})")
     parser.add_argument("--resume", default=None, help="continue from a checkpoint (e.g. RUN/last.npz)")
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
+    parser.add_argument("--export-onnx", action="store_true",
+                        help="also write the trained model as model.onnx in the run folder (needs giagrad[onnx])")
     return parser
+
+
+class DefaultsOnceHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each default once: not when the help already says it, nor for None or flags."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False \
+                or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
+def export_onnx(model: Any, example: Any, folder: Path) -> Path:
+    """Write ``model`` as ``folder/model.onnx``, its batch dim dynamic; ``example`` is one input batch."""
+    import giagrad.onnx
+
+    path = folder / "model.onnx"
+    giagrad.onnx.export(model, giagrad.tensor(np.asarray(example)), path, input_names=["input"],
+                        output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    return path
 
 
 @dataclass
@@ -71,6 +95,7 @@ def load_images(dataset: str, data_dir: str | None, limit: int | None = None, qu
     used instead, with a one-line notice; a named folder that does not hold the data raises.
     """
     from giagrad.data.datasets import MNIST, DatasetNotFoundError, FashionMNIST
+    from giagrad.data.datasets.mnist import SAMPLE_FALLBACK_NOTICE
 
     folder_named = data_dir is not None or bool(os.environ.get("GIAGRAD_DATA"))
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
@@ -80,21 +105,21 @@ def load_images(dataset: str, data_dir: str | None, limit: int | None = None, qu
     if dataset == "fashion":
         train = FashionMNIST(data_dir, train=True, download=download)
         test = FashionMNIST(data_dir, train=False, download=download)
-        source = "Fashion-MNIST (60,000 training / 10,000 test images)"
+        source = "Fashion-MNIST, 60,000 training / 10,000 test images"
     else:
         try:
             train = MNIST(data_dir, train=True, download=download)
             test = MNIST(data_dir, train=False, download=download)
-            source = "MNIST (60,000 training / 10,000 test images)"
-        except DatasetNotFoundError as error:
+            source = "MNIST, 60,000 training / 10,000 test images"
+        except DatasetNotFoundError:
             if folder_named:
                 raise
             train, test = MNIST.sample(train=True), MNIST.sample(train=False)
-            source = (f"the bundled MNIST sample ({len(train.targets):,} training / "
-                      f"{len(test.targets):,} held-out digits)")
-            if not quiet:
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                print(f"notice: full MNIST not available ({reason}); training on {source}")
+            source = (f"the bundled MNIST sample, {len(train.targets):,} training / {len(test.targets):,} "
+                      "held-out digits")
+            if not quiet:  # the "data:" line that follows says what is used; this says why, once
+                print(f"notice: {SAMPLE_FALLBACK_NOTICE} For the full set pass --data-dir or set GIAGRAD_DATA, "
+                      "without --offline.")
     files = {}
     if all(isinstance(path, Path) for path in (*train.source, *test.source)):
         # where the data really came from (the folder named, the cache, a system folder)
@@ -152,6 +177,8 @@ def train_image_classifier(model: Any, args: argparse.Namespace, data: ImageData
     data_record = {"data": data.source, **({"data_files": data.files} if data.files else {})}
     stop_if_interrupted(trainer, folder, history, data_record, args, title)
     test = trainer.evaluate(test_loader)
+    if args.export_onnx:
+        export_onnx(model, next(iter(test_loader))[0].data[:1], folder)
     return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
                                            **data_record},
                          args, title=title)

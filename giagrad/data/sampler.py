@@ -93,7 +93,7 @@ class _EpochRandomness:
             # so that it draws the same order (a trainer then puts giagrad's generator back
             # where the checkpoint left it).
             generator.bit_generator.state = replay[1]
-        self._epoch_start = (self.epoch, generator.bit_generator.state)
+        self._epoch_start = (self.epoch, dict(generator.bit_generator.state))
         return generator
 
     def state_dict(self) -> dict[str, Any]:
@@ -307,7 +307,7 @@ class BatchSampler(Sampler):
         for start in range(0, stop, size):
             yield indices[start:start + size]
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[int]]:  # type: ignore[override]  # batches, as in PyTorch
         for batch in self.index_batches():
             yield batch.tolist()
 

@@ -138,10 +138,18 @@ class Optimizer:
                 f"{type(self).__name__}: params must be an iterable of tensors or of dicts, got a single "
                 "Tensor; pass [tensor] or model.parameters()"
             )
+        if callable(getattr(params, "parameters", None)):  # a model (nn.Module), not its parameters
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of tensors, got a model "
+                f"({type(params).__name__}); pass model.parameters()"
+            )
+        if not hasattr(params, "__iter__"):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors or of dicts, got "
+                            f"{type(params).__name__}; pass model.parameters()")
         if isinstance(params, set):
             raise TypeError(f"{type(self).__name__}: parameters must be an ordered collection, not a set "
                             "(the order fixes state_dict)")
-        groups = list(params)
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         if not isinstance(groups[0], dict):

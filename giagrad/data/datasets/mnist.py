@@ -70,6 +70,12 @@ __all__ = ["MNIST", "FashionMNIST", "DatasetNotFoundError"]
 DATA_ENVIRONMENT_VARIABLE = "GIAGRAD_DATA"
 
 
+# Said once when the full MNIST cannot be had and the bundled digits stand in (one line, no details:
+# the DatasetNotFoundError itself lists what was searched and tried).
+SAMPLE_FALLBACK_NOTICE = ("the full MNIST files were not found or downloaded; using the 5,000 digits bundled "
+                          "with giagrad (MNIST.sample) instead.")
+
+
 class DatasetNotFoundError(RuntimeError):
     """The dataset's files were neither found nor downloaded; the message says what was tried."""
 
@@ -126,9 +132,9 @@ class MNIST(Dataset):
 
     Examples
     --------
-    >>> train = MNIST(train=True, transform=Compose([ToTensor(), Normalize((0.1307,), (0.3081,))]))
-    >>> loader = DataLoader(train, batch_size=64, shuffle=True, seed=0)
-    >>> images, labels = next(iter(loader))          # (64, 1, 28, 28) float32, (64,) int64
+    >>> train = MNIST(train=True, transform=Compose([ToTensor(), Normalize((0.1307,), (0.3081,))]))  # doctest: +SKIP
+    >>> loader = DataLoader(train, batch_size=64, shuffle=True, seed=0)  # doctest: +SKIP
+    >>> images, labels = next(iter(loader))  # doctest: +SKIP
     """
 
     name = "mnist"
@@ -163,7 +169,7 @@ class MNIST(Dataset):
         self._named_by = "root=" if root is not None else None
         if root is None and os.environ.get(DATA_ENVIRONMENT_VARIABLE):
             root, self._named_by = os.environ[DATA_ENVIRONMENT_VARIABLE], DATA_ENVIRONMENT_VARIABLE
-        self.root = Path(root).expanduser() if root is not None else None
+        self.root: Path | None = Path(root).expanduser() if root is not None else None
         self.train = train
         self.transform = transform
         self.target_transform = target_transform
@@ -342,7 +348,8 @@ class MNIST(Dataset):
             raise ValueError(f"{cls.__name__}.from_arrays: expected uint8 images N x H x W and N labels, got "
                              f"{data.dtype} {data.shape} and {targets.shape}")
         dataset = cls.__new__(cls)
-        dataset.root, dataset.cache, dataset._mirrors, dataset._named_by = None, None, (), None
+        dataset.root, dataset.cache, dataset._mirrors = None, None, ()  # type: ignore[assignment]  # no files
+        dataset._named_by = None
         dataset.train, dataset.transform, dataset.target_transform = train, transform, target_transform
         dataset.data, dataset.targets, dataset.source = data, targets.astype(np.int64), source
         return dataset
@@ -424,8 +431,7 @@ class MNIST(Dataset):
         except DatasetNotFoundError:
             if root is not None or os.environ.get(DATA_ENVIRONMENT_VARIABLE):
                 raise
-            print("MNIST: the full dataset is not available (offline?); using the 5,000 bundled digits "
-                  "(MNIST.sample). Pass root= or set GIAGRAD_DATA to use the full files.", file=sys.stderr)
+            print(f"MNIST: {SAMPLE_FALLBACK_NOTICE} Pass root= or set GIAGRAD_DATA to use them.", file=sys.stderr)
             return cls.sample(train=train, transform=transform, target_transform=target_transform)
 
 
@@ -463,8 +469,8 @@ class FashionMNIST(MNIST):
 
     Examples
     --------
-    >>> train = FashionMNIST(train=True, transform=ToTensor())
-    >>> train.classes[0]
+    >>> train = FashionMNIST(train=True, transform=ToTensor())  # doctest: +SKIP
+    >>> train.classes[0]  # doctest: +SKIP
     'T-shirt/top'
     """
 
