@@ -96,6 +96,15 @@ class _EpochRandomness:
         self._epoch_start = (self.epoch, dict(generator.bit_generator.state))
         return generator
 
+    def replayed_state(self, epoch: int) -> dict[str, Any] | None:
+        """giagrad's generator as ``epoch`` began, when a loaded state will replay that epoch, else None.
+
+        DataLoader workers take their seeds from it, so that a resumed epoch gets the same ones.
+        """
+        if self.generator is None and self._replay is not None and self._replay[0] == epoch:
+            return self._replay[1]
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """What a resume needs to draw the same orders: empty with a seed (the epoch says it all)."""
         if self.seed is not None:

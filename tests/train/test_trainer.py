@@ -461,3 +461,31 @@ def test_a_resumed_epoch_logs_the_values_of_the_whole_epoch(make_problem, tmp_pa
     history = resumed.fit(train_loader, val_loader, epochs=3, resume=checkpoint.interrupted_path)
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert history[key] == pytest.approx(reference_history[key], rel=1e-12), key
+
+
+class NoisyPoints(TensorDataset):
+    """Points with noise drawn from giagrad's generator each time a batch is made (in the workers)."""
+
+    def get_batch(self, indices):
+        x, y = super().get_batch(indices)
+        return x + giagrad.random.generator().normal(0.0, 0.1, x.shape).astype(np.float32), y
+
+
+def test_mid_epoch_resume_is_exact_with_loader_workers_and_random_transforms(make_problem, tmp_path):
+    def build(seed):
+        model, optimizer, train_loader, _ = make_problem(seed=seed)
+        x, y = train_loader.dataset.tensors
+        loader = DataLoader(NoisyPoints(x.data, y.data), batch_size=16, shuffle=True, num_workers=1)
+        return model, optimizer, loader
+
+    model, optimizer, loader = build(0)
+    giagrad.manual_seed(4)
+    reference_history = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(loader, epochs=3)
+    model, optimizer, loader = build(0)
+    giagrad.manual_seed(4)
+    checkpoint = ModelCheckpoint(tmp_path, monitor="loss")
+    Trainer(model, optimizer, interrupt_at(8), callbacks=[checkpoint], verbose=0).fit(loader, epochs=3)
+    model, optimizer, loader = build(3)
+    history = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(
+        loader, epochs=3, resume=checkpoint.interrupted_path)
+    assert history.steps["loss"] == reference_history.steps["loss"]
