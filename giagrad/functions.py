@@ -74,7 +74,11 @@ def from_dlpack(external: Any) -> Tensor:
 
     Examples
     --------
-    >>> t = giagrad.from_dlpack(torch.arange(3.0))   # no copy
+    >>> array = np.arange(3.0)
+    >>> t = giagrad.from_dlpack(array)   # no copy: t shares array's memory
+    >>> array[0] = 7.0
+    >>> t.tolist()
+    [7.0, 1.0, 2.0]
     """
     return Tensor(np.from_dlpack(external))
 

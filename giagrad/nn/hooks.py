@@ -34,8 +34,12 @@ class RemovableHandle:
 
     Examples
     --------
+    >>> layer = nn.Linear(4, 2)
     >>> handle = layer.register_forward_hook(lambda module, args, output: print(output.shape))
+    >>> _ = layer(giagrad.randn(3, 4))
+    (3, 2)
     >>> handle.remove()
+    >>> _ = layer(giagrad.randn(3, 4))   # the hook is gone: nothing printed
     """
 
     def __init__(self, registry: OrderedDict[int, Any]) -> None:

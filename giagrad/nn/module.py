@@ -163,8 +163,11 @@ class Module:
 
         Examples
         --------
-        >>> shapes = []
+        >>> layer, shapes = nn.Linear(4, 2), []
         >>> handle = layer.register_forward_hook(lambda module, args, output: shapes.append(output.shape))
+        >>> _ = layer(giagrad.randn(3, 4))
+        >>> shapes
+        [(3, 2)]
         """
         return _hooks.register(self._forward_hooks, (hook, with_kwargs), prepend)
 
@@ -179,9 +182,12 @@ class Module:
 
         Examples
         --------
-        >>> norms = []
+        >>> layer, shapes = nn.Linear(4, 2), []
         >>> handle = layer.register_full_backward_hook(
-        ...     lambda module, grad_input, grad_output: norms.append(np.linalg.norm(grad_output[0])))
+        ...     lambda module, grad_input, grad_output: shapes.append(grad_output[0].shape))
+        >>> layer(giagrad.randn(3, 4, requires_grad=True)).sum().backward()
+        >>> shapes
+        [(3, 2)]
         """
         return _hooks.register(self._backward_hooks, hook, prepend)
 
