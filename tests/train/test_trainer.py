@@ -331,6 +331,26 @@ def test_mid_epoch_resume_is_exact_without_a_loader_seed(make_problem, tmp_path)
         np.testing.assert_array_equal(p.data, e)
 
 
+def losses_through_and_resumed(build, tmp_path, epochs, manual_seed=None):
+    """The step losses of ``build(0)`` trained through, and of ``build(0)`` stopped by Ctrl-C at
+    its 8th step (epoch 2) then resumed from ``interrupted.npz`` by ``build(3)``."""
+    def started(seed):
+        parts = build(seed)
+        if manual_seed is not None:
+            giagrad.manual_seed(manual_seed)
+        return parts
+
+    model, optimizer, loader = started(0)
+    reference = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(loader, epochs=epochs)
+    model, optimizer, loader = started(0)
+    checkpoint = ModelCheckpoint(tmp_path, monitor="loss")
+    Trainer(model, optimizer, interrupt_at(8), callbacks=[checkpoint], verbose=0).fit(loader, epochs=epochs)
+    model, optimizer, loader = build(3)
+    resumed = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(
+        loader, epochs=epochs, resume=checkpoint.interrupted_path)
+    return reference.steps["loss"], resumed.steps["loss"]
+
+
 def test_mid_epoch_resume_is_exact_with_a_loader_generator(make_problem, tmp_path):
     def build(seed):
         model, optimizer, train_loader, _ = make_problem(seed=seed)
@@ -338,15 +358,8 @@ def test_mid_epoch_resume_is_exact_with_a_loader_generator(make_problem, tmp_pat
                             generator=np.random.default_rng(42))
         return model, optimizer, loader
 
-    model, optimizer, loader = build(0)
-    reference_history = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(loader, epochs=4)
-    model, optimizer, loader = build(0)
-    checkpoint = ModelCheckpoint(tmp_path, monitor="loss")
-    Trainer(model, optimizer, interrupt_at(8), callbacks=[checkpoint], verbose=0).fit(loader, epochs=4)
-    model, optimizer, loader = build(3)
-    history = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(
-        loader, epochs=4, resume=checkpoint.interrupted_path)
-    assert history.steps["loss"] == reference_history.steps["loss"]
+    reference, resumed = losses_through_and_resumed(build, tmp_path, epochs=4)
+    assert resumed == reference
 
 
 def test_a_checkpoint_with_another_optimizer_loads_nothing(make_problem, tmp_path):
@@ -478,14 +491,5 @@ def test_mid_epoch_resume_is_exact_with_loader_workers_and_random_transforms(mak
         loader = DataLoader(NoisyPoints(x.data, y.data), batch_size=16, shuffle=True, num_workers=1)
         return model, optimizer, loader
 
-    model, optimizer, loader = build(0)
-    giagrad.manual_seed(4)
-    reference_history = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(loader, epochs=3)
-    model, optimizer, loader = build(0)
-    giagrad.manual_seed(4)
-    checkpoint = ModelCheckpoint(tmp_path, monitor="loss")
-    Trainer(model, optimizer, interrupt_at(8), callbacks=[checkpoint], verbose=0).fit(loader, epochs=3)
-    model, optimizer, loader = build(3)
-    history = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(
-        loader, epochs=3, resume=checkpoint.interrupted_path)
-    assert history.steps["loss"] == reference_history.steps["loss"]
+    reference, resumed = losses_through_and_resumed(build, tmp_path, epochs=3, manual_seed=4)
+    assert resumed == reference
