@@ -413,6 +413,8 @@ class OneCycleLR(LRScheduler):
         \text{linear: } \gamma_t = \gamma_{start} + (\gamma_{end} - \gamma_{start})\, x.
 
     Stepping more than ``total_steps`` times raises ValueError. Call ``step`` after every batch.
+``total_steps`` may be raised during training (the trainer does so to resume a run for more
+epochs than it was saved with): the remaining steps follow the longer cycle.
 
     Examples
     --------
@@ -443,18 +445,8 @@ class OneCycleLR(LRScheduler):
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
-        up_end = float(pct_start * self.total_steps) - 1
-        if three_phase:
-            self._phases = [
-                (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
-                (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
-            ]
-        else:
-            self._phases = [
-                (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
-            ]
+        self.pct_start = pct_start
+        self.three_phase = three_phase
         max_lrs = _per_group("OneCycleLR", "max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for peak, group in zip(max_lrs, optimizer.param_groups, strict=True):
@@ -482,6 +474,25 @@ class OneCycleLR(LRScheduler):
         else:
             group["momentum"] = momentum
 
+    def _phase_table(self) -> list[tuple[float, str, str, str, str]]:
+        """Each phase's last step and the group keys it anneals from and to (lr, then momentum).
+
+        Computed from ``total_steps`` at each step, so that a longer cycle set on a resumed
+        run (see ``Trainer.load_checkpoint``) takes effect from the next step.
+        """
+        up_end = float(self.pct_start * self.total_steps) - 1
+        if self.three_phase:
+            return [
+                (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (float(2 * self.pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                 "max_momentum"),
+                (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+            ]
+        return [
+            (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+            (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+        ]
+
     def _anneal(self, start: float, end: float, fraction: float) -> float:
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
@@ -492,10 +503,11 @@ class OneCycleLR(LRScheduler):
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR: tried to step {step} times; the cycle has total_steps={self.total_steps}")
         lrs = []
+        phases = self._phase_table()
         for group in self.optimizer.param_groups:
             phase_start = 0.0
-            for index, (phase_end, start_lr, end_lr, start_momentum, end_momentum) in enumerate(self._phases):
-                if step <= phase_end or index == len(self._phases) - 1:
+            for index, (phase_end, start_lr, end_lr, start_momentum, end_momentum) in enumerate(phases):
+                if step <= phase_end or index == len(phases) - 1:
                     fraction = (step - phase_start) / (phase_end - phase_start)
                     lrs.append(self._anneal(group[start_lr], group[end_lr], fraction))
                     if self.cycle_momentum:

@@ -14,6 +14,8 @@ on each parameter's segment otherwise.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -405,37 +407,48 @@ class Optimizer:
         """Restore what :meth:`state_dict` returned, so that training continues exactly.
 
         The state arrays are copied into this optimizer's buffers; the groups' hyper-parameters
-        are replaced by the saved ones. The saved groups must match this optimizer's groups in
-        number, sizes and parameter shapes.
+        are replaced by the saved ones. Everything is checked before anything changes, and a
+        problem raises ``ValueError`` naming the group, the parameter and the key: the saved
+        groups must match this optimizer's groups in number, sizes and parameter shapes; each
+        group must hold every hyper-parameter of this optimizer (an on/off flag it lacks keeps
+        this optimizer's setting), of the same kind (number, bool, pair) and valid by the
+        constructor's rules (``lr >= 0``, ...); each parameter's
+        state must hold exactly the entries this optimizer's update uses (an integer ``step``
+        >= 0 and, for Adam, ``exp_avg`` and ``exp_avg_sq`` of the parameter's shape). So the
+        state of another optimizer (Adam's into SGD) or a state with a missing entry is refused
+        instead of being silently refilled with zeros.
         """
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
-        saved_groups = state_dict["param_groups"]
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, dict):
+            raise ValueError(f"{name}.load_state_dict: 'param_groups' should be a list and 'state' a dict, got "
+                             f"{type(saved_groups).__name__} and {type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the saved state has {len(saved_groups)} parameter groups, "
                              f"this optimizer has {len(self.param_groups)}")
-        by_index: dict[Any, tuple[Tensor, _Bucket, int]] = {}
-        for group_index, (saved, group, buckets) in enumerate(
-                zip(saved_groups, self.param_groups, self._buckets, strict=True)):
+        new_groups = [self._checked_group(index, saved) for index, saved in enumerate(saved_groups)]
+        by_index: dict[Any, tuple[Tensor, _Bucket, int, dict[str, Any]]] = {}
+        for group_index, (saved, group, buckets, new_group) in enumerate(
+                zip(saved_groups, self.param_groups, self._buckets, new_groups, strict=True)):
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"{name}.load_state_dict: saved group {group_index} has {len(saved['params'])} "
                                  f"parameters, this optimizer's has {len(group['params'])}")
             where = {id(p): (bucket, i) for bucket in buckets for i, p in enumerate(bucket.params)}
             for saved_index, p in zip(saved["params"], group["params"], strict=True):
-                by_index[saved_index] = (p, *where[id(p)])
-        saved_state = state_dict["state"]
+                if saved_index in by_index:
+                    raise ValueError(f"{name}.load_state_dict: parameter index {saved_index!r} appears twice "
+                                     "in the saved groups")
+                by_index[saved_index] = (p, *where[id(p)], new_group)
         for saved_index, entry in saved_state.items():
             if saved_index not in by_index:
-                raise ValueError(f"{name}.load_state_dict: state for parameter {saved_index}, which no group has")
-            p = by_index[saved_index][0]
-            for key, value in entry.items():
-                if isinstance(value, np.ndarray) and value.shape != p.shape:
-                    raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {saved_index} has shape "
-                                     f"{value.shape}, the parameter has shape {p.shape}")
+                raise ValueError(f"{name}.load_state_dict: state for parameter {saved_index!r}, which no group has")
+            p, _, _, new_group = by_index[saved_index]
+            self._check_parameter_state(saved_index, entry, p, new_group)
         # Everything checked: now replace.
-        for saved, group in zip(saved_groups, self.param_groups, strict=True):
-            for key, value in saved.items():
+        for new_group, group in zip(new_groups, self.param_groups, strict=True):
+            for key, value in new_group.items():
                 if key != "params":
                     group[key] = value
         self.state.clear()
@@ -443,15 +456,80 @@ class Optimizer:
             for bucket in buckets:
                 bucket.in_step = False
         for saved_index, entry in saved_state.items():
-            p, bucket, i = by_index[saved_index]
+            p, bucket, i, _ = by_index[saved_index]
             p_state = self.state[p]
             for key, value in entry.items():
-                if isinstance(value, np.ndarray):
+                if key == "step":
+                    p_state[key] = int(_plain_number(value))
+                elif key in self._initial_scalars:
+                    p_state[key] = _plain_number(value)
+                else:
                     view = bucket.state_buffer(key)[bucket.slices[i]].reshape(p.shape)
                     np.copyto(view, value, casting="unsafe")
                     p_state[key] = view
-                else:
-                    p_state[key] = value
+
+    def _checked_group(self, index: int, saved: Any) -> dict[str, Any]:
+        """The saved group's hyper-parameters, checked as the constructor checks them (not applied)."""
+        where = f"{type(self).__name__}.load_state_dict: param_groups[{index}]"
+        if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+            raise ValueError(f"{where} should be a dict with a list 'params'")
+        group = {key: value for key, value in saved.items() if key != "params"}
+        for key, default in self.defaults.items():
+            if key not in group and isinstance(default, bool):
+                # an on/off option newer than the saved state keeps this optimizer's setting, as
+                # PyTorch does for its flags (foreach, maximize, ...); numbers are never guessed
+                group[key] = self.param_groups[index][key]
+            if key not in group:
+                raise ValueError(f"{where} has no {key!r}, which {type(self).__name__} needs (is this the state "
+                                 "of another optimizer?)")
+            value = group[key]
+            if isinstance(default, bool):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise ValueError(f"{where}: {key!r} should be a bool, got {value!r}")
+                group[key] = bool(value)
+            elif isinstance(default, numbers.Real):
+                if not _is_real(value):
+                    raise ValueError(f"{where}: {key!r} should be a number, got {value!r}")
+                group[key] = _plain_number(value)
+            elif isinstance(default, tuple):
+                if (not isinstance(value, (tuple, list)) or len(value) != len(default)
+                        or not all(_is_real(item) for item in value)):
+                    raise ValueError(f"{where}: {key!r} should be {len(default)} numbers, got {value!r}")
+                group[key] = tuple(_plain_number(item) for item in value)
+        try:
+            self._validate(group)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{where}: {error}") from None
+        group["params"] = saved["params"]
+        return group
+
+    def _check_parameter_state(self, saved_index: Any, entry: Any, p: Tensor, group: dict[str, Any]) -> None:
+        """Raise ValueError unless ``entry`` is exactly the state this optimizer keeps for ``p``."""
+        where = f"{type(self).__name__}.load_state_dict: state of parameter {saved_index!r}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} should be a dict, got {type(entry).__name__}")
+        arrays = [state_name for state_name, _ in self._state_names(group)]
+        expected = [*self._initial_scalars, *arrays]
+        missing = [key for key in expected if key not in entry]
+        unexpected = [key for key in entry if key not in expected]
+        if missing or unexpected:
+            problems = [f"missing {key!r}" for key in missing] + [f"unexpected {key!r}" for key in unexpected]
+            raise ValueError(f"{where}: {', '.join(problems)}; {type(self).__name__} with these hyper-parameters "
+                             f"keeps {expected} (is this the state of another optimizer?)")
+        for key in self._initial_scalars:
+            value = entry[key]
+            if key == "step":
+                if not _is_integer(value) or value < 0:
+                    raise ValueError(f"{where}: 'step' should be an integer >= 0, got {value!r}")
+            elif not _is_real(value) or not math.isfinite(value):
+                raise ValueError(f"{where}: {key!r} should be a finite number, got {value!r}")
+        for key in arrays:
+            value = entry[key]
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf":
+                raise ValueError(f"{where}: {key!r} should be a numeric array, got {type(value).__name__}"
+                                 + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else ""))
+            if value.shape != p.shape:
+                raise ValueError(f"{where}: {key!r} has shape {value.shape}, the parameter has shape {p.shape}")
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -465,6 +543,30 @@ class Optimizer:
 
 
 # ----------------------------------------------------------------- helpers for the update rules
+
+
+def _is_real(value: Any) -> bool:
+    """A real number (Python or numpy, or a 0-d numeric array), not a bool."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_integer(value: Any) -> bool:
+    """An integer, or a float with an integral value (PyTorch keeps ``step`` as a float)."""
+    if not _is_real(value):
+        return False
+    value = _plain_number(value)
+    return isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
+
+
+def _plain_number(value: Any) -> Any:
+    """A Python int or float for a numpy scalar or 0-d array (``step`` must add to ints)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
 
 
 def check_non_negative(optimizer: str, name: str, value: float) -> None:
