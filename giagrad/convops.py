@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from giagrad.tensor import Function
+from giagrad.autograd import Function
 
 Pair = tuple[int, int]
 Padding = tuple[int, int, int, int]

@@ -270,8 +270,8 @@ def test_mean_of_an_integer_tensor_raises_like_pytorch():
 
 @pytest.mark.parametrize("uses", [1, 2, 3])
 def test_gradients_written_into_optimizer_buffers_match_plain_ones(uses):
-    # Linear's backward writes parameter gradients straight into the optimizer's flat buffer
-    # (Function.gradient_destination); a layer applied several times must still sum correctly.
+    # Backward copies parameter gradients into the optimizer's flat buffer (Tensor.grad_storage);
+    # a layer applied several times must still sum correctly.
     from giagrad import nn, optim
 
     def grads(with_optimizer):
@@ -291,4 +291,4 @@ def test_gradients_written_into_optimizer_buffers_match_plain_ones(uses):
     for a, b in zip(plain, buffered):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     for p in buffered_layer.parameters():
-        assert p.grad is p._grad_buffer
+        assert p.grad is p.grad_storage

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from giagrad._validation import check_dim
 from giagrad.nn.module import Module
-from giagrad.tensor import Tensor, _check_dim
+from giagrad.tensor import Tensor
 
 __all__ = ["Flatten", "Unflatten"]
 
@@ -69,7 +70,7 @@ class Unflatten(Module):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
         shape = input.shape
-        dim = _check_dim("Unflatten", self.dim, len(shape))
+        dim = check_dim("Unflatten", self.dim, len(shape))
         sizes = self.unflattened_size
         known = math.prod(size for size in sizes if size != -1)
         if -1 in sizes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from giagrad._validation import int_tuple
 from giagrad.nn import functional as F
 from giagrad.nn.module import Module
 from giagrad.tensor import Tensor
@@ -12,11 +13,11 @@ __all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
 
 
 def _check_pool_arguments(name: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1) -> None:
-    kernel = F._int_tuple(name, "kernel_size", kernel_size, 2, 1)
+    kernel = int_tuple(name, "kernel_size", kernel_size, 2, 1)
     if stride is not None:
-        F._int_tuple(name, "stride", stride, 2, 1)
-    pads = F._int_tuple(name, "padding", padding, 2, 0)
-    dilations = F._int_tuple(name, "dilation", dilation, 2, 1)
+        int_tuple(name, "stride", stride, 2, 1)
+    pads = int_tuple(name, "padding", padding, 2, 0)
+    dilations = int_tuple(name, "dilation", dilation, 2, 1)
     for p, k, d in zip(pads, kernel, dilations, strict=True):
         if 2 * p > d * (k - 1) + 1:
             raise ValueError(f"{name}: padding {padding} must be at most half of the kernel size {kernel_size}")

@@ -55,7 +55,7 @@ class _Bucket:
             np.copyto(data_view, p.data)
             grad_view = self.grad[segment].reshape(p.data.shape)
             p.data = data_view
-            p._grad_buffer = grad_view
+            p.grad_storage = grad_view
             if p.grad is not None:
                 np.copyto(grad_view, p.grad)
                 p.grad = grad_view
