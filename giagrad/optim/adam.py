@@ -25,6 +25,24 @@ def _update_moments(grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarra
     exp_avg_sq += work
 
 
+def _plain_decayed_grad(group: dict[str, Any], param: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """The gradient of the plain Adam/NAdam rules; shrinks ``param`` first when the decay is decoupled."""
+    weight_decay = group["weight_decay"]
+    if group["decoupled_weight_decay"]:
+        param *= 1 - group["lr"] * weight_decay
+        weight_decay = 0.0
+    return plain_grad(param, grad, weight_decay, group["maximize"])
+
+
+def _plain_moments(state: dict[str, np.ndarray], g: np.ndarray, beta1: float, beta2: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Update ``exp_avg`` and ``exp_avg_sq`` in ``state`` for gradient ``g`` and return them."""
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg[...] = beta1 * exp_avg + (1 - beta1) * g
+    exp_avg_sq[...] = beta2 * exp_avg_sq + (1 - beta2) * g * g
+    return exp_avg, exp_avg_sq
+
+
 class Adam(Optimizer):
     r"""Adam: adaptive moment estimation (Kingma & Ba, 2015), as ``torch.optim.Adam``.
 
@@ -119,14 +137,8 @@ class Adam(Optimizer):
                               state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
         lr, eps, step = group["lr"], group["eps"], scalars["step"]
         beta1, beta2 = group["betas"]
-        weight_decay = group["weight_decay"]
-        if group["decoupled_weight_decay"]:
-            param *= 1 - lr * weight_decay
-            weight_decay = 0.0
-        g = plain_grad(param, grad, weight_decay, group["maximize"])
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg[...] = beta1 * exp_avg + (1 - beta1) * g
-        exp_avg_sq[...] = beta2 * exp_avg_sq + (1 - beta2) * g * g
+        g = _plain_decayed_grad(group, param, grad)
+        exp_avg, exp_avg_sq = _plain_moments(state, g, beta1, beta2)
         second_moment = exp_avg_sq
         if group["amsgrad"]:
             state["max_exp_avg_sq"][...] = np.maximum(state["max_exp_avg_sq"], exp_avg_sq)
@@ -342,17 +354,11 @@ class NAdam(Optimizer):
                               state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
         lr, step, psi = group["lr"], scalars["step"], group["momentum_decay"]
         beta1, beta2 = group["betas"]
-        weight_decay = group["weight_decay"]
-        if group["decoupled_weight_decay"]:
-            param *= 1 - lr * weight_decay
-            weight_decay = 0.0
-        g = plain_grad(param, grad, weight_decay, group["maximize"])
+        g = _plain_decayed_grad(group, param, grad)
         mu = beta1 * (1 - 0.5 * 0.96 ** (step * psi))
         mu_next = beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * psi))
         mu_product = scalars["mu_product"] = scalars["mu_product"] * mu
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg[...] = beta1 * exp_avg + (1 - beta1) * g
-        exp_avg_sq[...] = beta2 * exp_avg_sq + (1 - beta2) * g * g
+        exp_avg, exp_avg_sq = _plain_moments(state, g, beta1, beta2)
         denominator = np.sqrt(exp_avg_sq / (1 - beta2**step)) + group["eps"]
         param -= lr * (1 - mu) / (1 - mu_product) * g / denominator
         param -= lr * mu_next / (1 - mu_product * mu_next) * exp_avg / denominator
