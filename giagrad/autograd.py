@@ -293,20 +293,6 @@ class TensorBase:
             self._retains_grad = True
         return self
 
-    def detach(self) -> Any:
-        """A tensor sharing this one's data, cut from the graph."""
-        return _tensor_class._make(self.data, None)
-
-    @property
-    def is_leaf(self) -> bool:
-        """True for tensors not produced by a recorded op (parameters, inputs)."""
-        return self._ctx is None
-
-    @property
-    def grad_fn(self) -> Function | None:
-        """The node that produced this tensor, or None for a leaf."""
-        return self._ctx
-
     def _mark_modified(self) -> None:
         """Record that ``data`` changed in place (in-place ops and optimizers call this)."""
         global _inplace_clock

@@ -51,6 +51,20 @@ class Tensor(TensorBase):
     # The slots are TensorBase's; an empty tuple keeps tensors free of a per-instance __dict__.
     __slots__ = ()
 
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's data, cut from the graph."""
+        return Tensor._make(self.data, None)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op (parameters, inputs)."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Function | None:
+        """The node that produced this tensor, or None for a leaf."""
+        return self._ctx
+
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``grad = None``)."""
         self.grad = None
