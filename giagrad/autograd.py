@@ -80,8 +80,6 @@ class Function:
     parents: tuple[TensorBase, ...] = ()
     saved_tensors: tuple[Any, ...] | None = ()
     recorded_at: int = 0
-    # True for a node applied as an instance: forward got tensors, backward adds into .grad.
-    seed_style: bool = False
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
@@ -177,28 +175,24 @@ class TensorBase:
                     record = True
                     break
         try:
+            fn = function()
+        except TypeError:
+            # An instance is not callable: the seed's style. (Asking with isinstance first would cost
+            # every op a measurable share of its time; a try costs nothing until it fails.)
             if isinstance(function, Function):
-                # A copy, so that an instance applied twice makes two nodes.
-                fn = copy.copy(function)
-                fn.seed_style = True
-                fn.parents = inputs
-                out = fn.forward(*inputs, **options)
-                if isinstance(out, TensorBase):
-                    out = out.data
+                return _apply_seed_style(function, inputs, options, record)
+            raise
+        fn.parents = inputs
+        try:
+            # Unrolled for one and two inputs: a list comprehension per op costs measurable time.
+            if len(inputs) == 1:
+                out = fn.forward(inputs[0].data, **options)
+            elif len(inputs) == 2:
+                out = fn.forward(inputs[0].data, inputs[1].data, **options)
             else:
-                fn = function()
-                fn.parents = inputs
-                # Unrolled for one and two inputs: a list comprehension per op costs measurable time.
-                if len(inputs) == 1:
-                    out = fn.forward(inputs[0].data, **options)
-                elif len(inputs) == 2:
-                    out = fn.forward(inputs[0].data, inputs[1].data, **options)
-                else:
-                    out = fn.forward(*[x.data for x in inputs], **options)
+                out = fn.forward(*[x.data for x in inputs], **options)
         except (ValueError, IndexError, TypeError) as error:
-            # Name the op and the shapes instead of showing numpy's internals.
-            shapes = ", ".join(str(x.data.shape) for x in inputs)
-            raise type(error)(f"{_name(function)}: {error} (input shapes {shapes})") from None
+            raise _named_error(error, function, inputs) from None
         if type(out) is not np.ndarray:  # numpy reductions return scalars, not 0-d arrays
             out = np.asarray(out)
         if not record:
@@ -249,7 +243,7 @@ class TensorBase:
             fn = node._ctx
             if fn.saved_tensors is None or fn.recorded_at != _inplace_clock:
                 _check_can_run_backward(fn)
-            parent_grads = _seed_style_backward(fn, grad) if fn.seed_style else fn.backward(grad)
+            parent_grads = fn.backward(grad)
             if type(parent_grads) is not tuple:
                 parent_grads = (parent_grads,)
             if len(parent_grads) != len(fn.parents):
@@ -326,8 +320,37 @@ def _wrap_operands(function: Any, inputs: tuple[Any, ...]) -> tuple[TensorBase, 
                                           and not is_floating(reference.data.dtype)):
             reference = x
     dtype = None if reference is None else reference.data.dtype
-    return tuple(x if isinstance(x, TensorBase) else _tensor_class._make(operand_array(_name(function), x, dtype), None)
-                 for x in inputs)
+    try:
+        return tuple(x if isinstance(x, TensorBase) else _tensor_class._make(operand_array(x, dtype), None)
+                     for x in inputs)
+    except TypeError as error:
+        raise TypeError(f"{_name(function)}: {error}") from None
+
+
+def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], options: dict[str, Any],
+                      record: bool) -> TensorBase:
+    """``comm`` for an instance: ``forward`` receives the tensors, ``backward`` adds into ``.grad``."""
+    fn = copy.copy(function)  # a copy, so that an instance applied twice makes two nodes
+    fn.parents = inputs
+    # backward() walks every node alike, expecting gradients back: this node's backward runs the
+    # seed's one and returns what it added (the adapter lives here, not in the loop over nodes).
+    seed_backward = fn.backward
+    fn.backward = lambda grad: _seed_style_backward(fn, seed_backward, grad)
+    try:
+        out = fn.forward(*inputs, **options)
+    except (ValueError, IndexError, TypeError) as error:
+        raise _named_error(error, function, inputs) from None
+    out = np.asarray(out.data if isinstance(out, TensorBase) else out)
+    if not record:
+        return _tensor_class._make(out, None)
+    fn.recorded_at = _inplace_clock
+    return _tensor_class._make(out, fn)
+
+
+def _named_error(error: Exception, function: Any, inputs: tuple[TensorBase, ...]) -> Exception:
+    # Name the op and the shapes instead of showing numpy's internals.
+    shapes = ", ".join(str(x.data.shape) for x in inputs)
+    return type(error)(f"{_name(function)}: {error} (input shapes {shapes})")
 
 
 def _topological_order(root: TensorBase) -> list[TensorBase]:
@@ -352,7 +375,7 @@ def _topological_order(root: TensorBase) -> list[TensorBase]:
     return order
 
 
-def _seed_style_backward(fn: Function, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+def _seed_style_backward(fn: Function, seed_backward: Any, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
     """Run a seed-style ``backward`` (it adds into ``p.grad``) and return what it added per parent.
 
     Each distinct parent that requires grad gets a zero ``.grad`` of its shape and dtype to add
@@ -366,7 +389,7 @@ def _seed_style_backward(fn: Function, grad: np.ndarray) -> tuple[np.ndarray | N
             kept[id(p)] = p.grad
             p.grad = np.zeros_like(p.data)
     try:
-        fn.backward(grad)
+        seed_backward(grad)
         grads: list[np.ndarray | None] = []
         given: set[int] = set()
         for p in parents:  # a parent used twice gets its sum once

@@ -51,12 +51,17 @@ def as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return array
 
 
-def operand_array(op: str, value: Any, reference_dtype: np.dtype | None) -> np.ndarray:
-    """A non-tensor operand of ``op`` as an array: a Python number follows ``reference_dtype``.
+def operand_array(value: Any, reference_dtype: np.dtype | None) -> np.ndarray:
+    """A non-tensor operand as an array: a Python number follows ``reference_dtype``.
 
     ``reference_dtype`` is the dtype of the floating tensor beside the number (None if there is
-    none). Numpy arrays and lists follow :func:`as_array`. Raises TypeError naming ``op`` for
-    what cannot be an operand (None, strings, dicts, ...).
+    none). Numpy arrays and lists follow :func:`as_array`. Raises TypeError for what cannot be an
+    operand (None, strings, dicts, ...); the caller adds the op's name.
+
+    Examples
+    --------
+    >>> operand_array(2, np.dtype(np.float64)).dtype
+    dtype('float64')
     """
     if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.ndarray):
         if reference_dtype is not None and is_floating(reference_dtype) and not isinstance(value, complex):
@@ -64,8 +69,8 @@ def operand_array(op: str, value: Any, reference_dtype: np.dtype | None) -> np.n
         if isinstance(value, float):
             return np.asarray(value, dtype=DEFAULT_FLOAT)
     if value is None or isinstance(value, (str, bytes, dict, set)):
-        raise TypeError(f"{op}: unsupported operand of type {type(value).__name__}")
+        raise TypeError(f"unsupported operand of type {type(value).__name__}")
     try:
         return as_array(value)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"{op}: unsupported operand: {error}") from None
+        raise TypeError(f"unsupported operand: {error}") from None
