@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from giagrad import mathops, mlops, reductionops, shapeops
+
+# Under their earlier private names, which the methods below (and code written for them) use.
 from giagrad._validation import check_dim as _check_dim
 from giagrad._validation import check_dims as _check_dims
 from giagrad._validation import check_floating as _check_floating_op
 from giagrad._validation import shape_arg as _shape_arg
 from giagrad.autograd import Function, TensorBase, use_tensor_class
-from giagrad.dtypes import DEFAULT_FLOAT, as_array, is_floating  # noqa: F401 (as_array: kept importable here)
+from giagrad.dtypes import DEFAULT_FLOAT, is_floating
 from giagrad.grad_mode import _state as _grad_state
 
 __all__ = ["Tensor", "Function"]
