@@ -13,17 +13,19 @@ import numpy as np
 from giagrad import convops, mathops, mlops, normops
 from giagrad import random as _random
 from giagrad._validation import check_floating, check_probability, int_tuple
+from giagrad.dtypes import operand_array
 from giagrad.tensor import Tensor
 
 # --- linear, activations, losses, one_hot ---
 
 
 def _tensor(op: str, value: Any, name: str = "input") -> Tensor:
-    """``value`` as a Tensor (numpy arrays and numbers are wrapped), for argument checks."""
+    """``value`` as a Tensor for argument checks: numbers and arrays are wrapped by giagrad's one
+    rule (``giagrad.dtypes.operand_array``)."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (np.ndarray, np.generic, int, float, list, tuple)):
-        return Tensor(value)
+        return Tensor(operand_array(value, None))
     raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
 
 
