@@ -347,6 +347,33 @@ def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], option
     return _tensor_class._make(out, fn)
 
 
+def _seed_style_backward(fn: Function, seed_backward: Any, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    """Run a seed-style ``backward`` (it adds into ``p.grad``) and return what it added per parent.
+
+    Each distinct parent that requires grad gets a zero ``.grad`` of its shape and dtype to add
+    into; what it holds afterwards is its gradient, and its own ``.grad`` (None, a leaf's earlier
+    sum or a retained gradient) is put back: the engine accumulates the result as usual.
+    """
+    parents = fn.parents
+    kept: dict[int, Any] = {}
+    for p in parents:
+        if p.requires_grad and id(p) not in kept:
+            kept[id(p)] = p.grad
+            p.grad = np.zeros_like(p.data)
+    try:
+        seed_backward(grad)
+        grads: list[np.ndarray | None] = []
+        given: set[int] = set()
+        for p in parents:  # a parent used twice gets its sum once
+            grads.append(p.grad if id(p) in kept and id(p) not in given else None)
+            given.add(id(p))
+        return tuple(grads)
+    finally:
+        for p in parents:
+            if id(p) in kept:
+                p.grad = kept[id(p)]
+
+
 def _named_error(error: Exception, function: Any, inputs: tuple[TensorBase, ...]) -> Exception:
     # Name the op and the shapes instead of showing numpy's internals.
     shapes = ", ".join(str(x.data.shape) for x in inputs)
@@ -373,33 +400,6 @@ def _topological_order(root: TensorBase) -> list[TensorBase]:
             stack.pop()
             order.append(node)
     return order
-
-
-def _seed_style_backward(fn: Function, seed_backward: Any, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-    """Run a seed-style ``backward`` (it adds into ``p.grad``) and return what it added per parent.
-
-    Each distinct parent that requires grad gets a zero ``.grad`` of its shape and dtype to add
-    into; what it holds afterwards is its gradient, and its own ``.grad`` (None, a leaf's earlier
-    sum or a retained gradient) is put back: the engine accumulates the result as usual.
-    """
-    parents = fn.parents
-    kept: dict[int, Any] = {}
-    for p in parents:
-        if p.requires_grad and id(p) not in kept:
-            kept[id(p)] = p.grad
-            p.grad = np.zeros_like(p.data)
-    try:
-        seed_backward(grad)
-        grads: list[np.ndarray | None] = []
-        given: set[int] = set()
-        for p in parents:  # a parent used twice gets its sum once
-            grads.append(p.grad if id(p) in kept and id(p) not in given else None)
-            given.add(id(p))
-        return tuple(grads)
-    finally:
-        for p in parents:
-            if id(p) in kept:
-                p.grad = kept[id(p)]
 
 
 def _accumulate_grad(leaf: TensorBase, grad: np.ndarray) -> None:
