@@ -36,7 +36,7 @@ import numpy as np
 from giagrad.dtypes import as_array, is_floating, operand_array
 from giagrad.grad_mode import _state as _grad_state
 
-__all__ = ["Function", "TensorBase", "use_tensor_class"]
+__all__ = ["Function", "TensorBase", "is_tensor", "use_tensor_class"]
 
 # A clock that ticks at every in-place change of a tensor. A node remembers the tick at which it was
 # recorded; backward compares it with the tick at which each parent last changed in place. When
@@ -78,7 +78,8 @@ class Function:
     """
 
     parents: tuple[TensorBase, ...] = ()
-    saved_tensors: tuple[Any, ...] | None = ()
+    # Any: subclasses unpack what they saved (arrays, shapes, None) without a check per use
+    saved_tensors: Any = ()
     recorded_at: int = 0
 
     @property
@@ -96,7 +97,7 @@ class Function:
     def forward(self, *arrays: Any, **options: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} has no forward")
 
-    def backward(self, grad: np.ndarray) -> np.ndarray | tuple[np.ndarray | None, ...] | None:
+    def backward(self, grad: np.ndarray) -> Any:  # an array, a tuple of them (None: no gradient), or None
         raise NotImplementedError(f"{type(self).__name__} has no backward")
 
     @classmethod
@@ -128,7 +129,7 @@ class TensorBase:
     __array_ufunc__ = None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data = as_array(data.data if isinstance(data, TensorBase) else data, dtype)
+        self.data: np.ndarray = as_array(data.data if isinstance(data, TensorBase) else data, dtype)
         self.grad: np.ndarray | None = None
         self.requires_grad = False
         self.grad_storage: np.ndarray | None = None
@@ -175,7 +176,7 @@ class TensorBase:
                     record = True
                     break
         try:
-            fn = function()
+            fn = function()  # type: ignore[operator]  # an instance raises: handled below
         except TypeError:
             # An instance is not callable: the seed's style. (Asking with isinstance first would cost
             # every op a measurable share of its time; a try costs nothing until it fails.)
@@ -240,7 +241,7 @@ class TensorBase:
                 continue
             if node._retains_grad:
                 node.grad = grad.copy() if node.grad is None else node.grad + grad
-            fn = node._ctx
+            fn: Function = node._ctx  # type: ignore[assignment]  # nodes in the order are never leaves
             if fn.saved_tensors is None or fn.recorded_at != _inplace_clock:
                 _check_can_run_backward(fn)
             parent_grads = fn.backward(grad)
@@ -305,6 +306,11 @@ def use_tensor_class(cls: type[TensorBase]) -> None:
     _tensor_class = cls
 
 
+def is_tensor(value: Any) -> bool:
+    """Whether ``value`` is a giagrad tensor (for checks that should not narrow its type)."""
+    return isinstance(value, TensorBase)
+
+
 # ------------------------------------------------------------------------------------ helpers
 
 
@@ -335,7 +341,7 @@ def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], option
     # backward() walks every node alike, expecting gradients back: this node's backward runs the
     # seed's one and returns what it added (the adapter lives here, not in the loop over nodes).
     seed_backward = fn.backward
-    fn.backward = lambda grad: _seed_style_backward(fn, seed_backward, grad)
+    fn.backward = lambda grad: _seed_style_backward(fn, seed_backward, grad)  # type: ignore[method-assign]
     try:
         out = fn.forward(*inputs, **options)
     except (ValueError, IndexError, TypeError) as error:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.autograd import Function, TensorBase
+from giagrad.autograd import Function, TensorBase, is_tensor
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -424,7 +424,7 @@ def _check_operands(op: str, *operands: Any) -> None:
                     f"{', '.join(type(x).__name__ for x in operands)}")
 
 
-def where(condition: Any, input: Any, other: Any) -> TensorBase:  # noqa: A002
+def where(condition: Any, input: Any, other: Any) -> Any:  # noqa: A002
     """Elements of ``input`` where ``condition`` holds, else of ``other`` (``torch.where``).
 
     All three broadcast together; ``condition`` is a bool tensor and is not differentiable.
@@ -441,24 +441,24 @@ def where(condition: Any, input: Any, other: Any) -> TensorBase:  # noqa: A002
     return TensorBase.comm(Where, condition, input, other)
 
 
-def maximum(input: Any, other: Any) -> TensorBase:  # noqa: A002
+def maximum(input: Any, other: Any) -> Any:  # noqa: A002
     """Elementwise maximum with broadcasting; ties split the gradient evenly (as PyTorch)."""
     _check_operands("maximum", input, other)
     return TensorBase.comm(Maximum, input, other)
 
 
-def minimum(input: Any, other: Any) -> TensorBase:  # noqa: A002
+def minimum(input: Any, other: Any) -> Any:  # noqa: A002
     """Elementwise minimum with broadcasting; ties split the gradient evenly (as PyTorch)."""
     _check_operands("minimum", input, other)
     return TensorBase.comm(Minimum, input, other)
 
 
-def clamp(input: TensorBase, min: float | None = None, max: float | None = None) -> TensorBase:  # noqa: A002
+def clamp(input: Any, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
     """Limit values to ``[min, max]`` (``torch.clamp`` with number bounds).
 
     Unlike PyTorch, the bounds must be numbers; for tensor bounds use ``maximum``/``minimum``.
     """
-    if not isinstance(input, TensorBase):
+    if not is_tensor(input):
         raise TypeError(f"clamp: input must be a Tensor, got {type(input).__name__}")
     for name, bound in (("min", min), ("max", max)):
         if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float, np.number))):
@@ -514,7 +514,7 @@ def _parse_einsum(equation: str, shapes: Sequence[tuple[int, ...]]) -> tuple[tup
     return tuple(explicit), output
 
 
-def einsum(equation: str, *operands: TensorBase) -> TensorBase:
+def einsum(equation: str, *operands: Any) -> Any:
     """Einstein summation (``torch.einsum``), differentiable in every operand.
 
     Parameters
@@ -539,7 +539,7 @@ def einsum(equation: str, *operands: TensorBase) -> TensorBase:
     if not operands:
         raise ValueError("einsum: at least one operand is needed")
     for i, x in enumerate(operands):
-        if not isinstance(x, TensorBase):
+        if not is_tensor(x):
             raise TypeError(f"einsum: operand {i} is a {type(x).__name__}, expected a Tensor")
     terms, output = _parse_einsum(equation, [x.shape for x in operands])
     return TensorBase.comm(Einsum, *operands, terms=terms, output=output)

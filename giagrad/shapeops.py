@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from giagrad._validation import check_dim
-from giagrad.autograd import Function, TensorBase
+from giagrad.autograd import Function, TensorBase, is_tensor
 from giagrad.mathops import unbroadcast
 
 __all__ = ["cat", "stack", "pad"]
@@ -179,16 +179,16 @@ def _crop_slices(widths: Sequence[tuple[int, int]], shape: tuple[int, ...]) -> t
 # ------------------------------------------------------------------------ module functions
 
 
-def _tensor_list(op: str, tensors: Any) -> list[TensorBase]:
-    if isinstance(tensors, TensorBase) or not isinstance(tensors, Sequence) or len(tensors) == 0:
+def _tensor_list(op: str, tensors: Any) -> list[Any]:
+    if is_tensor(tensors) or not isinstance(tensors, Sequence) or len(tensors) == 0:
         raise TypeError(f"{op}: expected a non-empty list or tuple of tensors, got {type(tensors).__name__}")
     for i, t in enumerate(tensors):
-        if not isinstance(t, TensorBase):
+        if not is_tensor(t):
             raise TypeError(f"{op}: element {i} is a {type(t).__name__}, expected a Tensor")
     return list(tensors)
 
 
-def cat(tensors: Sequence[TensorBase], dim: int = 0) -> TensorBase:
+def cat(tensors: Sequence[Any], dim: int = 0) -> Any:
     """Join tensors along an existing dimension (``torch.cat``).
 
     All tensors must have the same shape except along ``dim``.
@@ -213,7 +213,7 @@ def cat(tensors: Sequence[TensorBase], dim: int = 0) -> TensorBase:
     return TensorBase.comm(Cat, *tensors, axis=axis)
 
 
-def stack(tensors: Sequence[TensorBase], dim: int = 0) -> TensorBase:
+def stack(tensors: Sequence[Any], dim: int = 0) -> Any:
     """Join same-shape tensors along a new dimension ``dim`` (``torch.stack``).
 
     Examples
@@ -233,7 +233,7 @@ def stack(tensors: Sequence[TensorBase], dim: int = 0) -> TensorBase:
 _INDEX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-def pad(input: TensorBase, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> TensorBase:  # noqa: A002
+def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Any:  # noqa: A002
     """Pad a tensor (``torch.nn.functional.pad``).
 
     Parameters
@@ -255,7 +255,7 @@ def pad(input: TensorBase, pad: Sequence[int], mode: str = "constant", value: fl
     >>> giagrad.pad(giagrad.ones(2, 3), (1, 1)).shape
     (2, 5)
     """
-    if not isinstance(input, TensorBase):
+    if not is_tensor(input):
         raise TypeError(f"pad: input must be a Tensor, got {type(input).__name__}")
     widths_list = list(pad)
     if len(widths_list) % 2 or len(widths_list) // 2 > input.ndim or \

@@ -662,7 +662,7 @@ class Tensor(TensorBase):
 
     def pad(self, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
         """Pad with PyTorch's widths order (last dim first); see ``giagrad.pad``."""
-        return shapeops.pad(self, pad, mode, value)
+        return shapeops.pad(self, pad, mode, value)  # type: ignore[return-value]  # ops return giagrad.Tensor
 
     def flip(self, *dims: int | Sequence[int]) -> Tensor:
         """Reverse the order of elements along ``dims``."""
