@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from giagrad.grad_mode import is_grad_enabled
-from giagrad.tensor import Function
+from giagrad.autograd import Function
 
 
 def time_steps(length: int, reverse: bool) -> range:

@@ -35,7 +35,8 @@ import numpy as np
 from giagrad.data import _workers
 from giagrad.data.dataset import Dataset, IterableDataset, supports_batch_indexing
 from giagrad.data.sampler import BatchSampler, RandomSampler, SequentialSampler
-from giagrad.tensor import DEFAULT_FLOAT, Tensor
+from giagrad.dtypes import DEFAULT_FLOAT
+from giagrad.tensor import Tensor
 
 __all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from giagrad import rnnops
+from giagrad._validation import check_floating, check_probability, float_dtype, positive_int
 from giagrad.nn import functional as F
 from giagrad.nn import init
 from giagrad.nn.module import Module, Parameter
@@ -75,7 +76,7 @@ class _RecurrentParameters(Module):
     def _check_input(self, input: Any, batched_ndim: int) -> Tensor:  # noqa: A002 (PyTorch's name)
         op = type(self).__name__
         input = F._tensor(op, input)
-        F._check_floating(op, input)
+        check_floating(op, input)
         if input.ndim not in (batched_ndim - 1, batched_ndim) or input.shape[-1] != self.input_size:
             layout = "(L, N, input_size)" if batched_ndim == 3 else "(N, input_size)"
             raise ValueError(f"{op}: expected input of shape {layout} or without the batch dim, with "
@@ -119,16 +120,16 @@ class RNNBase(_RecurrentParameters):
         super().__init__()
         self.mode = mode
         op = type(self).__name__
-        self.input_size = F._positive_int(op, "input_size", input_size)
-        self.hidden_size = F._positive_int(op, "hidden_size", hidden_size)
-        self.num_layers = F._positive_int(op, "num_layers", num_layers)
-        self.dropout = F._check_probability(op, dropout)
+        self.input_size = positive_int(op, "input_size", input_size)
+        self.hidden_size = positive_int(op, "hidden_size", hidden_size)
+        self.num_layers = positive_int(op, "num_layers", num_layers)
+        self.dropout = check_probability(op, dropout)
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn(f"{op}: dropout={dropout} acts between layers, so with num_layers=1 it does nothing",
                           stacklevel=2)
         self.nonlinearity = _check_nonlinearity(op, nonlinearity)
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
-        dtype = F._float_dtype(op, dtype)
+        dtype = float_dtype(op, dtype)
         directions = self.num_directions
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else self.hidden_size * directions
@@ -317,11 +318,11 @@ class RNNCellBase(_RecurrentParameters):
         super().__init__()
         self.mode = mode
         op = type(self).__name__
-        self.input_size = F._positive_int(op, "input_size", input_size)
-        self.hidden_size = F._positive_int(op, "hidden_size", hidden_size)
+        self.input_size = positive_int(op, "input_size", input_size)
+        self.hidden_size = positive_int(op, "hidden_size", hidden_size)
         self.bias = bool(bias)
         self.nonlinearity = _check_nonlinearity(op, nonlinearity)
-        self._add_weights("", self.input_size, self.bias, F._float_dtype(op, dtype))
+        self._add_weights("", self.input_size, self.bias, float_dtype(op, dtype))
         self.reset_parameters()
 
     def _step(self, input: Any, hx: Any) -> list[Tensor]:  # noqa: A002 (PyTorch's name)

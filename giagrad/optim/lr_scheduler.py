@@ -59,6 +59,8 @@ class _ScheduleState:
 
     optimizer: Optimizer
     _last_lr: list[float]
+    # When a training loop calls step(): "epoch" or "batch" (documented in LRScheduler).
+    interval: str = "epoch"
 
     def get_last_lr(self) -> list[float]:
         """The learning rates set by the last ``step`` (one per parameter group)."""
@@ -87,6 +89,14 @@ class LRScheduler(_ScheduleState):
     last_epoch : int
         The index of the last step taken; -1 (default) starts afresh. To resume, load the
         scheduler's ``state_dict`` instead.
+
+    Attributes
+    ----------
+    interval : {"epoch", "batch"}
+        When a training loop should call ``step``: after every epoch (the default, and
+        ``ReduceLROnPlateau``'s) or after every batch, that is every optimizer step
+        (``OneCycleLR``, whose steps count batches). A class attribute: a schedule of your own
+        sets it in its class body. ``giagrad.train.Trainer`` reads it to know when to step.
     """
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
@@ -421,6 +431,8 @@ epochs than it was saved with): the remaining steps follow the longer cycle.
     >>> scheduler = OneCycleLR(optimizer, max_lr=0.1, epochs=10, steps_per_epoch=len(loader))
     """
 
+    interval = "batch"  # total_steps counts optimizer steps
+
     def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float], total_steps: int | None = None,
                  epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
                  anneal_strategy: str = "cos", cycle_momentum: bool = True,
@@ -536,6 +548,8 @@ class SequentialLR(LRScheduler):
     >>> warmup = LinearLR(optimizer, start_factor=0.01, total_iters=500)
     >>> cosine = CosineAnnealingLR(optimizer, T_max=9500)
     >>> scheduler = SequentialLR(optimizer, [warmup, cosine], milestones=[500])
+
+    Its ``interval`` is that of its schedulers, which must agree.
     """
 
     def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int],
@@ -549,6 +563,10 @@ class SequentialLR(LRScheduler):
             if getattr(scheduler, "optimizer", None) is not optimizer:
                 raise ValueError(f"SequentialLR: scheduler {index} ({type(scheduler).__name__}) belongs to "
                                  "another optimizer")
+        intervals = {scheduler.interval for scheduler in schedulers}
+        if len(intervals) > 1:
+            raise ValueError(f"SequentialLR: the schedulers step at different intervals ({sorted(intervals)}); "
+                             "milestones count the steps of one interval")
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for {len(schedulers)} "
                              f"schedulers, got {len(milestones)}")
@@ -563,6 +581,10 @@ class SequentialLR(LRScheduler):
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()
         self._last_lr = first.get_last_lr()
+
+    @property
+    def interval(self) -> str:  # type: ignore[override]
+        return self._schedulers[0].interval
 
     def step(self) -> None:
         self.last_epoch += 1

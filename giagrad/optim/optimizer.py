@@ -7,9 +7,11 @@ its parameters, their gradients and the optimizer's state in one contiguous arra
 each parameter's ``.data`` and ``.grad`` are views of its segment. A step then runs the update
 rule once, on the whole buffers: a handful of numpy calls whatever the number of parameters.
 
-A subclass writes its update rule once, as a function of arrays (:meth:`Optimizer._update`);
-the base calls it on the whole buffers when every parameter of the group has a gradient, and
-on each parameter's segment otherwise.
+A subclass writes its update rule as a function of arrays (:meth:`Optimizer._update`); the base
+calls it on the whole buffers when every parameter of the group has a gradient, and on each
+parameter's segment otherwise. Beside it, each subclass keeps the same rule written plainly for
+one parameter (:meth:`Optimizer._single_tensor_update`, as PyTorch keeps ``_single_tensor_adam``
+beside its foreach path): ``foreach=False`` runs that one, and the tests check that both agree.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from giagrad._validation import check_betas, check_non_negative
 from giagrad.grad_mode import enable_grad
 from giagrad.tensor import Tensor
 
@@ -57,7 +60,7 @@ class _Bucket:
             np.copyto(data_view, p.data)
             grad_view = self.grad[segment].reshape(p.data.shape)
             p.data = data_view
-            p._grad_buffer = grad_view
+            p.grad_storage = grad_view
             if p.grad is not None:
                 np.copyto(grad_view, p.grad)
                 p.grad = grad_view
@@ -105,6 +108,11 @@ class Optimizer:
     ``RuntimeError`` rather than silently not updating it: as in PyTorch, create the optimizer
     after converting the model. For the same reason, two optimizers should not share parameters
     (the newer one takes them over).
+
+    **foreach.** Every optimizer takes ``foreach`` (PyTorch's name). The default (None, or True)
+    runs the update rule on each group's whole buffers at once; ``foreach=False`` runs a plain
+    per-parameter implementation of the same rule: slower with many parameters, written to be
+    read, and the reference the fast path is tested against. Both give the same results.
 
     ``state[p]`` is a dict per parameter (``"step"`` and views of its state arrays, such as
     ``"exp_avg"``), created at the parameter's first update. A parameter whose ``.grad`` is None
@@ -186,6 +194,16 @@ class Optimizer:
         """
         raise NotImplementedError(f"{type(self).__name__} has no update rule")
 
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        """The update rule for one parameter, written plainly (``foreach=False``).
+
+        The same arguments as :meth:`_update` without the work arrays: it may allocate. It
+        changes ``param`` and the arrays of ``state`` in place and is the reference that
+        :meth:`_update` is tested against.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no single-tensor update rule")
+
     # ------------------------------------------------------------------------ param groups
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -228,6 +246,8 @@ class Optimizer:
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self._validate(group)
+        if group.get("foreach") not in (None, True, False):
+            raise TypeError(f"{name}: foreach must be None, True or False, got {group['foreach']!r}")
         group["params"] = params
         by_dtype: dict[np.dtype, list[Tensor]] = {}
         for p in params:
@@ -291,6 +311,9 @@ class Optimizer:
             elif grad is not grad_view:
                 self._adopt_grad(p, grad, grad_view)
         names = self._state_names(group)
+        if group.get("foreach") is False:
+            self._step_each_parameter(group, bucket, names)
+            return
         scratch = bucket.scratch_buffers(self._scratch_count)
         if all_present and (bucket.in_step or self._same_history(bucket)):
             # One update on the whole buffers.
@@ -324,6 +347,21 @@ class Optimizer:
             self._update(group, bucket.data[segment], bucket.grad[segment], arrays,
                          [work[segment] for work in scratch], scalars, created)
             state[p].update(scalars)
+            p._mark_modified()
+        bucket.in_step = False
+
+    def _step_each_parameter(self, group: dict[str, Any], bucket: _Bucket, names: tuple[tuple[str, float], ...]
+                             ) -> None:
+        # foreach=False: the plain rule, one parameter at a time (same storage, other arithmetic).
+        for index, p in enumerate(bucket.params):
+            if p.grad is None:
+                continue
+            scalars, created = self._prepare_state(bucket, index, names)
+            p_state = self.state[p]
+            arrays = {name: p_state[name] for name, _ in names}
+            self._single_tensor_update(group, bucket.data_views[index], bucket.grad_views[index], arrays, scalars,
+                                       created)
+            p_state.update(scalars)
             p._mark_modified()
         bucket.in_step = False
 
@@ -569,21 +607,6 @@ def _plain_number(value: Any) -> Any:
     return value
 
 
-def check_non_negative(optimizer: str, name: str, value: float) -> None:
-    """Raise ValueError unless ``value >= 0`` (NaN fails too)."""
-    if not value >= 0:
-        raise ValueError(f"{optimizer}: invalid {name} {value!r}, expected a number >= 0")
-
-
-def check_betas(optimizer: str, betas: tuple[float, float]) -> None:
-    """Raise ValueError unless both betas are in ``[0, 1)``."""
-    if len(betas) != 2:
-        raise ValueError(f"{optimizer}: betas must be a pair, got {betas!r}")
-    for index, beta in enumerate(betas):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"{optimizer}: invalid beta{index + 1} {beta!r}, expected a number in [0, 1)")
-
-
 def decoupled_weight_decay(param: np.ndarray, lr: float, weight_decay: float, decoupled: bool = True) -> float:
     """Shrink ``param`` in place by ``lr * weight_decay`` when the decay is ``decoupled`` (AdamW, Lion).
 
@@ -595,6 +618,12 @@ def decoupled_weight_decay(param: np.ndarray, lr: float, weight_decay: float, de
     if weight_decay != 0:
         param *= 1.0 - lr * weight_decay
     return 0.0
+
+
+def plain_grad(param: np.ndarray, grad: np.ndarray, weight_decay: float, maximize: bool) -> np.ndarray:
+    """:func:`effective_grad` for the single-tensor rules: ``(-grad if maximize) + weight_decay * param``."""
+    grad = -grad if maximize else grad
+    return grad + weight_decay * param if weight_decay != 0 else grad
 
 
 def effective_grad(param: np.ndarray, grad: np.ndarray, out: np.ndarray, weight_decay: float,

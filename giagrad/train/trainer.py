@@ -53,14 +53,6 @@ __all__ = ["Trainer"]
 
 CHECKPOINT_FORMAT = "giagrad-trainer-1"
 
-# Schedulers whose step() belongs after every batch rather than every epoch.
-PER_BATCH_SCHEDULERS = ("OneCycleLR", "CyclicLR")
-
-
-def _class_names(obj: Any) -> set[str]:
-    return {cls.__name__ for cls in type(obj).__mro__}
-
-
 def _split_batch(batch: Any) -> tuple[Any, Any]:
     """``(inputs, targets)`` from a batch: a pair (or longer tuple) or a dict with those keys."""
     if isinstance(batch, (tuple, list)):
@@ -88,9 +80,10 @@ class Trainer:
         ``reset``) or functions ``fn(outputs, targets) -> float``. Logged as ``name`` for
         training and ``val_name`` for validation.
     scheduler : lr scheduler, optional
-        Stepped after every batch when it is a ``OneCycleLR`` / ``CyclicLR`` or has an attribute
-        ``per_batch = True`` (override with ``scheduler_interval``), else after every epoch;
-        ``ReduceLROnPlateau`` gets the monitored value (``plateau_monitor``).
+        Stepped after every batch or every epoch as its ``interval`` attribute says (``"batch"``
+        for ``OneCycleLR``, ``"epoch"`` for the others and for schedulers without one; override
+        with ``scheduler_interval``); ``ReduceLROnPlateau`` gets the monitored value
+        (``plateau_monitor``).
     callbacks : sequence of Callback, optional
         ``EarlyStopping``, ``ModelCheckpoint`` or your own (see ``giagrad.train.callbacks``).
     grad_clip : float, optional
@@ -147,11 +140,12 @@ class Trainer:
             self.scheduler_interval = None
         elif scheduler_interval is not None:
             self.scheduler_interval = scheduler_interval
-        elif getattr(scheduler, "per_batch", False) or _class_names(scheduler) & set(PER_BATCH_SCHEDULERS):
-            self.scheduler_interval = "batch"
         else:
-            self.scheduler_interval = "epoch"
-        self.plateau = scheduler is not None and "ReduceLROnPlateau" in _class_names(scheduler)
+            self.scheduler_interval = getattr(scheduler, "interval", "epoch")
+            if self.scheduler_interval not in ("batch", "epoch"):
+                raise ValueError(f"Trainer: the scheduler's interval must be 'batch' or 'epoch', "
+                                 f"got {self.scheduler_interval!r}")
+        self.plateau = isinstance(scheduler, giagrad.optim.lr_scheduler.ReduceLROnPlateau)
         self.plateau_monitor = plateau_monitor
         self.epoch = 0
         self.step = 0

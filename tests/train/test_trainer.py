@@ -62,10 +62,10 @@ def test_predict_concatenates_outputs(make_problem):
 
 
 class CountingScheduler:
-    """Records how it is stepped; `per_batch` flags a per-batch schedule."""
+    """Records how it is stepped; `interval` says when it wants to be stepped."""
 
-    def __init__(self, per_batch=False):
-        self.per_batch = per_batch
+    def __init__(self, interval="epoch"):
+        self.interval = interval
         self.calls = []
 
     def step(self, *args):
@@ -78,21 +78,31 @@ class CountingScheduler:
         pass
 
 
-class ReduceLROnPlateau(CountingScheduler):
-    """Named like the real one: the trainer must hand it the monitored value."""
+class RecordingPlateau(optim.lr_scheduler.ReduceLROnPlateau):
+    """The real one, recording its calls: the trainer must hand it the monitored value."""
+
+    def __init__(self, optimizer):
+        super().__init__(optimizer)
+        self.calls = []
+
+    def step(self, *args):
+        self.calls.append(args)
+        super().step(*args)
 
 
-@pytest.mark.parametrize("scheduler, expected_calls", [
-    (CountingScheduler(per_batch=True), 3 * 5),
-    (CountingScheduler(per_batch=False), 3),
-    (ReduceLROnPlateau(), 3),
+@pytest.mark.parametrize("make_scheduler, expected_calls", [
+    (lambda optimizer: CountingScheduler(interval="batch"), 3 * 5),
+    (lambda optimizer: CountingScheduler(interval="epoch"), 3),
+    (lambda optimizer: CountingScheduler(), 3),
+    (RecordingPlateau, 3),
 ])
-def test_scheduler_is_stepped_per_batch_or_per_epoch(make_problem, scheduler, expected_calls):
+def test_scheduler_is_stepped_per_batch_or_per_epoch(make_problem, make_scheduler, expected_calls):
     model, optimizer, train_loader, val_loader = make_problem(n=96, batch_size=16)  # 72 samples: 5 batches
+    scheduler = make_scheduler(optimizer)
     trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler, verbose=0)
     history = trainer.fit(train_loader, val_loader, epochs=3)
     assert len(scheduler.calls) == expected_calls
-    if isinstance(scheduler, ReduceLROnPlateau):
+    if isinstance(scheduler, RecordingPlateau):
         assert [args[0] for args in scheduler.calls] == history["val_loss"]
 
 
