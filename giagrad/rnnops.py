@@ -104,7 +104,7 @@ class RecurrentLayer(Function):
         grad_x = np.matmul(rows_input, w_ih).reshape(x.shape) if need[0] else None
         grad_w_ih = grad_w_hh = None
         if need[first]:
-            grad_w_ih = np.matmul(rows_input.T, x.reshape(steps * batch, -1), out=self.gradient_destination(first))
+            grad_w_ih = np.matmul(rows_input.T, x.reshape(steps * batch, -1))
         if need[first + 1]:
             # Step t multiplied h_{t-1} (h_{t+1} in reverse): pair the rows one step apart, and
             # the first step visited with h0, instead of copying the states into a shifted array.
@@ -113,8 +113,7 @@ class RecurrentLayer(Function):
             else:
                 later, earlier, first_visited = grad_hidden_pre[1:], states[:-1], grad_hidden_pre[0]
             rows = (steps - 1) * batch
-            grad_w_hh = np.matmul(later.reshape(rows, width).T, earlier.reshape(rows, hidden),
-                                  out=self.gradient_destination(first + 1))
+            grad_w_hh = np.matmul(later.reshape(rows, width).T, earlier.reshape(rows, hidden))
             grad_w_hh += first_visited.T @ h0
         grads = [grad_x, grad_w_ih, grad_w_hh]
         if len(need) > first + 2:  # biases
