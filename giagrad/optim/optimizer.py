@@ -23,10 +23,46 @@ import numpy as np
 from giagrad.grad_mode import enable_grad
 from giagrad.tensor import Tensor
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "register_optimizer_step_pre_hook"]
 
 # What an optimizer takes as ``params``: tensors, or parameter groups (dicts with "params").
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+# Functions called at the start of every optimizer's step, by registration number.
+_step_pre_hooks: dict[int, Callable[[Any, tuple, dict], None]] = {}
+
+
+class RemovableHandle:
+    """What registering a hook returns: ``handle.remove()`` unregisters it."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+def register_optimizer_step_pre_hook(hook: Callable[[Any, tuple, dict], None]) -> RemovableHandle:
+    """Call ``hook(optimizer, args, kwargs)`` at the start of every optimizer's ``step``.
+
+    As ``torch.optim.optimizer.register_optimizer_step_pre_hook``, except that the hook's return
+    value is ignored (it cannot replace the step's arguments). ``DistributedDataParallel`` uses it
+    to average the gradients across processes before the parameters are updated.
+
+    Examples
+    --------
+    >>> handle = register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: print("stepping"))
+    >>> handle.remove()
+    """
+    if not callable(hook):
+        raise TypeError(f"register_optimizer_step_pre_hook: expected a callable, got {type(hook).__name__}")
+    handle = RemovableHandle(_step_pre_hooks)
+    _step_pre_hooks[handle.id] = hook
+    return handle
 
 
 class _Bucket:
@@ -256,6 +292,9 @@ class Optimizer:
             Re-evaluates the model and returns the loss (called with gradients enabled, before
             the update); its result is returned.
         """
+        if _step_pre_hooks:
+            for hook in list(_step_pre_hooks.values()):
+                hook(self, (closure,) if closure is not None else (), {})
         loss = None
         if closure is not None:
             with enable_grad():

@@ -6,6 +6,10 @@ A metric follows a three-method protocol, so that it can be summed over batches 
 - ``compute() -> float`` the value over everything seen since the last reset;
 - ``reset()`` forgets it all (the trainer calls it at the start of each epoch and evaluation).
 
+In a data-parallel job the trainer combines the ranks' metrics through ``sum_states``: the
+names of the attributes that add up across ranks (``("correct", "count")`` for ``Accuracy``).
+A metric without it is averaged over the ranks.
+
 A plain function ``fn(output, target) -> float`` works too: ``as_metric`` wraps it in
 ``BatchMean``, which averages its per-batch values weighted by the batch sizes.
 
@@ -75,6 +79,9 @@ class Accuracy:
         self.name = name or ("accuracy" if top_k == 1 else f"top{top_k}_accuracy")
         self.reset()
 
+    # what adds up across the ranks of a data-parallel job
+    sum_states = ("correct", "count")
+
     def reset(self) -> None:
         self.correct = 0
         self.count = 0
@@ -128,6 +135,8 @@ class BatchMean:
         self.function = function
         self.name = name or getattr(function, "__name__", "mean")
         self.reset()
+
+    sum_states = ("total", "count")
 
     def reset(self) -> None:
         self.total = 0.0
