@@ -25,7 +25,14 @@ import giagrad
 from giagrad import nn
 from giagrad.data import Dataset
 from giagrad.data.transforms import RandomHorizontalFlip
-from recipes.common import add_image_training_options, base_parser, load_images, loaders, train_image_classifier
+from recipes.common import (
+    add_image_training_options,
+    base_parser,
+    load_images,
+    loaders,
+    start_distributed,
+    train_image_classifier,
+)
 
 
 class ConvNet(nn.Module):
@@ -75,13 +82,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--flip", choices=("auto", "yes", "no"), default="auto",
                         help="random horizontal flips of training images (auto: for fashion only)")
     args = parser.parse_args(argv)
+    start_distributed(args)
 
     giagrad.manual_seed(args.seed)
     data = load_images(args.dataset, args.data_dir, args.limit, quiet=args.quiet, download=not args.offline)
     flip = args.flip == "yes" or (args.flip == "auto" and args.dataset == "fashion")
     train_set = Images(data.train_images[:, None], data.train_labels, RandomHorizontalFlip() if flip else None)
     train_loader, test_loader = loaders(train_set, data.test_images[:, None], data.test_labels,
-                                        args.batch_size, args.seed)
+                                        args.batch_size, args.seed, args.distributed)
 
     model = ConvNet(dropout=args.dropout)
     return train_image_classifier(model, args, data, train_loader, test_loader, "mnist_cnn",

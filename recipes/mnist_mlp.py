@@ -24,7 +24,14 @@ import sys
 import giagrad
 from giagrad import nn
 from giagrad.data import TensorDataset
-from recipes.common import add_image_training_options, base_parser, load_images, loaders, train_image_classifier
+from recipes.common import (
+    add_image_training_options,
+    base_parser,
+    load_images,
+    loaders,
+    start_distributed,
+    train_image_classifier,
+)
 
 
 class MLP(nn.Module):
@@ -51,12 +58,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer (0: none)")
     add_image_training_options(parser)
     args = parser.parse_args(argv)
+    start_distributed(args)
 
     giagrad.manual_seed(args.seed)
     data = load_images(args.dataset, args.data_dir, args.limit, quiet=args.quiet, download=not args.offline)
     train_set = TensorDataset(data.train_images.reshape(len(data.train_images), -1), data.train_labels)
     train_loader, test_loader = loaders(train_set, data.test_images.reshape(len(data.test_images), -1),
-                                        data.test_labels, args.batch_size, args.seed)
+                                        data.test_labels, args.batch_size, args.seed, args.distributed)
 
     model = MLP(dropout=args.dropout)
     return train_image_classifier(model, args, data, train_loader, test_loader, "mnist_mlp",
