@@ -34,6 +34,7 @@ REQUIRED = {
     "optim": ["adam_us_per_step", "sgd_us_per_step", "adam_naive_us_per_step", "sgd_naive_us_per_step"],
     "loader": ["loader_seconds_per_epoch", "numpy_mlp_seconds_per_epoch", "loader_share_of_numpy_mlp"],
     "memory": ["rss_after_epoch_mb", "peak_rss_mb"],
+    "ddp": ["rows", "allreduce"],
 }
 
 
