@@ -25,11 +25,20 @@ from giagrad.train import ModelCheckpoint, Trainer
 DATASETS = ("mnist", "fashion")
 
 
+class RecipeParser(argparse.ArgumentParser):
+    """The recipes' command line: parsing ``--distributed`` also starts the process group."""
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed = super().parse_args(args, namespace)
+        start_distributed(parsed)
+        return parsed
+
+
 def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr: float,
                 images: bool = True) -> argparse.ArgumentParser:
     """The options every recipe has; a recipe adds its own to the returned parser."""
-    parser = argparse.ArgumentParser(prog=f"python -m recipes.{name}", description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = RecipeParser(prog=f"python -m recipes.{name}", description=description,
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="samples per training batch")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")

@@ -2,6 +2,7 @@
 
     python -m recipes.mnist_cnn --dataset fashion
     python -m recipes.mnist_cnn --help
+    mpiexec -n 2 python -m recipes.mnist_cnn --distributed   # data-parallel over 2 processes
 
 The model: two 3x3 convolutions (32 and 64 channels), each followed by batch norm, ReLU and 2x2
 max-pooling, then dropout and one linear layer to the 10 classes. Trained for 6 epochs in batches
@@ -25,14 +26,7 @@ import giagrad
 from giagrad import nn
 from giagrad.data import Dataset
 from giagrad.data.transforms import RandomHorizontalFlip
-from recipes.common import (
-    add_image_training_options,
-    base_parser,
-    load_images,
-    loaders,
-    start_distributed,
-    train_image_classifier,
-)
+from recipes.common import add_image_training_options, base_parser, load_images, loaders, train_image_classifier
 
 
 class ConvNet(nn.Module):
@@ -82,7 +76,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--flip", choices=("auto", "yes", "no"), default="auto",
                         help="random horizontal flips of training images (auto: for fashion only)")
     args = parser.parse_args(argv)
-    start_distributed(args)
 
     giagrad.manual_seed(args.seed)
     data = load_images(args.dataset, args.data_dir, args.limit, quiet=args.quiet, download=not args.offline)

@@ -3,6 +3,7 @@
     python -m recipes.mnist_mlp                       # MNIST (or the bundled sample offline)
     python -m recipes.mnist_mlp --dataset fashion     # Fashion-MNIST
     python -m recipes.mnist_mlp --help
+    mpiexec -n 2 python -m recipes.mnist_mlp --distributed   # data-parallel over 2 processes
 
 The model is a 784-256-128-10 MLP with ReLU, defined by subclassing ``nn.Module``; dropout after
 the hidden layers is optional (``--dropout 0.2``), and off by default because with the settings
@@ -24,14 +25,7 @@ import sys
 import giagrad
 from giagrad import nn
 from giagrad.data import TensorDataset
-from recipes.common import (
-    add_image_training_options,
-    base_parser,
-    load_images,
-    loaders,
-    start_distributed,
-    train_image_classifier,
-)
+from recipes.common import add_image_training_options, base_parser, load_images, loaders, train_image_classifier
 
 
 class MLP(nn.Module):
@@ -58,7 +52,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer (0: none)")
     add_image_training_options(parser)
     args = parser.parse_args(argv)
-    start_distributed(args)
 
     giagrad.manual_seed(args.seed)
     data = load_images(args.dataset, args.data_dir, args.limit, quiet=args.quiet, download=not args.offline)
