@@ -167,8 +167,10 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_param_ids", {id(p) for p in self._params})
         object.__setattr__(self, "_buckets", self._make_buckets())
         self._gradients_pending = False
+        buffers = self._buffers_to_sync()
+        self._has_buffers = bool(buffers)  # spares the forward a walk over the modules when False
         if self.world_size > 1:
-            self._broadcast_from_rank_zero(list(module.parameters()) + self._buffers_to_sync())
+            self._broadcast_from_rank_zero(list(module.parameters()) + buffers)
         # The hook holds the wrapper weakly: a dropped wrapper is not kept alive, and its hook goes.
         from giagrad.optim.optimizer import register_optimizer_step_pre_hook
 
@@ -224,10 +226,8 @@ class DistributedDataParallel(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """``module(*args, **kwargs)``, after syncing the buffers; marks the gradients to average."""
-        if self.world_size > 1 and self.training and self.broadcast_buffers:
-            buffers = self._buffers_to_sync()
-            if buffers:
-                self._broadcast_from_rank_zero(buffers)
+        if self.world_size > 1 and self.training and self.broadcast_buffers and self._has_buffers:
+            self._broadcast_from_rank_zero(self._buffers_to_sync())
         if is_grad_enabled() and self.require_backward_grad_sync:
             self._gradients_pending = True
         return self.module(*args, **kwargs)
