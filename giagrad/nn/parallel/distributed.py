@@ -28,12 +28,14 @@ Buckets
 -------
 The gradients are averaged in a few large messages, not one per parameter: the parameters are
 grouped by dtype, in registration order, into buckets of at most ``bucket_cap_mb`` megabytes,
-one ``Allreduce`` each. When the gradients of a bucket already lie end to end in one array (an
+one all-reduce each. When the gradients of a bucket already lie end to end in one array (an
 optimizer keeps them so: see ``giagrad.optim.Optimizer``), the reduction runs on that memory
 directly; otherwise they are copied into the bucket's flat buffer and back.
-The reduction is not overlapped with backward (``Iallreduce`` per bucket as its gradients are
-ready): that needs the engine to report when a gradient is final, and for the models giagrad
-trains the reduction costs a small share of a step (see ``benchmarks/bench_ddp.py``).
+
+The reduction is not overlapped with backward (PyTorch starts each bucket's all-reduce as soon
+as its gradients are final): that needs the engine to say when a leaf's gradient is final, a
+hook it does not have. ``benchmarks/bench_ddp.py`` reports the share of an epoch the averaging
+takes, the most an overlap could save.
 """
 
 from __future__ import annotations
