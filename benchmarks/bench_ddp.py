@@ -2,13 +2,17 @@
 
 One epoch of Fashion-MNIST (60,000 images, the last partial global batch dropped) with the
 784-256-128-10 MLP and SGD (lr 0.1, momentum 0.9), at global batches 64 and 256; with N ranks
-each one trains on batch / N images per step, from a DistributedSampler. Ranks run one BLAS
-thread each; the single giagrad process uses the BLAS threads the environment gives it. Each
+each one trains on batch / N images per step, from a DistributedSampler. Every process runs one
+BLAS thread (1 rank is the baseline of the scaling; a BLAS thread pool spinning on a shared
+machine would distort it). Each
 framework runs in processes of its own: this script launches ``mpiexec`` for giagrad and two
 ``torch.distributed`` processes for PyTorch (with ``--torch-python``, default this interpreter;
 skipped when PyTorch is not importable there). Also measured at 2 ranks: giagrad's all-reduce
 latency (8 bytes) and bandwidth (1 and 16 MB float32), as "bus bandwidth" 2(N-1)/N x bytes / time,
-and the share of the epoch the gradient averaging takes.
+and the share of the epoch the gradient averaging takes (waiting for the other rank included).
+Each configuration is launched ``--rounds`` times, the three taking turns, and timed over one
+epoch after a warm-up epoch per launch; the table shows the median and, in brackets, the best:
+on a shared machine the best is the closer estimate of an idle one.
 
     python benchmarks/bench_ddp.py                  # the table
     python benchmarks/bench_ddp.py --quick          # tiny sizes: a smoke run
@@ -46,8 +50,7 @@ def training_data(limit: int | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def median_epoch(epoch: Any, repeats: int, barrier: Any) -> float:
-    """Median seconds of ``epoch()`` after one warm-up epoch, every rank starting together."""
-    epoch()
+    """Median seconds of ``epoch()`` (warmed up by the caller), every rank starting together."""
     times = []
     for _ in range(repeats):
         barrier()
@@ -108,9 +111,11 @@ def giagrad_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> d
 
     for batch in batch_sizes:
         epoch, reduce_seconds = training(batch)
+        epoch()  # warm-up
+        reduce_seconds[0] = 0.0
         seconds = median_epoch(epoch, repeats, dist.barrier)
         result["epochs"][str(batch)] = seconds
-        result["reduce_share"][str(batch)] = reduce_seconds[0] / (repeats + 1) / seconds
+        result["reduce_share"][str(batch)] = reduce_seconds[0] / repeats / seconds
     if world > 1:
         result["allreduce"] = allreduce_figures(dist, world)
     return result
@@ -177,7 +182,9 @@ def torch_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> dic
         return epoch
 
     for batch in batch_sizes:
-        result["epochs"][str(batch)] = median_epoch(training(batch), repeats, dist.barrier)
+        epoch = training(batch)
+        epoch()  # warm-up
+        result["epochs"][str(batch)] = median_epoch(epoch, repeats, dist.barrier)
     dist.destroy_process_group()
     return result
 
@@ -190,8 +197,7 @@ def run_giagrad(world: int, arguments: list[str], out: str) -> dict[str, Any]:
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(HERE), env.get("PYTHONPATH")]))
-    if world > 1:
-        env.update(ONE_THREAD)
+    env.update(ONE_THREAD)
     command = mpiexec_command(world, sys.executable, os.path.abspath(__file__), "--worker", "giagrad",
                               *arguments, "--json", out)
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
@@ -232,7 +238,8 @@ def run_torch(python: str, world: int, arguments: list[str], out: str) -> dict[s
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,048 images, batch 64, one repeat: a smoke run")
-    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per configuration (median)")
+    parser.add_argument("--rounds", type=int, default=3, help="launches of each configuration, in turns")
+    parser.add_argument("--repeats", type=int, default=1, help="timed epochs per launch (after a warm-up epoch)")
     parser.add_argument("--torch-python", default=sys.executable,
                         help="the interpreter with PyTorch for its DDP column")
     parser.add_argument("--worker", choices=("giagrad", "torch"), help=argparse.SUPPRESS)
@@ -245,7 +252,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.quick:
-        args.limit, args.repeats, args.batch_sizes = 2048, 1, "64"
+        args.limit, args.rounds, args.repeats, args.batch_sizes = 2048, 1, 1, "64"
     batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
     if args.worker:
         worker = giagrad_worker if args.worker == "giagrad" else torch_worker
@@ -260,30 +267,47 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     arguments = ["--repeats", str(args.repeats), "--batch-sizes", args.batch_sizes]
     if args.limit:
         arguments += ["--limit", str(args.limit)]
+    with_torch = torch_importable(args.torch_python)
+    if not with_torch:
+        print(f"PyTorch is not importable by {args.torch_python}: its column is skipped")
+    # Rounds of one launch each, in turns: a busy spell of the machine slows all three alike.
+    runs: dict[str, list[dict[str, Any]]] = {"giagrad_1": [], "giagrad_2": [], "torch_2": []}
     with tempfile.TemporaryDirectory() as folder:
-        one = run_giagrad(1, arguments, os.path.join(folder, "g1.json"))
-        two = run_giagrad(2, arguments, os.path.join(folder, "g2.json"))
-        torch_two = None
-        if torch_importable(args.torch_python):
-            torch_two = run_torch(args.torch_python, 2, arguments, os.path.join(folder, "t2.json"))
-        else:
-            print(f"PyTorch is not importable by {args.torch_python}: its column is skipped")
+        for _ in range(args.rounds):
+            runs["giagrad_1"].append(run_giagrad(1, arguments, os.path.join(folder, "g1.json")))
+            runs["giagrad_2"].append(run_giagrad(2, arguments, os.path.join(folder, "g2.json")))
+            if with_torch:
+                runs["torch_2"].append(run_torch(args.torch_python, 2, arguments, os.path.join(folder, "t2.json")))
+
+    def seconds(label: str, batch: int, pick: Any) -> float | None:
+        values = [run["epochs"][str(batch)] for run in runs[label]]
+        return pick(values) if values else None
+
     rows = []
     for batch in batch_sizes:
-        key = str(batch)
-        torch_s = torch_two["epochs"][key] if torch_two else None
-        rows.append({"batch": batch, "giagrad_1_rank_s": one["epochs"][key], "giagrad_2_ranks_s": two["epochs"][key],
-                     "torch_ddp_2_ranks_s": torch_s, "reduce_share_2_ranks": two["reduce_share"][key],
-                     "giagrad_2_vs_torch_2": two["epochs"][key] / torch_s if torch_s else None})
-    print(f"MLP {'-'.join(map(str, SIZES))}, SGD momentum, one epoch of {args.limit or 60000} images, seconds (median "
-          f"of {args.repeats}):")
-    print(f"{'global batch':>12} {'giagrad 1':>10} {'giagrad 2':>10} {'torch DDP 2':>12} {'g2/t2':>6} {'reduce %':>9}")
+        row: dict[str, Any] = {"batch": batch}
+        for label, pick in (("median", statistics.median), ("best", min)):
+            suffix = "" if label == "median" else "_best"
+            row[f"giagrad_1_rank_s{suffix}"] = seconds("giagrad_1", batch, pick)
+            row[f"giagrad_2_ranks_s{suffix}"] = seconds("giagrad_2", batch, pick)
+            row[f"torch_ddp_2_ranks_s{suffix}"] = seconds("torch_2", batch, pick)
+            torch_s = row[f"torch_ddp_2_ranks_s{suffix}"]
+            row[f"giagrad_2_vs_torch_2{suffix}"] = row[f"giagrad_2_ranks_s{suffix}"] / torch_s if torch_s else None
+        row["reduce_share_2_ranks"] = statistics.median(run["reduce_share"][str(batch)] for run in runs["giagrad_2"])
+        rows.append(row)
+    print(f"MLP {'-'.join(map(str, SIZES))}, SGD momentum, one epoch of {args.limit or 60000} images, seconds: median "
+          f"(best) of {args.rounds} launches x {args.repeats} epochs:")
+    print(f"{'global batch':>12} {'giagrad 1':>16} {'giagrad 2':>16} {'torch DDP 2':>16} {'g2/t2':>12} {'reduce %':>9}")
     for row in rows:
-        torch_s = f"{row['torch_ddp_2_ranks_s']:12.3f}" if row["torch_ddp_2_ranks_s"] else f"{'-':>12}"
-        ratio = f"{row['giagrad_2_vs_torch_2']:6.2f}" if row["giagrad_2_vs_torch_2"] else f"{'-':>6}"
-        print(f"{row['batch']:>12} {row['giagrad_1_rank_s']:10.3f} {row['giagrad_2_ranks_s']:10.3f} {torch_s} {ratio} "
-              f"{100 * row['reduce_share_2_ranks']:8.1f}%")
-    allreduce = two["allreduce"]
+        cells = []
+        for key, digits in (("giagrad_1_rank_s", 3), ("giagrad_2_ranks_s", 3), ("torch_ddp_2_ranks_s", 3),
+                            ("giagrad_2_vs_torch_2", 2)):
+            median, best = row[key], row[key + "_best"]
+            text = f"{median:.{digits}f} ({best:.{digits}f})" if median is not None else "-"
+            cells.append(f"{text:>{12 if key.endswith('torch_2') else 16}}")
+        print(f"{row['batch']:>12} {' '.join(cells)} {100 * row['reduce_share_2_ranks']:8.1f}%")
+    allreduce = {key: statistics.median(run["allreduce"][key] for run in runs["giagrad_2"])
+                 for key in runs["giagrad_2"][0]["allreduce"]}
     print(f"all-reduce at 2 ranks: latency {allreduce['latency_us']:.1f} us (8 bytes), bus bandwidth "
           f"{allreduce['bus_bandwidth_1MB_gb_s']:.2f} GB/s (1 MB), "
           f"{allreduce['bus_bandwidth_16MB_gb_s']:.2f} GB/s (16 MB)")
