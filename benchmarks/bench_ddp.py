@@ -192,11 +192,19 @@ def torch_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> dic
 # ---------------------------------------------------------------------------------- driver
 
 
+def giagrad_path(env: dict[str, str]) -> str:
+    """PYTHONPATH for the launched processes: the giagrad this process imported comes first."""
+    import giagrad
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(giagrad.__file__)))
+    return os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+
+
 def run_giagrad(world: int, arguments: list[str], out: str) -> dict[str, Any]:
     from giagrad.distributed import mpiexec_command
 
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(HERE), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = giagrad_path(env)
     env.update(ONE_THREAD)
     command = mpiexec_command(world, sys.executable, os.path.abspath(__file__), "--worker", "giagrad",
                               *arguments, "--json", out)
@@ -220,7 +228,7 @@ def free_port() -> int:
 def run_torch(python: str, world: int, arguments: list[str], out: str) -> dict[str, Any]:
     env = {**os.environ, **ONE_THREAD, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()),
            "WORLD_SIZE": str(world)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(HERE), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = giagrad_path(env)
     processes = [subprocess.Popen([python, os.path.abspath(__file__), "--worker", "torch", *arguments, "--json", out],
                                   env={**env, "RANK": str(rank)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for rank in range(world)]
