@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cnn  # noqa: E402
 import bench_ddp  # noqa: E402
 import bench_loader  # noqa: E402
+import bench_loader_workers  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_mlp  # noqa: E402
 import bench_ops  # noqa: E402
@@ -75,6 +76,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "ops": lambda quick: bench_ops.main(quick_flag(quick)),
     "optim": lambda quick: bench_optim.main(quick_flag(quick)),
     "loader": lambda quick: bench_loader.main(quick_flag(quick)),
+    "workers": lambda quick: bench_loader_workers.main(quick_flag(quick)),
     "memory": memory_in_own_process,
     "ddp": lambda quick: bench_ddp.main(quick_flag(quick)),
 }
@@ -174,6 +176,17 @@ def loader_section(table: Table, result: dict[str, Any]) -> None:
                   f"{100 * share_cpu:.2f} % (CPU; bar < 5 %: {mark})")
 
 
+def workers_section(table: Table, result: dict[str, Any]) -> None:
+    table.section(f"DataLoader workers, {result['images']:,} images decoded and augmented per sample, "
+                  f"wall s per epoch ({result['cores']} cores)")
+    for workers in (0, 1, 2):
+        seconds = result[f"per_sample_workers_{workers}_seconds"]
+        table.add(f"{f'{workers} workers':<22} {number(seconds, 8, 3)} "
+                  f"{result['per_sample_workers_0_seconds'] / seconds:6.2f}x")
+    table.add(f"{'batch indexing, 0 / 2':<22} {number(result['batch_indexing_workers_0_seconds'], 8, 3)} / "
+              f"{result['batch_indexing_workers_2_seconds']:.3f} (workers do not pay off there)")
+
+
 def memory_section(table: Table, result: dict[str, Any]) -> None:
     table.section(f"Resident memory, 784-128-10 MLP, SGD momentum, batch {result['batch']}, "
                   f"{result['images']:,} images, MB")
@@ -205,7 +218,7 @@ def ddp_section(table: Table, result: dict[str, Any]) -> None:
 
 SECTIONS: dict[str, Callable[[Table, dict[str, Any]], None]] = {
     "mlp": mlp_section, "cnn": cnn_section, "ops": ops_section, "optim": optim_section,
-    "loader": loader_section, "memory": memory_section, "ddp": ddp_section,
+    "loader": loader_section, "workers": workers_section, "memory": memory_section, "ddp": ddp_section,
 }
 
 

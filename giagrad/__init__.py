@@ -9,8 +9,11 @@ Examples
 array([2., 4., 6.], dtype=float32)
 """
 
+import builtins
+
 import numpy as np
 
+from giagrad import functions as _functions
 from giagrad.creation import (
     arange,
     empty,
@@ -30,7 +33,9 @@ from giagrad.creation import (
     zeros,
     zeros_like,
 )
-from giagrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from giagrad.device import device
+from giagrad.functions import *  # noqa: F403 (torch.sum, torch.exp, ...: the list is functions.__all__)
+from giagrad.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from giagrad.gradcheck import GradcheckError, gradcheck
 from giagrad.mathops import clamp, einsum, maximum, minimum, where
 from giagrad.random import get_rng_state, manual_seed, set_rng_state
@@ -40,11 +45,14 @@ from giagrad.tensor import Function, Tensor
 
 __version__ = "0.1.0"
 
-float16 = np.float16
+# dtype names, as PyTorch spells them (numpy scalar types, so numpy accepts them too)
+float16 = half = np.float16
 float32 = np.float32
-float64 = np.float64
+float64 = double = np.float64
+int8 = np.int8
+int16 = short = np.int16
 int32 = np.int32
-int64 = np.int64
+int64 = long = np.int64
 uint8 = np.uint8
 bool_ = np.bool_
 
@@ -52,14 +60,23 @@ __all__ = [
     "Tensor", "Function", "tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye",
     "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
     "randn_like", "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad",
-    "set_grad_enabled", "is_grad_enabled", "gradcheck", "GradcheckError",
+    "set_grad_enabled", "is_grad_enabled", "inference_mode", "gradcheck", "GradcheckError",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
     "save", "load",
     "cat", "stack", "pad", "where", "maximum", "minimum", "clamp", "einsum",
+    "device", "half", "double", "int8", "int16", "short", "long",
+    # giagrad.sum, giagrad.max, ... stay out of `from giagrad import *`: they would hide Python's builtins
+    *[name for name in _functions.__all__ if not hasattr(builtins, name)],
 ]
 
 # The packages users reach as `giagrad.nn`, `giagrad.optim` and `giagrad.data` after
 # `import giagrad`, as with PyTorch. They build on the names above, so they come last.
-from giagrad import data, nn, optim  # noqa: E402
+from giagrad import backends, cuda, data, nn, optim, utils  # noqa: E402
 
-__all__ += ["nn", "optim", "data"]
+__all__ += ["nn", "optim", "data", "utils", "cuda", "backends"]
+
+# PyTorch's `torch.float`, `torch.int` and `torch.bool`. Defined last: inside this file they would
+# hide the builtins of the same names.
+float = np.float32  # noqa: A001
+int = np.int32  # noqa: A001
+bool = np.bool_  # noqa: A001

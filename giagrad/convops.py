@@ -1,4 +1,7 @@
-"""Convolution and pooling: sliding-window operations over the last two dims of ``(N, C, H, W)``.
+"""Convolution and pooling: sliding-window operations over the spatial dims of ``(N, C, *spatial)``.
+
+Written once for any number of spatial dims: ``(N, C, H, W)`` images (``Conv2d``, ``MaxPool2d``,
+``AvgPool2d``) and ``(N, C, D, H, W)`` volumes (``Conv3d``, ... the same classes under 3-D names).
 
 All of them rest on two movements of data:
 
@@ -9,8 +12,9 @@ All of them rest on two movements of data:
   loops over the kernel offsets only (``kh * kw`` whole-array slice additions), so overlapping
   windows accumulate.
 
-Options arrive normalised by ``giagrad.nn.functional``: ``stride`` and ``dilation`` as
-``(h, w)``, ``padding`` as ``(top, bottom, left, right)``.
+Options arrive normalised by ``giagrad.nn.functional``: ``stride`` and ``dilation`` with one
+entry per spatial dim (``(h, w)``), ``padding`` as ``(before, after)`` per spatial dim
+(``(top, bottom, left, right)``).
 
 Layout. The columns are ordered ``(C, KH, KW, N, OH, OW)``: channels and kernel offsets on the
 rows, batch and output pixels on the columns. The copy out of the strided view then reads whole
@@ -20,13 +24,16 @@ product ``weight @ columns`` comes out as ``(C_out, N, OH, OW)``, returned as a 
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from giagrad.tensor import Function
 
-Pair = tuple[int, int]
-Padding = tuple[int, int, int, int]
+Pair = tuple[int, ...]  # one entry per spatial dim: (h, w) for images
+Padding = tuple[int, ...]  # (before, after) per spatial dim: (top, bottom, left, right) for images
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -38,41 +45,45 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
 
 
 def sliding_windows(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> np.ndarray:
-    """A read-only view ``(N, C, OH, OW, KH, KW)`` of the windows of ``x`` (no copy).
+    """A read-only view ``(N, C, *out_size, *kernel)`` of the windows of ``x`` (no copy).
 
-    ``windows[n, c, i, j, a, b] = x[n, c, i * sh + a * dh, j * sw + b * dw]``.
+    In 2-D: ``windows[n, c, i, j, a, b] = x[n, c, i * sh + a * dh, j * sw + b * dw]``.
     """
-    n, c = x.shape[:2]
-    s_n, s_c, s_h, s_w = x.strides
+    batch_strides, spatial_strides = x.strides[:2], x.strides[2:]
     return as_strided(
         x,
-        shape=(n, c, out_size[0], out_size[1], kernel[0], kernel[1]),
-        strides=(s_n, s_c, s_h * stride[0], s_w * stride[1], s_h * dilation[0], s_w * dilation[1]),
+        shape=x.shape[:2] + tuple(out_size) + tuple(kernel),
+        strides=batch_strides + tuple(st * s for st, s in zip(spatial_strides, stride, strict=True))
+        + tuple(st * d for st, d in zip(spatial_strides, dilation, strict=True)),
         writeable=False,
     )
 
 
 def im2col(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> np.ndarray:
-    """The windows of ``x`` as a contiguous ``(C, KH, KW, N, OH, OW)`` array (one copy)."""
+    """The windows of ``x`` as a contiguous ``(C, *kernel, N, *out_size)`` array (one copy)."""
     windows = sliding_windows(x, kernel, stride, dilation, out_size)
-    return np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3))
+    spatial = len(kernel)
+    order = (1, *range(2 + spatial, 2 + 2 * spatial), 0, *range(2, 2 + spatial))
+    return np.ascontiguousarray(windows.transpose(order))
+
+
+def _window_slices(offset: tuple[int, ...], stride: Pair, dilation: Pair, out_size: Pair) -> tuple[slice, ...]:
+    """Index of the ``(N, C, *out_size)`` pixels that kernel ``offset`` touches in every window."""
+    return (slice(None), slice(None)) + tuple(
+        slice(a * d, a * d + s * (o - 1) + 1, s) for a, s, d, o in zip(offset, stride, dilation, out_size, strict=True))
 
 
 def col2im(target: np.ndarray, patches: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
-    """Add ``patches[a, b]`` onto the pixels of ``target`` that kernel offset ``(a, b)`` touched.
+    """Add ``patches[offset]`` onto the pixels of ``target`` that kernel offset ``offset`` touched.
 
-    ``target`` is ``(A, B, H, W)`` (changed in place and returned); ``patches`` is
-    ``(KH, KW, A, B, OH, OW)`` in any memory layout. The adjoint of :func:`sliding_windows`.
+    ``target`` is ``(A, B, *spatial)`` (changed in place and returned); ``patches`` is
+    ``(*kernel, A, B, *out_size)`` in any memory layout. The adjoint of :func:`sliding_windows`.
+    It loops over the kernel offsets only (whole-array slice additions).
     """
-    kernel_h, kernel_w, _, _, out_h, out_w = patches.shape
-    span_h = stride[0] * (out_h - 1) + 1
-    span_w = stride[1] * (out_w - 1) + 1
-    for a in range(kernel_h):
-        top = a * dilation[0]
-        rows = slice(top, top + span_h, stride[0])
-        for b in range(kernel_w):
-            left = b * dilation[1]
-            target[:, :, rows, left:left + span_w:stride[1]] += patches[a, b]
+    spatial = target.ndim - 2
+    kernel, out_size = patches.shape[:spatial], patches.shape[-spatial:]
+    for offset in itertools.product(*map(range, kernel)):
+        target[_window_slices(offset, stride, dilation, out_size)] += patches[offset]
     return target
 
 
@@ -88,19 +99,24 @@ def grouped_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def pad_spatial(x: np.ndarray, padding: Padding, value: float = 0.0) -> np.ndarray:
-    """``x`` with ``padding = (top, bottom, left, right)`` added to its last two dims."""
+    """``x`` with ``padding = (before, after, ...)`` added to its spatial dims."""
     if not any(padding):
         return x
-    top, bottom, left, right = padding
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    return np.pad(x, ((0, 0), (0, 0), *zip(padding[::2], padding[1::2], strict=True)), constant_values=value)
 
 
 def crop_spatial(x: np.ndarray, padding: Padding) -> np.ndarray:
     """Undo :func:`pad_spatial`: drop the padded border again."""
     if not any(padding):
         return x
-    top, bottom, left, right = padding
-    return x[:, :, top:x.shape[2] - bottom, left:x.shape[3] - right]
+    return x[(slice(None), slice(None)) + tuple(
+        slice(before, size - after) for before, after, size in zip(padding[::2], padding[1::2], x.shape[2:],
+                                                                    strict=True))]
+
+
+def _channels_first(spatial: int) -> tuple[int, ...]:
+    """The transpose between ``(N, C, *spatial)`` and ``(C, N, *spatial)`` (its own inverse)."""
+    return (1, 0, *range(2, 2 + spatial))
 
 
 # ------------------------------------------------------------------------------- convolution
@@ -111,7 +127,7 @@ def _with_bias_grad(grad: np.ndarray, grad_x: np.ndarray | None, grad_weight: np
     """A convolution's input gradients, with the bias's (the sum over N, H, W) when a bias was passed."""
     if not need_bias:
         return grad_x, grad_weight
-    return grad_x, grad_weight, grad.sum(axis=(0, 2, 3)) if need_bias[0] else None
+    return grad_x, grad_weight, grad.sum(axis=(0, *range(2, grad.ndim))) if need_bias[0] else None
 
 
 class Conv2d(Function):
@@ -122,46 +138,56 @@ class Conv2d(Function):
 
     .. math:: out[n, o, i, j] = bias[o] + \\sum_{c, a, b} weight[o, c, a, b]\\,
               x_{pad}[n, g(o) C_g + c, i s_h + a d_h, j s_w + b d_w]
+
+    The code is the same for any number of spatial dims (``Conv3d`` is this class).
     """
 
     def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, *,
                 stride: Pair, padding: Padding, dilation: Pair, groups: int) -> np.ndarray:
         n = x.shape[0]
-        out_channels, group_channels, kernel_h, kernel_w = weight.shape
+        out_channels, group_channels, *kernel = weight.shape
+        kernel = tuple(kernel)
         padded = pad_spatial(x, padding)
-        out_size = (conv_output_size(padded.shape[2], kernel_h, stride[0], 0, dilation[0]),
-                    conv_output_size(padded.shape[3], kernel_w, stride[1], 0, dilation[1]))
-        columns = im2col(padded, (kernel_h, kernel_w), stride, dilation, out_size)
-        # (groups, C_in/groups * KH * KW, N * OH * OW): a free reshape thanks to the layout
-        columns = columns.reshape(groups, group_channels * kernel_h * kernel_w, -1)
+        out_size = tuple(conv_output_size(size, k, s, 0, d)
+                         for size, k, s, d in zip(padded.shape[2:], kernel, stride, dilation, strict=True))
+        columns = im2col(padded, kernel, stride, dilation, out_size)
+        # (groups, C_in/groups * prod(kernel), N * prod(out_size)): a free reshape thanks to the layout
+        columns = columns.reshape(groups, group_channels * math.prod(kernel), -1)
         kernels = weight.reshape(groups, out_channels // groups, -1)
-        out = grouped_matmul(kernels, columns).reshape(out_channels, n, out_size[0], out_size[1])
+        out = grouped_matmul(kernels, columns).reshape(out_channels, n, *out_size)
         if bias is not None:
-            out += bias.reshape(-1, 1, 1, 1)
+            out += bias.reshape((-1,) + (1,) * (len(kernel) + 1))
         self.save_for_backward(columns, weight)
         self.options = stride, padding, dilation, groups, padded.shape
-        return out.transpose(1, 0, 2, 3)
+        return out.transpose(_channels_first(len(kernel)))
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         columns, weight = self.saved_tensors
         stride, padding, dilation, groups, padded_shape = self.options
         need_x, need_weight, *need_bias = self.needs_input_grad
-        out_channels, group_channels, kernel_h, kernel_w = weight.shape
-        n, _, out_h, out_w = grad.shape
-        # (C_out, N, OH, OW) split into groups: the layout the forward product came out in
-        grad_rows = grad.transpose(1, 0, 2, 3).reshape(groups, out_channels // groups, -1)
+        out_channels, group_channels, *kernel = weight.shape
+        spatial = len(kernel)
+        n, out_size = grad.shape[0], grad.shape[2:]
+        # (C_out, N, *out_size) split into groups: the layout the forward product came out in
+        grad_rows = grad.transpose(_channels_first(spatial)).reshape(groups, out_channels // groups, -1)
         grad_x = grad_weight = None
         if need_x:
             kernels = weight.reshape(groups, out_channels // groups, -1)
             grad_columns = grouped_matmul(kernels.transpose(0, 2, 1), grad_rows)
             in_channels = groups * group_channels
-            patches = grad_columns.reshape(in_channels, kernel_h, kernel_w, n, out_h, out_w)
-            target = np.zeros((in_channels, n, padded_shape[2], padded_shape[3]), dtype=grad.dtype)
-            col2im(target, patches.transpose(1, 2, 0, 3, 4, 5), stride, dilation)
-            grad_x = crop_spatial(target.transpose(1, 0, 2, 3), padding)
+            patches = grad_columns.reshape(in_channels, *kernel, n, *out_size)
+            target = np.zeros((in_channels, n, *padded_shape[2:]), dtype=grad.dtype)
+            kernel_first = (*range(1, spatial + 1), 0, *range(spatial + 1, 2 * spatial + 2))
+            col2im(target, patches.transpose(kernel_first), stride, dilation)
+            grad_x = crop_spatial(target.transpose(_channels_first(spatial)), padding)
         if need_weight:
             grad_weight = grouped_matmul(grad_rows, columns.transpose(0, 2, 1)).reshape(weight.shape)
         return _with_bias_grad(grad, grad_x, grad_weight, need_bias)
+
+
+class Conv3d(Conv2d):
+    """3-D cross-correlation over ``(N, C_in, D, H, W)`` with ``weight (C_out, C_in / groups, KD, KH, KW)``:
+    ``Conv2d``'s code, which works for any number of spatial dims."""
 
 
 class ConvTranspose2d(Function):
@@ -263,37 +289,26 @@ class MaxPool2d(Function):
 
 
 def _offset_views(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> list[np.ndarray]:
-    """For each kernel offset (row-major), the ``(N, C, OH, OW)`` view of the pixels it touches."""
-    span_h = stride[0] * (out_size[0] - 1) + 1
-    span_w = stride[1] * (out_size[1] - 1) + 1
-    views = []
-    for a in range(kernel[0]):
-        top = a * dilation[0]
-        for b in range(kernel[1]):
-            left = b * dilation[1]
-            views.append(x[:, :, top:top + span_h:stride[0], left:left + span_w:stride[1]])
-    return views
+    """For each kernel offset (row-major), the ``(N, C, *out_size)`` view of the pixels it touches."""
+    return [x[_window_slices(offset, stride, dilation, out_size)] for offset in itertools.product(*map(range, kernel))]
 
 
 class AvgPool2d(Function):
     """The mean of each window: ``sum(window) / divisor``, a divisor per output position.
 
-    ``divisor`` (shape ``(OH, OW)``) is computed by ``giagrad.nn.functional.avg_pool2d`` from
-    ``count_include_pad`` and ``ceil_mode`` with PyTorch's rules; the input arrives unpadded and
-    ``padding`` (zeros) covers every window.
+    ``divisor`` (shape ``out_size``, e.g. ``(OH, OW)``) is computed by
+    ``giagrad.nn.functional.avg_pool2d`` from ``count_include_pad`` and ``ceil_mode`` with
+    PyTorch's rules; the input arrives unpadded and ``padding`` (zeros) covers every window.
     """
 
     def forward(self, x: np.ndarray, *, kernel: Pair, stride: Pair, padding: Padding,
                 divisor: np.ndarray) -> np.ndarray:
         padded = pad_spatial(x, padding)
-        out_h, out_w = divisor.shape
-        span_h = stride[0] * (out_h - 1) + 1
-        span_w = stride[1] * (out_w - 1) + 1
+        views = _offset_views(padded, kernel, stride, (1,) * len(kernel), divisor.shape)
         # in the input's memory layout (e.g. channels first after a convolution): aligned additions
-        total = np.zeros_like(padded[:, :, :out_h, :out_w])
-        for a in range(kernel[0]):
-            for b in range(kernel[1]):
-                total += padded[:, :, a:a + span_h:stride[0], b:b + span_w:stride[1]]
+        total = views[0].copy(order="K")
+        for view in views[1:]:
+            total += view
         self.options = kernel, stride, padding, divisor, padded.shape
         total /= divisor
         return total
@@ -304,7 +319,15 @@ class AvgPool2d(Function):
         # every offset of every window receives the same share: a broadcast, not a copy
         patches = np.broadcast_to(share, kernel + share.shape)
         target = np.zeros(padded_shape, dtype=grad.dtype)
-        return crop_spatial(col2im(target, patches, stride, (1, 1)), padding)
+        return crop_spatial(col2im(target, patches, stride, (1,) * len(kernel)), padding)
+
+
+class MaxPool3d(MaxPool2d):
+    """``MaxPool2d`` over ``(N, C, D, H, W)`` (the code works for any number of spatial dims)."""
+
+
+class AvgPool3d(AvgPool2d):
+    """``AvgPool2d`` over ``(N, C, D, H, W)`` (the code works for any number of spatial dims)."""
 
 
 class AdaptiveAvgPool2d(Function):

@@ -9,7 +9,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,3 +78,19 @@ class enable_grad(set_grad_enabled):
 
     def __init__(self) -> None:
         super().__init__(True)
+
+
+class inference_mode(set_grad_enabled):
+    """PyTorch's ``inference_mode``: here the same as ``no_grad`` (``inference_mode(False)`` records).
+
+    PyTorch's extra speed-ups of inference tensors do not apply: giagrad's no-graph path is
+    already the plain numpy computation.
+
+    Examples
+    --------
+    >>> with giagrad.inference_mode():
+    ...     prediction = model(x)
+    """
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__(not mode)

@@ -175,7 +175,10 @@ class MatMul(Function):
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.save_for_backward(x, y)
-        return np.matmul(x, y)
+        try:
+            return np.matmul(x, y)
+        except ValueError:  # numpy's message speaks of gufunc signatures: say what does not fit
+            raise ValueError(matmul_mismatch(x.shape, y.shape)) from None
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         x, y = self.saved_tensors
@@ -196,6 +199,19 @@ class MatMul(Function):
         if need_y:
             grad_y = unbroadcast(np.swapaxes(x2, -1, -2) @ grad2, y2.shape).reshape(y.shape)
         return grad_x, grad_y
+
+
+def matmul_mismatch(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> str:
+    """Why ``x @ y`` is impossible, in words."""
+    if not x_shape or not y_shape:
+        return "matmul needs operands with at least one dim (use * for a scalar)"
+    columns = x_shape[-1]
+    rows = y_shape[-2] if len(y_shape) > 1 else y_shape[0]
+    if columns != rows:
+        return (f"cannot multiply shapes {x_shape} and {y_shape}: the first has {columns} columns (its last dim) "
+                f"but the second has {rows} rows (its {'dim -2' if len(y_shape) > 1 else 'only dim'}); they must "
+                "be equal (check the layer sizes, or transpose an operand)")
+    return f"the batch dims of shapes {x_shape} and {y_shape} do not broadcast"
 
 
 class Einsum(Function):
@@ -402,6 +418,65 @@ class Clamp(Function):
         if self.high is not None:
             inside &= x <= self.high
         return grad * inside
+
+
+class Log2(Function):
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.save_for_backward(x)
+        return np.log2(x)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (x,) = self.saved_tensors
+        return grad / (x * np.log(2).astype(x.dtype))
+
+
+class Exp2(Function):
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.exp2(x)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (out,) = self.saved_tensors
+        return grad * out * np.log(2).astype(out.dtype)
+
+
+class Rsqrt(Function):
+    """``1 / sqrt(x)``; d/dx is ``-out**3 / 2``."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):  # rsqrt(0) is +inf, as in PyTorch
+            out = 1 / np.sqrt(x)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (out,) = self.saved_tensors
+        return grad * out * out * out * -0.5
+
+
+class Tan(Function):
+    """``tan(x)``; d/dx is ``1 + tan(x)**2``."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.tan(x)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (out,) = self.saved_tensors
+        return grad * (1 + out * out)
+
+
+class PiecewiseConstant(Function):
+    """``sign``, ``trunc``, ``floor``, ``ceil`` and ``round``: steps whose gradient is zero
+    everywhere (PyTorch's convention, also at the jumps). ``ufunc`` is the numpy function."""
+
+    def forward(self, x: np.ndarray, ufunc: Any, decimals: int = 0) -> np.ndarray:
+        return np.round(x, decimals) if ufunc is np.round else ufunc(x)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return np.zeros_like(grad)
 
 
 # -------------------------------------------------------------------------- module functions

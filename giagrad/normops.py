@@ -50,6 +50,8 @@ class Normalize(Function):
         self.save_for_backward(normalized, inv_std, weight)
         self.param_shape = params[0].shape if params else None
         self.axis, self.batch_stats, self.affine_shape = axis, batch_stats, affine_shape
+        # what an exporter needs to rebuild the node (eval statistics are buffers: no copy)
+        self.eps, self.has_weight, self.statistics = eps, has_weight, None if batch_stats else (mean, var)
         return out
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:

@@ -205,7 +205,7 @@ class Prod(Function):
         # Move the reduced dims to the end and flatten them into one of length n.
         kept = [d for d in range(x.ndim) if d not in axis]
         moved = np.transpose(x, kept + list(axis))
-        rows = moved.reshape(moved.shape[:len(kept)] + (-1,))
+        rows: np.ndarray = moved.reshape(moved.shape[:len(kept)] + (-1,))
         n = rows.shape[-1]
         before = np.ones_like(rows)
         after = np.ones_like(rows)

@@ -19,6 +19,9 @@ The digest covers, for each array entry in order, its name, dtype, shape and byt
 changed array is detected even when the zip itself is intact. An array shared by several
 entries of the object (tied weights) is stored once and comes back shared.
 
+A path ending in ``.safetensors`` is handed to ``giagrad.safetensors_file`` instead: the format
+PyTorch and others share, for state dicts.
+
 Reading uses ``np.load(allow_pickle=False)``: a checkpoint holds only data, so loading one,
 even from an untrusted source, cannot run code (unlike ``torch.load`` of a pickle).
 """
@@ -30,10 +33,12 @@ import json
 import os
 import uuid
 import zipfile
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from giagrad.device import check_load_options
 from giagrad.tensor import Tensor
 
 __all__ = ["save", "load", "CheckpointError"]
@@ -52,6 +57,11 @@ class CheckpointError(ValueError):
 # ------------------------------------------------------------------------------------ save
 
 
+def _is_safetensors(path: str | os.PathLike[str]) -> bool:
+    """A path ending in ``.safetensors`` is read and written with the safetensors library."""
+    return os.fspath(path).lower().endswith(".safetensors")
+
+
 def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Save a state dict (or any nesting of dicts, lists and tuples of tensors, arrays and plain values).
 
@@ -65,7 +75,9 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         Tensors, numpy arrays and numpy scalars, ``int``, ``float``, ``str``, ``bool``, ``None``,
         and dicts (keys ``str``, ``int``, ``float``, ``bool`` or ``None``), lists and tuples of them.
     path : str or path-like
-        Where to write. The name is used as given (no ``.npz`` is appended).
+        Where to write. The name is used as given (no ``.npz`` is appended). A name ending in
+        ``.safetensors`` writes a safetensors file instead, which PyTorch reads; it holds a flat
+        state dict only (see ``giagrad.safetensors_file``; needs ``giagrad[safetensors]``).
 
     Raises
     ------
@@ -77,14 +89,19 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     >>> giagrad.save({"model": model.state_dict(), "epoch": 3}, "checkpoint.npz")
     >>> state = giagrad.load("checkpoint.npz")
     >>> model.load_state_dict(state["model"])
+    _IncompatibleKeys(missing_keys=[], unexpected_keys=[])
     """
+    if _is_safetensors(path):
+        from giagrad.safetensors_file import save_safetensors
+
+        return save_safetensors(obj, path)
     arrays: dict[str, np.ndarray] = {}
     names_by_id: dict[int, str] = {}
     tree = _encode(obj, "obj", arrays, names_by_id)
     metadata = {"format": FORMAT, "version": VERSION, "sha256": _digest(arrays), "object": tree}
     entries = dict(arrays)
     entries[METADATA_ENTRY] = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
-    _write_atomically(os.fspath(path), entries)
+    _write_atomically(os.fspath(path), lambda file: np.savez(file, allow_pickle=False, **entries))
 
 
 def _encode(value: Any, where: str, arrays: dict[str, np.ndarray], names_by_id: dict[int, str]) -> Any:
@@ -136,14 +153,15 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return hasher.hexdigest()
 
 
-def _write_atomically(path: str, entries: dict[str, np.ndarray]) -> None:
+def _write_atomically(path: str, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, make it durable, rename it over ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
     # os.open applies the umask, so the checkpoint gets the usual permissions (mkstemp's are 0600)
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as file:
-            np.savez(file, allow_pickle=False, **entries)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -173,13 +191,21 @@ def _sync_directory(directory: str) -> None:
 # ------------------------------------------------------------------------------------ load
 
 
-def load(path: str | os.PathLike[str]) -> Any:
+def load(path: str | os.PathLike[str], map_location: Any = None, weights_only: bool = True,
+         **pickle_options: Any) -> Any:
     """Load an object written by :func:`save`; tensors come back as tensors, arrays as arrays.
 
     Parameters
     ----------
     path : str or path-like
-        A file written by ``giagrad.save``.
+        A file written by ``giagrad.save``, or any ``.safetensors`` file (read as a dict of
+        names to tensors; see ``giagrad.safetensors_file``).
+    map_location : None, "cpu", a device, or a mapping/callable naming only the CPU
+        Accepted as in ``torch.load``; everything loads on the CPU, so anything naming an
+        accelerator (``"cuda"``, ``"cuda:0"``, ...) raises a RuntimeError.
+    weights_only : bool
+        Accepted as in ``torch.load``. A giagrad checkpoint holds only data (it never runs
+        code), so both values load the same way.
 
     Raises
     ------
@@ -191,8 +217,15 @@ def load(path: str | os.PathLike[str]) -> Any:
 
     Examples
     --------
+    >>> giagrad.save(model.state_dict(), "model.npz")
     >>> model.load_state_dict(giagrad.load("model.npz"))
+    _IncompatibleKeys(missing_keys=[], unexpected_keys=[])
     """
+    check_load_options(map_location, weights_only, pickle_options)
+    if _is_safetensors(path):
+        from giagrad.safetensors_file import load_safetensors
+
+        return load_safetensors(path)
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"giagrad.load: no such file: {path!r}")

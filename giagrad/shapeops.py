@@ -58,6 +58,33 @@ class Contiguous(Function):
         return grad
 
 
+class Clone(Function):
+    """A copy of the data (``Tensor.clone``); the gradient passes unchanged."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x.copy()
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad
+
+
+class BackwardHook(Function):
+    """The identity, placed on a module's inputs and outputs to see the gradients passing through.
+
+    ``Module.register_full_backward_hook`` wraps each tensor the module receives and returns in
+    one of these; on the way back each node hands its gradient to ``recorder.receive(role,
+    position, grad)`` (``role`` is ``"input"`` or ``"output"``), which may return a replacement.
+    The engine itself knows nothing of hooks (PyTorch's ``BackwardHookFunction`` does the same).
+    """
+
+    def forward(self, x: np.ndarray, *, recorder: Any, role: str, position: int) -> np.ndarray:
+        self.recorder, self.role, self.position = recorder, role, position
+        return x
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return self.recorder.receive(self.role, self.position, grad)
+
+
 class Getitem(Function):
     """``x[index]`` with numpy's basic and advanced indexing.
 
@@ -229,7 +256,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return Tensor.comm(Stack, *tensors, axis=axis)
 
 
-_INDEX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_INDEX_PAD_MODES: dict[str, Any] = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:  # noqa: A002

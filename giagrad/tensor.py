@@ -16,8 +16,9 @@ The operations themselves live in modules grouped by family: ``mathops`` (elemen
 
 from __future__ import annotations
 
+import builtins
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,7 +68,8 @@ class Function:
     """
 
     parents: tuple[Tensor, ...] = ()
-    saved_tensors: tuple[Any, ...] | None = ()
+    # Any: subclasses unpack what they saved (arrays, shapes, None) without a check per use
+    saved_tensors: Any = ()
     recorded_at: int = 0
 
     @property
@@ -93,17 +95,18 @@ class Function:
 
         Examples
         --------
-        >>> grad_weight = np.matmul(grad.T, x, out=self.gradient_destination(1))
+        >>> grad_weight = np.matmul(grad.T, x, out=self.gradient_destination(1))  # doctest: +SKIP
         """
         parent = self.parents[index]
         if parent._grad_buffer is not None and parent.grad is None and parent._ctx is None:
             return parent._grad_buffer
         return None
 
-    def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
+    # (*Any, **Any): each op declares the inputs and options of its own forward
+    def forward(self, *arrays: Any, **options: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} has no forward")
 
-    def backward(self, grad: np.ndarray) -> np.ndarray | tuple[np.ndarray | None, ...] | None:
+    def backward(self, grad: np.ndarray) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no backward")
 
     @classmethod
@@ -242,6 +245,9 @@ class Tensor:
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires grad.
 
+        Gradients accumulate into the leaves' ``.grad`` across calls (zero them between
+        optimisation steps). Intermediate tensors keep theirs only after ``retain_grad()``.
+
         Parameters
         ----------
         gradient : array_like, optional
@@ -249,9 +255,6 @@ class Tensor:
             tensor has one element.
         retain_graph : bool
             Keep what the nodes saved, so that backward can run through the graph again.
-
-        Gradients accumulate into the leaves' ``.grad`` across calls (zero them between
-        optimisation steps). Intermediate tensors keep theirs only after ``retain_grad()``.
         """
         if not self.requires_grad:
             raise RuntimeError(
@@ -282,7 +285,7 @@ class Tensor:
                 continue
             if node._retains_grad:
                 node.grad = grad.copy() if node.grad is None else node.grad + grad
-            fn = node._ctx
+            fn: Function = node._ctx  # type: ignore[assignment]  # nodes in the order are never leaves
             if fn.saved_tensors is None or fn.recorded_at != _inplace_clock:
                 _check_can_run_backward(fn)
             parent_grads = fn.backward(grad)
@@ -421,8 +424,6 @@ class Tensor:
             return Tensor._make(self.data.astype(dtype), None)
         return Tensor.comm(mathops.Cast, self, dtype=dtype)
 
-    to = astype
-
     def float(self) -> Tensor:
         """Convert to float32."""
         return self.astype(np.float32)
@@ -452,7 +453,7 @@ class Tensor:
             )
         return bool(self.data)
 
-    def __float__(self) -> float:
+    def __float__(self) -> builtins.float:
         return float(self.item())
 
     def __int__(self) -> int:
@@ -481,7 +482,7 @@ class Tensor:
 
     # ------------------------------------------------------------------- in-place arithmetic
 
-    def _inplace(self, name: str, ufunc: np.ufunc, other: Any) -> Tensor:
+    def _inplace(self, name: str, ufunc: Callable[..., Any], other: Any) -> Tensor:
         if _grad_state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             raise RuntimeError(
                 f"{name}: in-place arithmetic on a tensor that requires grad would not be recorded; "
@@ -520,7 +521,7 @@ class Tensor:
         """Copy ``source`` into this tensor's array (shape kept, dtype converted)."""
         return self._inplace("copy_", _copy_ufunc, source)
 
-    def fill_(self, value: float) -> Tensor:
+    def fill_(self, value: builtins.float) -> Tensor:
         """Set every element to ``value``."""
         return self._inplace("fill_", _copy_ufunc, value)
 
@@ -615,7 +616,7 @@ class Tensor:
     def square(self) -> Tensor:
         return Tensor.comm(mathops.Square, self)
 
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:  # noqa: A002
         """Limit values to ``[min, max]``; the gradient is zero where a bound is active."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
@@ -673,14 +674,25 @@ class Tensor:
 
     # ---------------------------------------------------------------------------- reductions
 
-    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        """Sum over all elements, one dim or a tuple of dims."""
-        return Tensor.comm(reductionops.Sum, self, axis=_check_dims("sum", dim, self.ndim), keepdims=keepdim)
+    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: Any = None,
+            **numpy_style: Any) -> Tensor:
+        """Sum over all elements, one dim or a tuple of dims (in ``dtype`` when given).
 
-    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        """Mean over all elements, one dim or a tuple of dims (floating tensors only, as PyTorch)."""
-        _check_floating_op("mean", self)
-        return Tensor.comm(reductionops.Mean, self, axis=_check_dims("mean", dim, self.ndim), keepdims=keepdim)
+        numpy's keywords ``axis``, ``keepdims`` and ``out=None`` are accepted too, so that
+        ``np.sum(tensor)`` works (PyTorch accepts them as well).
+        """
+        source, dim, keepdim = _numpy_style_reduction("sum", self, dim, keepdim, dtype, numpy_style)
+        return Tensor.comm(reductionops.Sum, source, axis=_check_dims("sum", dim, self.ndim), keepdims=keepdim)
+
+    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: Any = None,
+             **numpy_style: Any) -> Tensor:
+        """Mean over all elements, one dim or a tuple of dims (floating tensors only, as PyTorch).
+
+        Like ``sum``, it accepts ``dtype`` and numpy's ``axis``, ``keepdims`` and ``out=None``.
+        """
+        source, dim, keepdim = _numpy_style_reduction("mean", self, dim, keepdim, dtype, numpy_style)
+        _check_floating_op("mean", source)
+        return Tensor.comm(reductionops.Mean, source, axis=_check_dims("mean", dim, self.ndim), keepdims=keepdim)
 
     def max(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | reductionops.ValuesIndices:
         """The maximum: of all elements (a tensor), or along ``dim`` as ``(values, indices)``.
@@ -746,7 +758,7 @@ class Tensor:
         return Tensor._make(arg_function(self.data, axis=axis, keepdims=keepdim).astype(np.int64, copy=False), None)
 
     def var(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False,
-            *, correction: float | None = None) -> Tensor:
+            *, correction: builtins.float | None = None) -> Tensor:
         r"""Variance over all elements, one dim or a tuple of dims.
 
         ``correction`` (default 1, Bessel's) is subtracted from the count:
@@ -755,12 +767,12 @@ class Tensor:
         return self._spread("var", reductionops.Var, dim, unbiased, keepdim, correction)
 
     def std(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False,
-            *, correction: float | None = None) -> Tensor:
+            *, correction: builtins.float | None = None) -> Tensor:
         """Standard deviation, ``sqrt(var)`` (same arguments as ``var``); its gradient is 0 where it is 0."""
         return self._spread("std", reductionops.Std, dim, unbiased, keepdim, correction)
 
     def _spread(self, op: str, function: type[Function], dim: Any, unbiased: bool | None, keepdim: bool,
-                correction: float | None) -> Tensor:
+                correction: builtins.float | None) -> Tensor:
         if isinstance(dim, bool):  # x.var(False): the old positional `unbiased`
             dim, unbiased = None, dim
         if unbiased is not None and correction is not None:
@@ -784,7 +796,8 @@ class Tensor:
         return Tensor.comm(reductionops.LogSumExp, self, axis=_check_dims("logsumexp", dim, self.ndim),
                            keepdims=keepdim)
 
-    def norm(self, p: float | str = "fro", dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    def norm(self, p: builtins.float | str = "fro", dim: int | Sequence[int] | None = None,
+             keepdim: bool = False) -> Tensor:
         """The vector ``p``-norm over all elements or ``dim``: ``p`` a number, ``inf``, ``-inf`` or ``'fro'`` (= 2).
 
         The gradient of a zero norm is 0 (PyTorch's subgradient). Matrix norms such as ``'nuc'``
@@ -876,21 +889,20 @@ class Tensor:
                 raise ValueError(f"expand: cannot expand shape {shape} to {sizes}: dims of size other than 1 "
                                  "must keep their size (or be -1)")
             target.append(size)
-        target = tuple(target)
-        if target == shape:
+        if tuple(target) == shape:
             return self
-        return Tensor.comm(shapeops.Expand, self, shape=target)
+        return Tensor.comm(shapeops.Expand, self, shape=tuple(target))
 
     def broadcast_to(self, *shape: int | Sequence[int]) -> Tensor:
         """Broadcast to ``shape`` with numpy/PyTorch broadcasting rules (a read-only view)."""
-        shape = _shape_arg(shape)
+        target = _shape_arg(shape)
         try:
-            broadcast = np.broadcast_shapes(self.data.shape, shape)
+            broadcast = np.broadcast_shapes(self.data.shape, target)
         except ValueError:
             broadcast = None
-        if broadcast != shape:
-            raise ValueError(f"broadcast_to: shape {self.shape} cannot be broadcast to {shape}")
-        return self.expand(shape)
+        if broadcast != target:
+            raise ValueError(f"broadcast_to: shape {self.shape} cannot be broadcast to {target}")
+        return self.expand(target)
 
     def expand_as(self, other: Tensor) -> Tensor:
         """``expand(other.shape)``."""
@@ -958,7 +970,7 @@ class Tensor:
         before = (slice(None),) * axis
         return tuple(self[before + (i,)] for i in range(self.data.shape[axis]))
 
-    def pad(self, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    def pad(self, pad: Sequence[int], mode: str = "constant", value: builtins.float = 0.0) -> Tensor:
         """Pad with PyTorch's widths order (last dim first); see ``giagrad.pad``."""
         return shapeops.pad(self, pad, mode, value)
 
@@ -999,6 +1011,138 @@ class Tensor:
         """``log(softmax(x))`` along ``dim``, finite for any finite logits."""
         _check_floating_op("log_softmax", self)
         return Tensor.comm(mlops.LogSoftmax, self, axis=_softmax_axis("log_softmax", dim, self.ndim))
+
+    # ------------------------------------------- PyTorch habits: devices, copies, more elementwise ops
+    # Grouped here so that the engine code above stays as it is.
+
+    @property
+    def device(self) -> _device.device:
+        """Always ``device(type='cpu')``: giagrad computes with numpy on the CPU."""
+        return _device.CPU
+
+    is_cuda = False
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Convert like PyTorch's ``Tensor.to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``.
+
+        The only device is the CPU, so only a dtype changes anything; ``"cuda"`` raises. The
+        tensor itself is returned when nothing changes (unless ``copy=True``); a conversion is
+        recorded, so gradients flow back in the original dtype.
+
+        Examples
+        --------
+        >>> x = giagrad.ones(2).to("cpu", giagrad.float64)
+        >>> x.dtype, x.device
+        (dtype('float64'), device(type='cpu'))
+        """
+        _, dtype = _device.parse_to_arguments("Tensor.to", args, kwargs)
+        out = self if dtype is None else self.astype(dtype)
+        return out.clone() if kwargs.get("copy") and out is self else out
+
+    def cpu(self) -> Tensor:
+        """This tensor (it already lives on the CPU)."""
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Raises: giagrad has no GPU backend."""
+        _device.device("cuda")
+        return self  # unreachable: the line above raises
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph (gradients flow back to this tensor)."""
+        return Tensor.comm(shapeops.Clone, self)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        """``reshape(other.shape)``."""
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor converted to ``other``'s dtype."""
+        return self.astype(other.dtype)
+
+    def _new(self, maker: Any, size: tuple[Any, ...], dtype: Any, requires_grad: bool, *fill: Any) -> Tensor:
+        dtype = self.data.dtype if dtype is None else _device.resolve_dtype("new_tensor", dtype)
+        return Tensor(maker(_shape_arg(size), *fill, dtype=dtype), requires_grad=requires_grad)
+
+    def new_zeros(self, *size: int | Sequence[int], dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size`` with this tensor's dtype (unless ``dtype`` is given)."""
+        return self._new(np.zeros, size, dtype, requires_grad)
+
+    def new_ones(self, *size: int | Sequence[int], dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        """Ones of ``size`` with this tensor's dtype (unless ``dtype`` is given)."""
+        return self._new(np.ones, size, dtype, requires_grad)
+
+    def new_empty(self, *size: int | Sequence[int], dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False) -> Tensor:
+        """An uninitialised tensor of ``size`` with this tensor's dtype."""
+        return self._new(np.empty, size, dtype, requires_grad)
+
+    def new_full(self, size: Sequence[int], fill_value: float, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        """``fill_value`` everywhere, of ``size``, with this tensor's dtype."""
+        return self._new(np.full, (size,), dtype, requires_grad, fill_value)
+
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """A copy of ``data`` as a tensor of this tensor's dtype (unless ``dtype`` is given)."""
+        dtype = self.data.dtype if dtype is None else _device.resolve_dtype("new_tensor", dtype)
+        return Tensor(np.array(data.data if isinstance(data, Tensor) else data, dtype=dtype),
+                      requires_grad=requires_grad)
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        """Export the data through DLPack (no copy): ``np.from_dlpack(t)``, ``torch.from_dlpack(t)``."""
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self.data.__dlpack_device__()
+
+    def log2(self) -> Tensor:
+        return Tensor.comm(mathops.Log2, self)
+
+    def exp2(self) -> Tensor:
+        return Tensor.comm(mathops.Exp2, self)
+
+    def rsqrt(self) -> Tensor:
+        """``1 / sqrt(x)``."""
+        return Tensor.comm(mathops.Rsqrt, self)
+
+    def tan(self) -> Tensor:
+        return Tensor.comm(mathops.Tan, self)
+
+    def sign(self) -> Tensor:
+        """-1, 0 or 1 by the sign of each element; the gradient is zero (as PyTorch)."""
+        return Tensor.comm(mathops.PiecewiseConstant, self, ufunc=np.sign)
+
+    def trunc(self) -> Tensor:
+        """Round towards zero; the gradient is zero (as PyTorch)."""
+        return Tensor.comm(mathops.PiecewiseConstant, self, ufunc=np.trunc)
+
+    def floor(self) -> Tensor:
+        """Round down; the gradient is zero (as PyTorch)."""
+        return Tensor.comm(mathops.PiecewiseConstant, self, ufunc=np.floor)
+
+    def ceil(self) -> Tensor:
+        """Round up; the gradient is zero (as PyTorch)."""
+        return Tensor.comm(mathops.PiecewiseConstant, self, ufunc=np.ceil)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Round half to even (as PyTorch), to ``decimals`` places; the gradient is zero."""
+        return Tensor.comm(mathops.PiecewiseConstant, self, ufunc=np.round, decimals=int(decimals))
+
+    def softsign(self) -> Tensor:
+        """``x / (1 + |x|)``."""
+        _check_floating_op("softsign", self)
+        return Tensor.comm(mlops.Softsign, self)
+
+    def celu(self, alpha: float = 1.0) -> Tensor:
+        """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+        _check_floating_op("celu", self)
+        if alpha == 0:
+            raise ValueError("celu: alpha must be non-zero")
+        return Tensor.comm(mlops.CELU, self, alpha=float(alpha))
 
 
 # -------------------------------------------------------------------------------- helpers
@@ -1119,6 +1263,23 @@ def _check_dims(op: str, dim: int | Sequence[int] | None, ndim: int) -> tuple[in
     return axes
 
 
+def _numpy_style_reduction(op: str, x: Tensor, dim: Any, keepdim: bool, dtype: Any,
+                           numpy_style: dict[str, Any]) -> tuple[Tensor, Any, bool]:
+    """A reduction's ``(source, dim, keepdim)`` when numpy's keywords (``np.sum(t)``) or ``dtype`` are used."""
+    unknown = set(numpy_style) - {"axis", "keepdims", "out"}
+    if unknown:
+        raise TypeError(f"{op}: unexpected keyword arguments {sorted(unknown)}")
+    if numpy_style.get("out") is not None:
+        raise TypeError(f"{op}: out= is not supported; use the returned tensor")
+    if "axis" in numpy_style:
+        if dim is not None:
+            raise TypeError(f"{op}: give dim or axis, not both")
+        dim = numpy_style["axis"]
+    if numpy_style.get("keepdims") is not None:
+        keepdim = bool(numpy_style["keepdims"])
+    return (x if dtype is None else x.astype(dtype)), dim, keepdim
+
+
 def _check_floating_op(op: str, x: Tensor) -> None:
     if not _is_floating(x.data.dtype):
         raise TypeError(f"{op}: expected a floating point tensor, got dtype {x.dtype} (shape {x.shape})")
@@ -1157,4 +1318,5 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 # The op families import Function from this module, so they are imported after it is defined.
+from giagrad import device as _device  # noqa: E402
 from giagrad import mathops, mlops, reductionops, shapeops  # noqa: E402

@@ -160,10 +160,6 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
         The figure (closed after saving when ``path`` is given, so it holds no window open).
     """
     import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg")  # a file needs no display; harmless when Agg is already chosen
-    import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     if direction not in ("TB", "LR"):
@@ -177,7 +173,7 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
     for layer in sorted(columns):
         column = columns[layer]
         if layer > 0:
-            column.sort(key=lambda node, layer=layer: _mean_input_row(node, nodes, layer))
+            column.sort(key=lambda node, layer=layer: _mean_input_row(node, nodes, layer))  # type: ignore[misc]
         for index, node in enumerate(column):
             node.row = index - (len(column) - 1) / 2
 
@@ -193,7 +189,8 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
         layer_step, row_step = 1.05, 2.35
         centre = {node.key: (node.row * row_step, -node.layer * layer_step) for node in nodes.values()}
         size = (max(4.0, row_step * widest + 0.4), max(2.0, layer_step * layers + 0.6))
-    figure, ax = plt.subplots(figsize=size)
+    figure = new_figure(size, for_file=path is not None)
+    ax = figure.subplots()
     heights = {node.key: box_h * (0.7 if node.kind == "op" else 1.0) for node in nodes.values()}
     for node in nodes.values():
         x, y = centre[node.key]
@@ -228,5 +225,28 @@ def draw_graph(tensor: Tensor, path: str | os.PathLike[str] | None = None,
         # SVG keeps its labels as text (searchable, selectable) rather than as glyph outlines
         with matplotlib.rc_context({"svg.fonttype": "none"}):
             figure.savefig(os.fspath(path), dpi=110)
-        plt.close(figure)
     return figure
+
+
+def new_figure(figsize: tuple[float, float], for_file: bool) -> Any:
+    """A matplotlib figure to draw on, without touching the user's backend.
+
+    For a file it is a plain ``Figure`` on the Agg canvas, unknown to pyplot: nothing to close,
+    no window, and ``matplotlib.use`` never called (a notebook or GUI session keeps its backend).
+    Otherwise it is a pyplot figure, so that ``plt.show()`` shows it.
+
+    Examples
+    --------
+    >>> figure = new_figure((6.4, 4.8), for_file=True)
+    >>> ax = figure.subplots()
+    """
+    if for_file:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=figsize)
+        FigureCanvasAgg(figure)
+        return figure
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=figsize)

@@ -38,7 +38,7 @@ def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr
                 images: bool = True) -> argparse.ArgumentParser:
     """The options every recipe has; a recipe adds its own to the returned parser."""
     parser = RecipeParser(prog=f"python -m recipes.{name}", description=description,
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                          formatter_class=DefaultsOnceHelpFormatter)
     parser.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="samples per training batch")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
@@ -55,10 +55,34 @@ def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr
         parser.add_argument("--distributed", action="store_true",
                             help="data-parallel over the processes mpiexec started (mpiexec -n 2 python -m "
                                  f"recipes.{name} --distributed); --batch-size stays the global batch")
-    parser.add_argument("--out", default=None, help=f"run folder (default: runs/{name}[-DATASET])")
+    default_folder = f"runs/{name}-DATASET" if images else f"runs/{name}"
+    parser.add_argument("--out", default=None, help=f"run folder (default: {default_folder})")
     parser.add_argument("--resume", default=None, help="continue from a checkpoint (e.g. RUN/last.npz)")
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
+    parser.add_argument("--export-onnx", action="store_true",
+                        help="also write the trained model as model.onnx in the run folder (needs giagrad[onnx])")
     return parser
+
+
+class DefaultsOnceHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each default once: not when the help already says it, nor for None or flags."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False \
+                or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
+def export_onnx(model: Any, example: Any, folder: Path) -> Path:
+    """Write ``model`` as ``folder/model.onnx``, its batch dim dynamic; ``example`` is one input batch."""
+    import giagrad.onnx
+
+    path = folder / "model.onnx"
+    giagrad.onnx.export(model, giagrad.tensor(np.asarray(example)), path, input_names=["input"],
+                        output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    return path
 
 
 @dataclass
@@ -80,23 +104,24 @@ def load_images(dataset: str, data_dir: str | None, limit: int | None = None, qu
     5,000 bundled digits (4,000 to train, 1,000 held out) are used instead, with a one-line notice.
     """
     from giagrad.data.datasets import MNIST, DatasetNotFoundError, FashionMNIST
+    from giagrad.data.datasets.mnist import SAMPLE_FALLBACK_NOTICE
 
     if dataset == "fashion":
         train = FashionMNIST(data_dir, train=True, download=download)
         test = FashionMNIST(data_dir, train=False, download=download)
-        source = "Fashion-MNIST (60,000 training / 10,000 test images)"
+        source = "Fashion-MNIST, 60,000 training / 10,000 test images"
     else:
         try:
             train = MNIST(data_dir, train=True, download=download)
             test = MNIST(data_dir, train=False, download=download)
-            source = "MNIST (60,000 training / 10,000 test images)"
-        except DatasetNotFoundError as error:
+            source = "MNIST, 60,000 training / 10,000 test images"
+        except DatasetNotFoundError:
             train, test = MNIST.sample(train=True), MNIST.sample(train=False)
-            source = (f"the bundled MNIST sample ({len(train.targets):,} training / "
-                      f"{len(test.targets):,} held-out digits)")
-            if not quiet:
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                print(f"notice: full MNIST not available ({reason}); training on {source}")
+            source = (f"the bundled MNIST sample, {len(train.targets):,} training / {len(test.targets):,} "
+                      "held-out digits")
+            if not quiet:  # the "data:" line that follows says what is used; this says why, once
+                print(f"notice: {SAMPLE_FALLBACK_NOTICE} For the full set pass --data-dir or set GIAGRAD_DATA, "
+                      "without --offline.")
     train_images, train_labels = np.asarray(train.data), np.asarray(train.targets, dtype=np.int64)
     test_images, test_labels = np.asarray(test.data), np.asarray(test.targets, dtype=np.int64)
     if limit is not None:
@@ -189,6 +214,8 @@ def train_image_classifier(model: Any, args: argparse.Namespace, data: ImageData
     test = trainer.evaluate(test_loader)
     if not is_main_process():
         return {"test_loss": test["loss"], "test_accuracy": test["accuracy"]}
+    if args.export_onnx:
+        export_onnx(getattr(model, "module", model), next(iter(test_loader))[0].data[:1], folder)
     return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
                                            "data": data.source},
                          args, title=title)

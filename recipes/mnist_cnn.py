@@ -12,7 +12,7 @@ training images (a mirrored shirt is still a shirt; a mirrored digit is not a di
 not flipped). The test set is evaluated after every epoch (the "test" curves).
 
 Files in the run folder (``--out``, default ``runs/mnist_cnn-DATASET``): ``curves.png``,
-``metrics.json``, ``history.csv`` and the checkpoint ``last.npz``.
+``metrics.json``, ``history.csv``, the checkpoint ``last.npz`` and, with ``--export-onnx``, ``model.onnx``.
 """
 
 from __future__ import annotations

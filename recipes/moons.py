@@ -21,7 +21,7 @@ import giagrad
 from giagrad import nn, optim
 from giagrad.data import DataLoader, TensorDataset
 from giagrad.train import ModelCheckpoint, Trainer
-from recipes.common import base_parser, run_folder, write_results
+from recipes.common import base_parser, export_onnx, run_folder, write_results
 
 
 def make_moons(samples: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,10 +44,7 @@ def make_moons(samples: int, noise: float, seed: int) -> tuple[np.ndarray, np.nd
 def draw_boundary(model: nn.Module, points: np.ndarray, labels: np.ndarray, test_points: np.ndarray,
                   test_labels: np.ndarray, path: Path, title: str) -> None:
     """Shade the plane by the model's probability of class 1 and draw the 0.5 contour and the points."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from giagrad.viz import new_figure
 
     low, high = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
     xs, ys = np.meshgrid(np.linspace(low[0], high[0], 250), np.linspace(low[1], high[1], 250))
@@ -55,7 +52,8 @@ def draw_boundary(model: nn.Module, points: np.ndarray, labels: np.ndarray, test
     model.eval()
     with giagrad.no_grad():
         probability = model(giagrad.tensor(grid)).softmax(dim=1).data[:, 1].reshape(xs.shape)
-    figure, ax = plt.subplots(figsize=(6.4, 4.6))
+    figure = new_figure((6.4, 4.6), for_file=True)
+    ax = figure.subplots()
     shading = ax.contourf(xs, ys, probability, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.75)
     ax.contour(xs, ys, probability, levels=[0.5], colors="black", linewidths=1.5)
     colours = np.array(["#1f4e9c", "#b2182b"])
@@ -70,7 +68,6 @@ def draw_boundary(model: nn.Module, points: np.ndarray, labels: np.ndarray, test
     ax.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -99,6 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
     test = trainer.evaluate(test_loader)
     draw_boundary(model, points[:split], labels[:split], points[split:], labels[split:], folder / "boundary.png",
                   title=f"decision boundary (test accuracy {test['accuracy']:.1%})")
+    if args.export_onnx:
+        export_onnx(model, points[:1], folder)
     return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"]},
                          args, title="MLP on moons")
 

@@ -13,6 +13,10 @@ import pytest
 
 from giagrad import Tensor
 
+# tests/porting holds a PyTorch script that test_pytorch_port.py runs; it is data, not a test module
+# (with --doctest-modules pytest would otherwise import it, and it imports torch).
+collect_ignore = ["porting"]
+
 
 def make_laid_out_leaf(draw: Callable[[tuple[int, ...]], np.ndarray], shape: tuple[int, ...],
                        layout: str = "contiguous", dtype=np.float64) -> Tensor:

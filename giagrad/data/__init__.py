@@ -11,7 +11,7 @@ Examples
 """
 
 from giagrad.data import transforms
-from giagrad.data.dataloader import DataLoader, default_collate, default_convert
+from giagrad.data.dataloader import DataLoader, default_collate, default_convert, get_worker_info
 from giagrad.data.dataset import (
     ConcatDataset,
     Dataset,
@@ -33,7 +33,7 @@ from giagrad.data.sampler import (
 
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
-    "supports_batch_indexing", "DataLoader", "default_collate", "default_convert", "Sampler",
+    "supports_batch_indexing", "DataLoader", "default_collate", "default_convert", "get_worker_info", "Sampler",
     "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
     "DistributedSampler", "transforms",
 ]

@@ -23,17 +23,21 @@ whose state a trainer checkpoint saves.
 from __future__ import annotations
 
 import collections.abc
+import functools
 import numbers
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from giagrad.data import _workers
 from giagrad.data.dataset import Dataset, IterableDataset, supports_batch_indexing
 from giagrad.data.sampler import BatchSampler, RandomSampler, SequentialSampler
 from giagrad.tensor import DEFAULT_FLOAT, Tensor
 
-__all__ = ["DataLoader", "default_collate", "default_convert"]
+__all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
+
+get_worker_info = _workers.get_worker_info
 
 
 def default_collate(batch: list[Any]) -> Any:
@@ -75,7 +79,7 @@ def default_collate(batch: list[Any]) -> Any:
         if type(first) is dict:
             return collated
         try:
-            return type(first)(collated)
+            return cast(Any, type(first))(collated)
         except TypeError:  # a mapping type that cannot be built from a dict
             return collated
     if isinstance(first, tuple) and hasattr(first, "_fields"):  # named tuple
@@ -132,6 +136,23 @@ class DataLoader:
         With ``shuffle``, epoch ``e``'s order comes from ``np.random.default_rng([seed, e])``.
     generator : numpy.random.Generator, optional
         With ``shuffle``, draw the orders from this generator instead.
+    num_workers : int
+        Worker processes that make batches in parallel (0: in this process). The sampler still
+        runs here and the batches come in sampler order; see ``giagrad.data._workers`` for the
+        seeding, error and shutdown rules. Pays off when making a batch is slow (per-sample
+        transforms such as random crops); batch indexing of in-memory arrays is faster without.
+    prefetch_factor : int, optional
+        Batches in flight per worker (default 2; only with ``num_workers > 0``).
+    persistent_workers : bool
+        Keep the workers alive between epochs (only with ``num_workers > 0``).
+    worker_init_fn : callable, optional
+        Called as ``worker_init_fn(worker_id)`` in each worker after seeding, before any batch.
+    timeout : float
+        Seconds to wait for a batch from the workers before raising (0: wait for ever).
+    multiprocessing_context : str or context, optional
+        The start method; by default ``fork`` where available (Linux, macOS), else ``spawn``.
+    pin_memory : bool
+        Accepted for PyTorch compatibility and ignored (there is no GPU to copy to).
 
     Examples
     --------
@@ -147,7 +168,10 @@ class DataLoader:
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, sampler: Any = None,
                  batch_sampler: Any = None, drop_last: bool = False, collate_fn: Callable[[list], Any] | None = None,
-                 seed: int | None = None, generator: np.random.Generator | None = None) -> None:
+                 seed: int | None = None, generator: np.random.Generator | None = None, num_workers: int = 0,
+                 pin_memory: bool = False, timeout: float = 0, worker_init_fn: Callable[[int], Any] | None = None,
+                 multiprocessing_context: Any = None, prefetch_factor: int | None = None,
+                 persistent_workers: bool = False) -> None:
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size should be a positive integer, got {batch_size!r}")
         if not isinstance(shuffle, bool):
@@ -159,6 +183,7 @@ class DataLoader:
         _check_seed(seed)
         if seed is not None and generator is not None:
             raise ValueError("DataLoader: give seed or generator, not both")
+        _check_worker_options(num_workers, timeout, worker_init_fn, prefetch_factor, persistent_workers)
         self.is_iterable = isinstance(dataset, IterableDataset)
         if self.is_iterable:
             if shuffle:
@@ -173,14 +198,24 @@ class DataLoader:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
                 raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, "
                                  "shuffle, sampler, and drop_last")
-        self.dataset = dataset
+        # Any: map-style, iterable, or with get_batch; samplers are any iterables of indices
+        self.dataset: Any = dataset
+        self.seed = seed
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)  # ignored: giagrad computes on the CPU
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.prefetch_factor = 2 if prefetch_factor is None else int(prefetch_factor)
+        self.persistent_workers = bool(persistent_workers)
+        self._worker_pool: _workers.WorkerPool | None = None
         self.batch_size = None if batch_sampler is not None else int(batch_size)
         self.drop_last = drop_last
         self.collate_fn = collate_fn
         self._epoch = 0
         if self.is_iterable:
-            self.sampler = None
-            self.batch_sampler = None
+            self.sampler: Any = None
+            self.batch_sampler: Any = None
         else:
             if sampler is None and batch_sampler is None:
                 sampler = RandomSampler(dataset, seed=seed, generator=generator) if shuffle \
@@ -231,10 +266,14 @@ class DataLoader:
         epoch = self._epoch
         self._epoch += 1
         if self.is_iterable:
-            return self._iterate_stream()
+            if self.num_workers:
+                return _workers.MultiProcessIterator(self, epoch, None)
+            return self._streamer()()
         for sampler in (self.batch_sampler, self.sampler):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
+        if self.num_workers:
+            return _workers.MultiProcessIterator(self, epoch, iter(self._index_batches()))
         return self._iterate_indexed()
 
     def _index_batches(self) -> Iterator[Any]:
@@ -242,28 +281,63 @@ class DataLoader:
             return self.batch_sampler.index_batches()
         return iter(self.batch_sampler)
 
-    def _iterate_indexed(self) -> Iterator[Any]:
-        dataset = self.dataset
-        if self.uses_batch_indexing:
-            for indices in self._index_batches():
-                yield default_convert(dataset.get_batch(np.asarray(indices, dtype=np.int64)))
-            return
-        collate = self.collate_fn if self.collate_fn is not None else default_collate
-        for indices in self._index_batches():
-            yield collate([dataset[int(i)] for i in indices])
+    def _fetcher(self) -> Callable[[Any], Any]:
+        """``fetch(indices) -> batch``, picklable, for this process or a worker."""
+        return functools.partial(_fetch_batch, self.dataset, self.uses_batch_indexing, self.collate_fn)
 
-    def _iterate_stream(self) -> Iterator[Any]:
-        collate = self.collate_fn if self.collate_fn is not None else default_collate
-        batch: list[Any] = []
-        for sample in self.dataset:
-            batch.append(sample)
-            if len(batch) == self.batch_size:
-                yield collate(batch)
-                batch = []
-        if batch and not self.drop_last:
-            yield collate(batch)
+    def _streamer(self) -> Callable[[], Iterator[Any]]:
+        """``stream() -> iterator of batches`` of an iterable dataset, picklable."""
+        return functools.partial(_stream_batches, self.dataset, self.batch_size, self.drop_last, self.collate_fn)
+
+    def _iterate_indexed(self) -> Iterator[Any]:
+        fetch = self._fetcher()
+        for indices in self._index_batches():
+            yield fetch(indices)
+
+    def __del__(self) -> None:
+        pool = self.__dict__.get("_worker_pool")
+        if pool is not None:
+            pool.shutdown()
 
     def __repr__(self) -> str:
         return (f"DataLoader(dataset={type(self.dataset).__name__}, batch_size={self.batch_size}, "
                 f"drop_last={self.drop_last}, epoch={self._epoch})")
 
+
+
+def _fetch_batch(dataset: Any, uses_batch_indexing: bool, collate_fn: Callable[[list], Any] | None,
+                 indices: Any) -> Any:
+    if uses_batch_indexing:
+        return default_convert(dataset.get_batch(np.asarray(indices, dtype=np.int64)))
+    collate = collate_fn if collate_fn is not None else default_collate
+    return collate([dataset[int(i)] for i in indices])
+
+
+def _stream_batches(dataset: Any, batch_size: int, drop_last: bool,
+                    collate_fn: Callable[[list], Any] | None) -> Iterator[Any]:
+    collate = collate_fn if collate_fn is not None else default_collate
+    batch: list[Any] = []
+    for sample in dataset:
+        batch.append(sample)
+        if len(batch) == batch_size:
+            yield collate(batch)
+            batch = []
+    if batch and not drop_last:
+        yield collate(batch)
+
+
+def _check_worker_options(num_workers: Any, timeout: Any, worker_init_fn: Any, prefetch_factor: Any,
+                          persistent_workers: Any) -> None:
+    if not isinstance(num_workers, (int, np.integer)) or isinstance(num_workers, bool) or num_workers < 0:
+        raise ValueError(f"DataLoader: num_workers should be a non-negative integer, got {num_workers!r}")
+    if not isinstance(timeout, (int, float)) or timeout < 0:
+        raise ValueError(f"DataLoader: timeout should be a non-negative number, got {timeout!r}")
+    if worker_init_fn is not None and not callable(worker_init_fn):
+        raise TypeError("DataLoader: worker_init_fn should be callable")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError("DataLoader: prefetch_factor option could only be specified in multiprocessing; "
+                         "let num_workers > 0 to enable it")
+    if prefetch_factor is not None and (not isinstance(prefetch_factor, (int, np.integer)) or prefetch_factor < 1):
+        raise ValueError(f"DataLoader: prefetch_factor should be a positive integer, got {prefetch_factor!r}")
+    if num_workers == 0 and persistent_workers:
+        raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -71,6 +71,10 @@ class IterableDataset(Dataset):
     def __iter__(self) -> Iterator[Any]:
         raise NotImplementedError(f"{type(self).__name__} has no __iter__")
 
+    def __len__(self) -> int:
+        # TypeError, as len() of any unsized object: list(stream) and length_hint rely on it
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: it has no len()")
+
     def __getitem__(self, index: int) -> Any:
         raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it instead of indexing")
 
@@ -123,7 +127,7 @@ class Subset(Dataset):
     (3, 2)
     """
 
-    def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
+    def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray) -> None:
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
 
@@ -140,7 +144,7 @@ class Subset(Dataset):
         return supports_batch_indexing(self.dataset)
 
     def get_batch(self, indices: np.ndarray) -> Any:
-        return self.dataset.get_batch(self.indices[indices])
+        return cast(Any, self.dataset).get_batch(self.indices[indices])
 
 
 class ConcatDataset(Dataset):

@@ -261,7 +261,7 @@ class BatchSampler(Sampler):
         for start in range(0, stop, size):
             yield indices[start:start + size]
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[int]]:  # type: ignore[override]  # batches, as in PyTorch
         for batch in self.index_batches():
             yield batch.tolist()
 

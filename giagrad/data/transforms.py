@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -98,10 +98,11 @@ class Compose(Transform):
 
     @staticmethod
     def _fuse(transforms: list[Callable[[Any], Any]]) -> list[Callable[[Any], Any]]:
-        steps, i = [], 0
+        steps: list[Callable[[Any], Any]] = []
+        i = 0
         while i < len(transforms):
             if type(transforms[i]) is ToTensor and i + 1 < len(transforms) and type(transforms[i + 1]) is Normalize:
-                steps.append(_NormalizedToTensor(transforms[i + 1]))
+                steps.append(_NormalizedToTensor(cast(Normalize, transforms[i + 1])))
                 i += 2
             else:
                 steps.append(transforms[i])
@@ -284,7 +285,7 @@ class _NormalizedToTensor(Transform):
 
 
 def _pair(size: int | Sequence[int], name: str, owner: str) -> tuple[int, int]:
-    if isinstance(size, numbers.Integral):
+    if isinstance(size, (int, numbers.Integral)):
         size = (int(size), int(size))
     size = tuple(int(s) for s in size)
     if len(size) != 2 or min(size) < 0:

@@ -23,6 +23,7 @@ from giagrad.nn.module import Module, Parameter  # noqa: F401
 # --- activations and losses ---
 # isort: split
 from giagrad.nn.activation import (  # noqa: F401
+    CELU,
     ELU,
     GELU,
     Hardswish,
@@ -35,6 +36,7 @@ from giagrad.nn.activation import (  # noqa: F401
     SiLU,
     Softmax,
     Softplus,
+    Softsign,
     Tanh,
 )
 from giagrad.nn.loss import (  # noqa: F401
@@ -52,11 +54,11 @@ from giagrad.nn.loss import (  # noqa: F401
 # isort: split
 
 # --- convolution, pooling, normalization, dropout, embedding ---
-from giagrad.nn.conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: F401
+from giagrad.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose2d  # noqa: F401
 from giagrad.nn.dropout import Dropout, Dropout2d  # noqa: F401
 from giagrad.nn.embedding import Embedding  # noqa: F401
 from giagrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
-from giagrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
+from giagrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, AvgPool3d, MaxPool2d, MaxPool3d  # noqa: F401
 
 # isort: split
 

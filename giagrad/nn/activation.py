@@ -15,7 +15,7 @@ from giagrad.tensor import Tensor
 
 __all__ = [
     "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Mish", "Softplus", "Sigmoid", "Tanh", "Hardtanh",
-    "Hardswish", "Softmax", "LogSoftmax",
+    "Hardswish", "Softmax", "LogSoftmax", "CELU", "Softsign",
 ]
 
 
@@ -112,13 +112,15 @@ class ELU(Module):
     tensor([-0.63212055,  2.        ])
     """
 
+    _function = staticmethod(F.elu)
+
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = alpha
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, self.alpha)
+        return self._function(input, self.alpha)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -307,3 +309,35 @@ class LogSoftmax(_DimActivation):
     """
 
     _function = staticmethod(F.log_softmax)
+
+
+class CELU(ELU):
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``: an ELU continuously differentiable in ``alpha``.
+
+    Parameters
+    ----------
+    alpha : float
+        The value approached for very negative inputs is ``-alpha`` (default 1.0).
+    inplace : bool
+        Accepted for PyTorch compatibility and ignored.
+
+    Examples
+    --------
+    >>> nn.CELU(2.0)(giagrad.tensor([-1.0, 2.0]))
+    tensor([-0.78693867,  2.        ])
+    """
+
+    _function = staticmethod(F.celu)
+
+
+class Softsign(Module):
+    """``x / (1 + |x|)`` elementwise.
+
+    Examples
+    --------
+    >>> nn.Softsign()(giagrad.tensor([-1.0, 3.0]))
+    tensor([-0.5 ,  0.75])
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softsign(input)

@@ -46,9 +46,17 @@ class Sequential(Module):
     --------
     >>> model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
     >>> model[0]            # the first Linear
+    Linear(in_features=784, out_features=128, bias=True)
     >>> model[-1]           # the last
+    Linear(in_features=128, out_features=10, bias=True)
     >>> model[:2]           # a Sequential of the first two
+    Sequential(
+      (0): Linear(in_features=784, out_features=128, bias=True)
+      (1): ReLU()
+    )
     """
+
+    _modules: dict[str, Module]  # type: ignore[assignment]  # a container never holds None
 
     def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
         super().__init__()
@@ -139,6 +147,8 @@ class ModuleList(Module):
     ...             x = layer(x).relu()
     ...         return x
     """
+
+    _modules: dict[str, Module]  # type: ignore[assignment]  # a container never holds None
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()

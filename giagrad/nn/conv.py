@@ -1,4 +1,4 @@
-"""Convolution layers: ``Conv1d``, ``Conv2d`` and ``ConvTranspose2d``.
+"""Convolution layers: ``Conv1d``, ``Conv2d``, ``Conv3d`` and ``ConvTranspose2d``.
 
 Each holds a weight and an optional bias and calls the functional form in
 ``giagrad.nn.functional``; the computation itself is in ``giagrad.convops``.
@@ -7,7 +7,7 @@ Each holds a weight and an optional bias and calls the functional form in
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from giagrad.nn import init
 from giagrad.nn.module import Module, Parameter
 from giagrad.tensor import Tensor
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d"]
 
 
 class _ConvNd(Module):
@@ -78,11 +78,10 @@ class _ConvNd(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def _check_input(self, input: Any) -> None:
-        shape = getattr(input, "shape", None)
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{type(self).__name__}: input must be a Tensor, got {type(input).__name__}")
+        F.require_tensor(type(self).__name__, input)
+        shape = input.shape
         dims = self.spatial_dims
-        layout = "(N, C, L)" if dims == 1 else "(N, C, H, W)"
+        layout = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[dims]
         if len(shape) not in (dims + 1, dims + 2):
             raise ValueError(f"{self!r}: expected a {dims + 2}-D input {layout} (or {dims + 1}-D without the "
                              f"batch dim), got shape {shape}")
@@ -157,6 +156,36 @@ class Conv2d(_ConvNd):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
+class Conv3d(_ConvNd):
+    """A 3-D convolution layer over ``(N, C_in, D, H, W)``; the arguments mean what they do for ``Conv2d``.
+
+    Attributes
+    ----------
+    weight : Parameter
+        ``(out_channels, in_channels / groups, KD, KH, KW)``.
+    bias : Parameter or None
+        ``(out_channels,)``.
+
+    Examples
+    --------
+    >>> nn.Conv3d(2, 4, 3, padding=1)(giagrad.randn(1, 2, 5, 6, 7)).shape
+    (1, 4, 5, 6, 7)
+    """
+
+    spatial_dims = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int, int],
+                 stride: int | tuple[int, int, int] = 1, padding: int | tuple[int, int, int] | str = 0,
+                 dilation: int | tuple[int, int, int] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", dtype: Any = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype=dtype)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
+        self._check_input(input)
+        return F.conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
 class Conv1d(_ConvNd):
     """A 1-D convolution layer over ``(N, C_in, L)``; the arguments mean what they do for ``Conv2d``.
 
@@ -226,7 +255,8 @@ class ConvTranspose2d(_ConvNd):
     def forward(self, input: Tensor, output_size: tuple[int, ...] | None = None) -> Tensor:  # noqa: A002
         self._check_input(input)
         output_padding = self.output_padding if output_size is None else self._output_padding(input, output_size)
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
+        padding = cast(tuple[int, ...], self.padding)  # never 'same' for a transposed convolution
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, padding, output_padding,
                                   self.groups, self.dilation)
 
     def _output_padding(self, input: Tensor, output_size: tuple[int, ...]) -> tuple[int, ...]:

@@ -38,8 +38,11 @@ class Dropout(_DropoutNd):
     Examples
     --------
     >>> drop = nn.Dropout(0.2)
-    >>> y = drop(giagrad.ones(4, 5))    # entries 0 or 1.25
-    >>> drop.eval(); drop(x) is x
+    >>> x = giagrad.ones(4, 5)
+    >>> y = drop(x)    # entries 0 or 1.25
+    >>> drop.eval()
+    Dropout(p=0.2, inplace=False)
+    >>> drop(x) is x
     True
     """
 

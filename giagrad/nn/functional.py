@@ -6,6 +6,7 @@ API boundary, so that the ``Function`` classes underneath can trust their inputs
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,13 @@ def _tensor(op: str, value: Any, name: str = "input") -> Tensor:
     if isinstance(value, (np.ndarray, np.generic, int, float, list, tuple)):
         return Tensor(value)
     raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
+
+
+def require_tensor(layer: str, value: Any) -> None:
+    """A layer's input must be a Tensor: a list or an array gets a clear error naming the layer."""
+    if not isinstance(value, Tensor):
+        hint = "; convert it with giagrad.tensor(...)" if isinstance(value, (list, tuple, np.ndarray)) else ""
+        raise TypeError(f"{layer}: input must be a Tensor, got {type(value).__name__}{hint}")
 
 
 def _check_floating(op: str, x: Tensor, name: str = "input") -> None:
@@ -119,6 +127,30 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     tensor([-0.63212055,  2.        ])
     """
     return _activation("elu", input, mlops.ELU, alpha=float(alpha))
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``; ``inplace`` is ignored.
+
+    Examples
+    --------
+    >>> F.celu(giagrad.tensor([-1.0, 2.0]), alpha=2.0)
+    tensor([-0.78693867,  2.        ])
+    """
+    if alpha == 0:
+        raise ValueError("celu: alpha must be non-zero")
+    return _activation("celu", input, mlops.CELU, alpha=float(alpha))
+
+
+def softsign(input: Tensor) -> Tensor:
+    """``x / (1 + |x|)``.
+
+    Examples
+    --------
+    >>> F.softsign(giagrad.tensor([-1.0, 3.0]))
+    tensor([-0.5 ,  0.75])
+    """
+    return _activation("softsign", input, mlops.Softsign)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -685,7 +717,7 @@ def _check_spatial_input(op: str, input: Any, spatial_dims: int) -> tuple[Tensor
     input = _tensor(op, input)
     _check_floating(op, input)
     if input.ndim not in (spatial_dims + 1, spatial_dims + 2):
-        layout = "(N, C, L)" if spatial_dims == 1 else "(N, C, H, W)"
+        layout = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[spatial_dims]
         raise ValueError(f"{op}: expected a {spatial_dims + 2}-D input {layout} or {spatial_dims + 1}-D without "
                          f"the batch dim, got shape {input.shape}")
     if input.ndim == spatial_dims + 1:
@@ -725,7 +757,7 @@ def _conv_padding(op: str, padding: Any, kernel: tuple[int, ...], stride: tuple[
 
 def _convolution(op: str, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
                  groups: Any, spatial_dims: int) -> Tensor:
-    """Check a conv1d/conv2d call and run it as a 2-D convolution (1-D: height 1)."""
+    """Check a conv1d/conv2d/conv3d call and run it (1-D as a 2-D convolution of height 1)."""
     input, unbatched = _check_spatial_input(op, input, spatial_dims)
     weight = _check_parameter(op, weight, "weight", input, None)
     if weight.ndim != spatial_dims + 2:
@@ -756,14 +788,15 @@ def _convolution(op: str, input: Any, weight: Any, bias: Any, stride: Any, paddi
         weight = weight.reshape(out_channels, weight.shape[1], 1, kernel[0])
         stride, dilation, pads = (1,) + stride, (1,) + dilation, (0, 0) + pads
     inputs = (input, weight) if bias is None else (input, weight, bias)
-    out = Tensor.comm(convops.Conv2d, *inputs, stride=stride, padding=pads, dilation=dilation, groups=int(groups))
+    function = convops.Conv3d if spatial_dims == 3 else convops.Conv2d
+    out = Tensor.comm(function, *inputs, stride=stride, padding=pads, dilation=dilation, groups=int(groups))
     if spatial_dims == 1:
         out = out.reshape(out.shape[0], out.shape[1], out.shape[3])
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1,
-           padding: int | tuple[int, int] | str = 0, dilation: int | tuple[int, int] = 1, groups: int = 1) -> Tensor:
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, ...] = 1,
+           padding: int | tuple[int, ...] | str = 0, dilation: int | tuple[int, ...] = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as in every deep-learning library) over ``(N, C, H, W)``.
 
     .. math:: out[n, o, i, j] = bias[o] + \\sum_{c, a, b} weight[o, c, a, b]\\;
@@ -802,8 +835,24 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
     return _convolution("conv2d", input, weight, bias, stride, padding, dilation, groups, 2)
 
 
-def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int] = 1,
-           padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1) -> Tensor:
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int, int] = 1,
+           padding: int | tuple[int, int, int] | str = 0, dilation: int | tuple[int, int, int] = 1,
+           groups: int = 1) -> Tensor:
+    """3-D convolution over ``(N, C_in, D, H, W)`` with ``weight (C_out, C_in / groups, KD, KH, KW)``.
+
+    :func:`conv2d` with one more spatial dim; the arguments mean the same, with three entries.
+
+    Examples
+    --------
+    >>> F.conv3d(giagrad.randn(2, 3, 8, 8, 8), giagrad.randn(4, 3, 3, 3, 3), padding=1).shape
+    (2, 4, 8, 8, 8)
+    """
+    return _convolution("conv3d", input, weight, bias, stride, padding, dilation, groups, 3)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, ...] = 1,
+           padding: int | tuple[int, ...] | str = 0, dilation: int | tuple[int, ...] = 1,
+           groups: int = 1) -> Tensor:
     """1-D convolution over ``(N, C_in, L)`` with ``weight (C_out, C_in / groups, K)``.
 
     The same operation as :func:`conv2d` on a height-1 image (and computed that way); the
@@ -817,9 +866,9 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
     return _convolution("conv1d", input, weight, bias, stride, padding, dilation, groups, 1)
 
 
-def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1,
-                     padding: int | tuple[int, int] = 0, output_padding: int | tuple[int, int] = 0,
-                     groups: int = 1, dilation: int | tuple[int, int] = 1) -> Tensor:
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, ...] = 1,
+                     padding: int | tuple[int, ...] = 0, output_padding: int | tuple[int, ...] = 0,
+                     groups: int = 1, dilation: int | tuple[int, ...] = 1) -> Tensor:
     """2-D transposed convolution ("deconvolution"): the gradient of ``conv2d`` w.r.t. its input.
 
     Each input pixel adds ``input[n, c, i, j] * weight[c]`` onto the output window at
@@ -888,16 +937,17 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
 
 
 def _pooling_geometry(op: str, input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
-                      ceil_mode: bool) -> tuple[tuple[int, ...], ...]:
+                      ceil_mode: bool, spatial_dims: int = 2) -> tuple[tuple[int, ...], ...]:
     """Check pooling arguments; return kernel, stride, dilation, padding, output size, full padding.
 
     The full padding ``(top, bottom, left, right)`` adds to the bottom/right what ``ceil_mode``'s
     last, partial windows need beyond ``padding``.
     """
-    kernel = _int_tuple(op, "kernel_size", kernel_size, 2, 1)
-    stride = kernel if stride is None or stride == () or stride == [] else _int_tuple(op, "stride", stride, 2, 1)
-    padding = _int_tuple(op, "padding", padding, 2, 0)
-    dilation = _int_tuple(op, "dilation", dilation, 2, 1)
+    dims = spatial_dims
+    kernel = _int_tuple(op, "kernel_size", kernel_size, dims, 1)
+    stride = kernel if stride is None or stride == () or stride == [] else _int_tuple(op, "stride", stride, dims, 1)
+    padding = _int_tuple(op, "padding", padding, dims, 0)
+    dilation = _int_tuple(op, "dilation", dilation, dims, 1)
     out_size: tuple[int, ...] = ()
     full_padding: tuple[int, ...] = ()
     for size, k, s, p, d in zip(input.shape[2:], kernel, stride, padding, dilation, strict=True):
@@ -944,11 +994,29 @@ def max_pool2d(input: Tensor, kernel_size: int | tuple[int, int], stride: int | 
     >>> F.max_pool2d(giagrad.randn(1, 1, 4, 4), 2).shape
     (1, 1, 2, 2)
     """
-    op = "max_pool2d"
-    input, unbatched = _check_spatial_input(op, input, 2)
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d(input: Tensor, kernel_size: int | tuple[int, int, int],
+               stride: int | tuple[int, int, int] | None = None, padding: int | tuple[int, int, int] = 0,
+               dilation: int | tuple[int, int, int] = 1, ceil_mode: bool = False) -> Tensor:
+    """:func:`max_pool2d` over ``(N, C, D, H, W)`` (or ``(C, D, H, W)``); three entries per argument.
+
+    Examples
+    --------
+    >>> F.max_pool3d(giagrad.randn(1, 2, 4, 4, 4), 2).shape
+    (1, 2, 2, 2, 2)
+    """
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _max_pool(op: str, spatial_dims: int, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+              ceil_mode: bool) -> Tensor:
+    input, unbatched = _check_spatial_input(op, input, spatial_dims)
     kernel, stride, dilation, _, out_size, full_padding = _pooling_geometry(
-        op, input, kernel_size, stride, padding, dilation, ceil_mode)
-    out = Tensor.comm(convops.MaxPool2d, input, kernel=kernel, stride=stride, padding=full_padding,
+        op, input, kernel_size, stride, padding, dilation, ceil_mode, spatial_dims)
+    function = convops.MaxPool3d if spatial_dims == 3 else convops.MaxPool2d
+    out = Tensor.comm(function, input, kernel=kernel, stride=stride, padding=full_padding,
                       dilation=dilation, out_size=out_size)
     return out.reshape(out.shape[1:]) if unbatched else out
 
@@ -993,19 +1061,39 @@ def avg_pool2d(input: Tensor, kernel_size: int | tuple[int, int], stride: int | 
               [1., 1., 1.],
               [1., 1., 1.]]]])
     """
-    op = "avg_pool2d"
-    input, unbatched = _check_spatial_input(op, input, 2)
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool3d(input: Tensor, kernel_size: int | tuple[int, int, int],
+               stride: int | tuple[int, int, int] | None = None, padding: int | tuple[int, int, int] = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """:func:`avg_pool2d` over ``(N, C, D, H, W)`` (or ``(C, D, H, W)``); three entries per argument.
+
+    Examples
+    --------
+    >>> F.avg_pool3d(giagrad.ones(1, 1, 4, 4, 4), 2).shape
+    (1, 1, 2, 2, 2)
+    """
+    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _avg_pool(op: str, spatial_dims: int, input: Any, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
+              count_include_pad: bool, divisor_override: int | None) -> Tensor:
+    input, unbatched = _check_spatial_input(op, input, spatial_dims)
     kernel, stride, _, padding, out_size, full_padding = _pooling_geometry(
-        op, input, kernel_size, stride, padding, 1, ceil_mode)
+        op, input, kernel_size, stride, padding, 1, ceil_mode, spatial_dims)
     if divisor_override is not None:
         if not isinstance(divisor_override, (int, np.integer)) or divisor_override <= 0:
             raise ValueError(f"{op}: divisor_override must be a positive int, got {divisor_override!r}")
         divisor = np.full(out_size, divisor_override, dtype=input.dtype)
     else:
-        rows, cols = (_average_divisor_1d(size, out, k, s, p, count_include_pad)
-                      for size, out, k, s, p in zip(input.shape[2:], out_size, kernel, stride, padding, strict=True))
-        divisor = np.multiply.outer(rows, cols).astype(input.dtype)
-    out = Tensor.comm(convops.AvgPool2d, input, kernel=kernel, stride=stride, padding=full_padding, divisor=divisor)
+        per_dim = [_average_divisor_1d(size, out, k, s, p, count_include_pad)
+                   for size, out, k, s, p in zip(input.shape[2:], out_size, kernel, stride, padding, strict=True)]
+        divisor = functools.reduce(np.multiply.outer, per_dim).astype(input.dtype)
+    function = convops.AvgPool3d if spatial_dims == 3 else convops.AvgPool2d
+    out = Tensor.comm(function, input, kernel=kernel, stride=stride, padding=full_padding, divisor=divisor)
     return out.reshape(out.shape[1:]) if unbatched else out
 
 

@@ -14,7 +14,7 @@ Examples
 --------
 >>> from giagrad.nn import init
 >>> w = giagrad.empty(128, 784)
->>> init.kaiming_uniform_(w, nonlinearity="relu")
+>>> w = init.kaiming_uniform_(w, nonlinearity="relu")   # fills w in place and returns it
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
     Examples
     --------
-    >>> init.uniform_(giagrad.empty(3, 5), -0.1, 0.1)
+    >>> w = init.uniform_(giagrad.empty(3, 5), -0.1, 0.1)
     """
     _check_tensor("uniform_", tensor)
     if not a <= b:
@@ -148,7 +148,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
     Examples
     --------
-    >>> init.trunc_normal_(giagrad.empty(768, 768), std=0.02, a=-0.04, b=0.04)
+    >>> w = init.trunc_normal_(giagrad.empty(768, 768), std=0.02, a=-0.04, b=0.04)
     """
     _check_tensor("trunc_normal_", tensor)
     if not std > 0:
@@ -206,7 +206,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
     Examples
     --------
-    >>> init.xavier_uniform_(giagrad.empty(3, 5), gain=init.calculate_gain("tanh"))
+    >>> w = init.xavier_uniform_(giagrad.empty(3, 5), gain=init.calculate_gain("tanh"))
     """
     _check_tensor("xavier_uniform_", tensor)
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -253,7 +253,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonli
 
     Examples
     --------
-    >>> init.kaiming_uniform_(giagrad.empty(128, 784), mode="fan_in", nonlinearity="relu")
+    >>> w = init.kaiming_uniform_(giagrad.empty(128, 784), mode="fan_in", nonlinearity="relu")
     """
     std = _kaiming_std("kaiming_uniform_", tensor, a, mode, nonlinearity)
     if std is None:

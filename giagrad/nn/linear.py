@@ -85,6 +85,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
+        F.require_tensor("Linear", input)
         shape = input.shape
         if not shape or shape[-1] != self.in_features:
             raise ValueError(

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from giagrad.grad_mode import no_grad
+from giagrad.device import parse_to_arguments
+from giagrad.grad_mode import is_grad_enabled, no_grad
+from giagrad.nn import hooks as _hooks
 from giagrad.tensor import Tensor
 
 __all__ = ["Module", "Parameter"]
@@ -98,6 +100,11 @@ class Module:
     _non_persistent_buffers: set[str]
     _modules: dict[str, Module | None]
 
+    if TYPE_CHECKING:
+        # Parameters, buffers and submodules are registered by name at run time: tell type
+        # checkers that such attributes exist (PyTorch's Module declares the same).
+        def __getattr__(self, name: str) -> Any: ...
+
     def __init__(self) -> None:
         set_plain = object.__setattr__
         set_plain(self, "training", True)
@@ -105,13 +112,84 @@ class Module:
         set_plain(self, "_buffers", OrderedDict())
         set_plain(self, "_non_persistent_buffers", set())
         set_plain(self, "_modules", OrderedDict())
+        set_plain(self, "_forward_pre_hooks", OrderedDict())
+        set_plain(self, "_forward_hooks", OrderedDict())
+        set_plain(self, "_backward_hooks", OrderedDict())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The computation; every subclass writes its own."""
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------------------- hooks
+
+    def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._forward_pre_hooks:
+            args, kwargs = _hooks.run_forward_pre_hooks(self, self._forward_pre_hooks, args, kwargs)
+        recorder = None
+        if self._backward_hooks and is_grad_enabled():
+            recorder = _hooks.BackwardHookRecorder(self, lambda: list(self._backward_hooks.values()))
+            args = recorder.wrap_inputs(args)
+        output = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            output = _hooks.run_forward_hooks(self, self._forward_hooks, args, kwargs, output)
+        if recorder is not None:
+            output = recorder.wrap_outputs(output)
+        return output
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> _hooks.RemovableHandle:
+        """Call ``hook(module, args)`` before every ``forward``; a returned value replaces ``args``.
+
+        With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs)`` and may return
+        ``(args, kwargs)``. ``prepend`` runs it before the hooks already registered.
+
+        Examples
+        --------
+        >>> handle = model.register_forward_pre_hook(lambda module, args: print(args[0].shape))
+        >>> handle.remove()
+        """
+        return _hooks.register(self._forward_pre_hooks, (hook, with_kwargs), prepend)
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False) -> _hooks.RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``forward``; a returned value replaces the output.
+
+        With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs, output)``.
+
+        Examples
+        --------
+        >>> layer, shapes = nn.Linear(4, 2), []
+        >>> handle = layer.register_forward_hook(lambda module, args, output: shapes.append(output.shape))
+        >>> _ = layer(giagrad.randn(3, 4))
+        >>> shapes
+        [(3, 2)]
+        """
+        return _hooks.register(self._forward_hooks, (hook, with_kwargs), prepend)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> _hooks.RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` during backward, as PyTorch does.
+
+        ``grad_output`` holds the gradients (numpy arrays) with respect to the module's outputs,
+        ``grad_input`` those with respect to its positional inputs (None for an input that is not
+        a tensor requiring grad). A returned tuple replaces ``grad_input`` (supported when one
+        input requires grad, the usual case). The hook runs for forwards called while it is
+        registered and grad mode is on.
+
+        Examples
+        --------
+        >>> layer, shapes = nn.Linear(4, 2), []
+        >>> handle = layer.register_full_backward_hook(
+        ...     lambda module, grad_input, grad_output: shapes.append(grad_output[0].shape))
+        >>> layer(giagrad.randn(3, 4, requires_grad=True)).sum().backward()
+        >>> shapes
+        [(3, 2)]
+        """
+        return _hooks.register(self._backward_hooks, hook, prepend)
 
     # --------------------------------------------------------------------------- registration
 
@@ -159,7 +237,7 @@ class Module:
         """
         for registry in (self._parameters, self._modules, self._buffers):
             if registry is not keep:
-                registry.pop(name, None)  # type: ignore[attr-defined]
+                registry.pop(name, None)
         if keep is not self._buffers:
             self._non_persistent_buffers.discard(name)
 
@@ -199,7 +277,12 @@ class Module:
 
         Examples
         --------
-        >>> self.register_buffer("running_mean", giagrad.zeros(num_features))
+        >>> class Counter(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.register_buffer("count", giagrad.zeros(1))
+        >>> list(Counter().state_dict())
+        ['count']
         """
         self._check_new_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -343,6 +426,7 @@ class Module:
         ...     if isinstance(m, nn.Linear):
         ...         nn.init.xavier_uniform_(m.weight)
         >>> model.apply(init_weights)
+        Sequential(...)
         """
         for module in self.children():
             module.apply(fn)
@@ -382,18 +466,25 @@ class Module:
             elif param.grad is not None:
                 param.grad.fill(0)
 
-    def to(self, dtype: Any) -> Module:
-        """Convert the parameters and floating buffers to the floating ``dtype``, in place.
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Convert the parameters and floating buffers to a floating dtype, in place; returns the module.
 
-        The ``Parameter`` objects stay the same (only their arrays change), so references to
-        them remain valid; but, as in PyTorch, create the optimizer after the conversion, since
-        an optimizer's state (momentum, ...) keeps the old dtype. Gradients are converted too.
-        Unlike PyTorch's ``Module.to`` there is no device argument.
+        Accepts PyTorch's forms: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``,
+        ``to(tensor)``. The device can only be the CPU (giagrad computes with numpy there), so
+        ``model.to(device)`` with ``device = giagrad.device("cpu")`` changes nothing, and
+        ``"cuda"`` raises. The ``Parameter`` objects stay the same (only their arrays change), so
+        references to them remain valid; but, as in PyTorch, create the optimizer after the
+        conversion, since an optimizer's state (momentum, ...) keeps the old dtype. Gradients are
+        converted too.
 
         Examples
         --------
         >>> model = MLP().to(giagrad.float64)
+        >>> model = model.to("cpu")
         """
+        _, dtype = parse_to_arguments("Module.to", args, kwargs)
+        if dtype is None:
+            return self
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"Module.to: only floating dtypes are supported, got {dtype}")
@@ -409,6 +500,14 @@ class Module:
                 tensor._grad_buffer = None  # a reusable gradient array of the old dtype
                 tensor._mark_modified()
         return self
+
+    def cpu(self) -> Module:
+        """This module (giagrad computes on the CPU)."""
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Module:
+        """Raises: giagrad has no GPU backend."""
+        return self.to("cuda")
 
     def float(self) -> Module:
         """Convert parameters and floating buffers to float32 in place (see ``to``).
@@ -477,7 +576,9 @@ class Module:
 
         Examples
         --------
+        >>> giagrad.save(model.state_dict(), "model.npz")
         >>> model.load_state_dict(giagrad.load("model.npz"))
+        _IncompatibleKeys(missing_keys=[], unexpected_keys=[])
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict: expected a dict-like state, got {type(state_dict).__name__}")

@@ -70,9 +70,8 @@ class _BatchNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        shape = getattr(input, "shape", None)
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{type(self).__name__}: input must be a Tensor, got {type(input).__name__}")
+        F.require_tensor(type(self).__name__, input)
+        shape = input.shape
         if len(shape) not in self.input_dims:
             expected = " or ".join(f"{d}D" for d in self.input_dims)
             raise ValueError(f"{self!r}: expected {expected} input, got shape {shape}")
@@ -225,7 +224,7 @@ class GroupNorm(Module):
         _affine_parameters(self, affine, bias, self.num_channels, dtype)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        shape = getattr(input, "shape", ())
+        shape: tuple[int, ...] = getattr(input, "shape", ())
         if len(shape) < 2 or shape[1] != self.num_channels:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.num_channels}, *), got shape {shape}")
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

@@ -1,4 +1,4 @@
-"""Pooling layers: ``MaxPool2d``, ``AvgPool2d`` and ``AdaptiveAvgPool2d`` (no parameters)."""
+"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, their 3-D forms and ``AdaptiveAvgPool2d`` (no parameters)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from giagrad.nn import functional as F
 from giagrad.nn.module import Module
 from giagrad.tensor import Tensor
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool2d"]
 
 
-def _check_pool_arguments(name: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1) -> None:
-    kernel = F._int_tuple(name, "kernel_size", kernel_size, 2, 1)
+def _check_pool_arguments(name: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1,
+                          dims: int = 2) -> None:
+    kernel = F._int_tuple(name, "kernel_size", kernel_size, dims, 1)
     if stride is not None:
-        F._int_tuple(name, "stride", stride, 2, 1)
-    pads = F._int_tuple(name, "padding", padding, 2, 0)
-    dilations = F._int_tuple(name, "dilation", dilation, 2, 1)
+        F._int_tuple(name, "stride", stride, dims, 1)
+    pads = F._int_tuple(name, "padding", padding, dims, 0)
+    dilations = F._int_tuple(name, "dilation", dilation, dims, 1)
     for p, k, d in zip(pads, kernel, dilations, strict=True):
         if 2 * p > d * (k - 1) + 1:
             raise ValueError(f"{name}: padding {padding} must be at most half of the kernel size {kernel_size}")
@@ -49,14 +50,17 @@ class MaxPool2d(Module):
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
         if return_indices:
-            raise ValueError("MaxPool2d: return_indices=True is not supported")
-        _check_pool_arguments("MaxPool2d", kernel_size, stride, padding, dilation)
+            raise ValueError(f"{type(self).__name__}: return_indices=True is not supported")
+        _check_pool_arguments(type(self).__name__, kernel_size, stride, padding, dilation, self._dims)
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.dilation, self.ceil_mode = padding, dilation, bool(ceil_mode)
 
+    _dims = 2
+    _function = staticmethod(F.max_pool2d)
+
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return self._function(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -88,18 +92,47 @@ class AvgPool2d(Module):
                  padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: int | None = None) -> None:
         super().__init__()
-        _check_pool_arguments("AvgPool2d", kernel_size, stride, padding)
+        _check_pool_arguments(type(self).__name__, kernel_size, stride, padding, dims=self._dims)
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.ceil_mode = padding, bool(ceil_mode)
         self.count_include_pad, self.divisor_override = bool(count_include_pad), divisor_override
 
+    _dims = 2
+    _function = staticmethod(F.avg_pool2d)
+
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+        return self._function(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool3d(MaxPool2d):
+    """``MaxPool2d`` over ``(N, C, D, H, W)`` (see ``F.max_pool3d``); arguments take three entries.
+
+    Examples
+    --------
+    >>> nn.MaxPool3d(2)(giagrad.randn(1, 2, 4, 4, 4)).shape
+    (1, 2, 2, 2, 2)
+    """
+
+    _dims = 3
+    _function = staticmethod(F.max_pool3d)
+
+
+class AvgPool3d(AvgPool2d):
+    """``AvgPool2d`` over ``(N, C, D, H, W)`` (see ``F.avg_pool3d``); arguments take three entries.
+
+    Examples
+    --------
+    >>> nn.AvgPool3d(2)(giagrad.randn(1, 2, 4, 4, 4)).shape
+    (1, 2, 2, 2, 2)
+    """
+
+    _dims = 3
+    _function = staticmethod(F.avg_pool3d)
 
 
 class AdaptiveAvgPool2d(Module):

@@ -25,7 +25,7 @@ import types
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from giagrad.optim.optimizer import Optimizer
 
@@ -47,7 +47,7 @@ def _per_group(scheduler: str, name: str, optimizer: Optimizer, value: float | S
             raise ValueError(f"{scheduler}: expected {len(optimizer.param_groups)} values of {name} (one per "
                              f"parameter group), got {len(value)}")
         return list(value)
-    return [value] * len(optimizer.param_groups)
+    return [cast(float, value)] * len(optimizer.param_groups)
 
 
 class _ScheduleState:

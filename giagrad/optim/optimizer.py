@@ -14,13 +14,14 @@ on each parameter's segment otherwise.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from giagrad.grad_mode import enable_grad
+from giagrad.nn.hooks import RemovableHandle
 from giagrad.tensor import Tensor
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook"]
@@ -29,21 +30,7 @@ __all__ = ["Optimizer", "register_optimizer_step_pre_hook"]
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 # Functions called at the start of every optimizer's step, by registration number.
-_step_pre_hooks: dict[int, Callable[[Any, tuple, dict], None]] = {}
-
-
-class RemovableHandle:
-    """What registering a hook returns: ``handle.remove()`` unregisters it."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict[int, Any]) -> None:
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
+_step_pre_hooks: OrderedDict[int, Callable[[Any, tuple, dict], None]] = OrderedDict()
 
 
 def register_optimizer_step_pre_hook(hook: Callable[[Any, tuple, dict], None]) -> RemovableHandle:
@@ -172,10 +159,18 @@ class Optimizer:
                 f"{type(self).__name__}: params must be an iterable of tensors or of dicts, got a single "
                 "Tensor; pass [tensor] or model.parameters()"
             )
+        if callable(getattr(params, "parameters", None)):  # a model (nn.Module), not its parameters
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of tensors, got a model "
+                f"({type(params).__name__}); pass model.parameters()"
+            )
+        if not hasattr(params, "__iter__"):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors or of dicts, got "
+                            f"{type(params).__name__}; pass model.parameters()")
         if isinstance(params, set):
             raise TypeError(f"{type(self).__name__}: parameters must be an ordered collection, not a set "
                             "(the order fixes state_dict)")
-        groups = list(params)
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         if not isinstance(groups[0], dict):

@@ -34,11 +34,16 @@ class History:
         Column per key: ``step`` (global, from 1), ``epoch`` (from 1), ``loss`` (that batch's
         loss) and ``lr`` (the learning rate used for the step). Columns keep the per-batch cost
         to a few list appends.
+    metadata : dict
+        Facts about the run that explain the curves, e.g. ``{"label_smoothing": 0.1}`` (the
+        ``Trainer`` records its loss's label smoothing, which keeps the loss above 0; the plot
+        says so in its legend).
     """
 
     def __init__(self) -> None:
         self.epochs: list[dict[str, float]] = []
         self.steps: dict[str, list[float]] = {key: [] for key in STEP_KEYS}
+        self.metadata: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------- recording
 
@@ -71,12 +76,14 @@ class History:
     def state_dict(self) -> dict[str, Any]:
         """A plain copy of the records (what checkpoints keep)."""
         return {"epochs": [dict(row) for row in self.epochs],
-                "steps": {key: list(values) for key, values in self.steps.items()}}
+                "steps": {key: list(values) for key, values in self.steps.items()},
+                "metadata": dict(self.metadata)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Replace the records with those of ``state_dict()``."""
         self.epochs = [dict(row) for row in state["epochs"]]
         self.steps = {key: list(state["steps"].get(key, [])) for key in STEP_KEYS}
+        self.metadata = dict(state.get("metadata", {}))
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The records as JSON (``{"epochs": [...], "steps": {...}}``); written to ``path`` if given.
@@ -120,21 +127,23 @@ class History:
         The loss panel shows the per-step training loss (faint), its per-epoch mean and the
         validation loss; each metric (accuracy, ...) gets a panel with its training and
         validation values per epoch (``val_label`` names them in the legends, e.g. "test" when
-        the validation loader is the test set). Returns the matplotlib figure (closed once saved).
+        the validation loader is the test set). Epochs are whole numbers on the x axis, each
+        panel names its axes, and when ``metadata`` records label smoothing the loss legend says
+        that it lifts the loss. Returns the matplotlib figure: with a ``path`` a figure on the Agg
+        canvas (the session's matplotlib backend is never changed), else a pyplot figure for
+        ``plt.show()``.
         """
-        import matplotlib
+        from matplotlib.ticker import MaxNLocator
 
-        if path is not None:
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from giagrad.viz import new_figure
 
         metrics = [key for key in self.keys() if key not in ("epoch", "loss", "val_loss", "lr", "seconds")
                    and not key.startswith("val_")]
         # validation-only metrics (no training counterpart) get their own panel too
         metrics += [key[4:] for key in self.keys() if key.startswith("val_") and key != "val_loss"
                     and key[4:] not in metrics]
-        figure, axes = plt.subplots(1, 1 + len(metrics), figsize=(5.2 * (1 + len(metrics)), 3.8), squeeze=False)
-        axes = axes[0]
+        figure = new_figure((5.2 * (1 + len(metrics)), 3.8), for_file=path is not None)
+        axes = figure.subplots(1, 1 + len(metrics), squeeze=False)[0]
         steps_per_epoch = self._steps_per_epoch()
         loss_ax = axes[0]
         if self.steps["loss"]:
@@ -149,6 +158,7 @@ class History:
                 loss_ax.plot(epochs, self[key], color=colour, marker=marker if show_markers else None,
                              linewidth=1.8, label=label)
         loss_ax.set_title("loss")
+        loss_ax.set_ylabel("loss")
         for ax, metric in zip(axes[1:], metrics, strict=True):
             for key, label, colour, marker in ((metric, "train", "tab:blue", "o"),
                                                ("val_" + metric, val_label, "tab:orange", "s")):
@@ -156,17 +166,20 @@ class History:
                     ax.plot(epochs, self[key], color=colour, marker=marker if show_markers else None,
                             linewidth=1.8, label=label)
             ax.set_title(metric.replace("_", " "))
+            ax.set_ylabel(metric.replace("_", " "))
+        smoothing = self.metadata.get("label_smoothing")
         for ax in axes:
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epoch 1, 2, 3, not 1.25, 1.5, ...
             ax.grid(True, alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
-                ax.legend()
+                note = f"label smoothing {smoothing:g} lifts the loss" if ax is loss_ax and smoothing else None
+                ax.legend(title=note, title_fontsize="small")
         if title:
             figure.suptitle(title)
         figure.tight_layout()
         if path is not None:
             figure.savefig(os.fspath(path), dpi=100)
-            plt.close(figure)
         return figure
 
     def _steps_per_epoch(self) -> float:

@@ -51,18 +51,18 @@ def _array(value: Any) -> np.ndarray:
 class Accuracy:
     """Fraction of samples whose target class is among the ``top_k`` highest scores.
 
+    The output holds scores of shape ``(N, C)`` (logits or probabilities: only their order
+    matters) or ``(N,)`` single logits of a binary problem (positive when > 0). Targets are class
+    indices ``(N,)``, or one-hot / probability rows ``(N, C)`` (their arg-max is the class).
+
+    Math: ``accuracy = (1 / N) * sum_i [target_i in top_k(output_i)]``.
+
     Parameters
     ----------
     top_k : int
         1 for plain accuracy (the arg-max is the target), 5 for top-5 accuracy, ...
     name : str, optional
         The key in logs and history; ``"accuracy"`` for top-1, ``"top5_accuracy"`` for top-5.
-
-    The output holds scores of shape ``(N, C)`` (logits or probabilities: only their order
-    matters) or ``(N,)`` single logits of a binary problem (positive when > 0). Targets are class
-    indices ``(N,)``, or one-hot / probability rows ``(N, C)`` (their arg-max is the class).
-
-    Math: ``accuracy = (1 / N) * sum_i [target_i in top_k(output_i)]``.
 
     Examples
     --------
@@ -133,7 +133,7 @@ class BatchMean:
 
     def __init__(self, function: Callable[[Any, Any], float] | None = None, name: str | None = None) -> None:
         self.function = function
-        self.name = name or getattr(function, "__name__", "mean")
+        self.name = str(name or getattr(function, "__name__", "mean"))
         self.reset()
 
     sum_states = ("total", "count")

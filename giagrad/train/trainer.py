@@ -41,8 +41,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence, Sized
+from typing import Any, cast
 
 import numpy as np
 
@@ -158,6 +158,9 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.history = History()
+        smoothing = getattr(loss_fn, "label_smoothing", 0.0)
+        if isinstance(smoothing, (int, float)) and smoothing > 0:  # it keeps the loss above 0: the plot says so
+            self.history.metadata["label_smoothing"] = float(smoothing)
         self.stop_training = False
         self.interrupted = False
         self._train_loader: Any = None
@@ -275,7 +278,7 @@ class Trainer:
         if self._show_bar():
             from tqdm import tqdm
 
-            total = len(loader) if hasattr(loader, "__len__") else None
+            total = len(cast(Sized, loader)) if hasattr(loader, "__len__") else None
             bar = tqdm(loader, total=total, desc=f"epoch {epoch_number}/{epochs}", leave=False,
                        dynamic_ncols=True, mininterval=0.2, unit="batch")
             batches = bar
