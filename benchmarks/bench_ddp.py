@@ -9,7 +9,8 @@ framework runs in processes of its own: this script launches ``mpiexec`` for gia
 ``torch.distributed`` processes for PyTorch (with ``--torch-python``, default this interpreter;
 skipped when PyTorch is not importable there). Also measured at 2 ranks: giagrad's all-reduce
 latency (8 bytes) and bandwidth (1 and 16 MB float32), as "bus bandwidth" 2(N-1)/N x bytes / time,
-and the share of the epoch the gradient averaging takes (waiting for the other rank included).
+and the share of the epoch the gradient averaging takes (waiting for the other rank included),
+and each configuration's CPU time per epoch on rank 0.
 Each configuration is launched ``--rounds`` times, the three taking turns, and timed over one
 epoch after a warm-up epoch per launch; the table shows the median and, in brackets, the best:
 on a shared machine the best is the closer estimate of an idle one.
@@ -49,16 +50,21 @@ def training_data(limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     return flat_float_images(images), labels
 
 
-def median_epoch(epoch: Any, repeats: int, barrier: Any) -> float:
-    """Median seconds of ``epoch()`` (warmed up by the caller), every rank starting together."""
-    times = []
+def median_epoch(epoch: Any, repeats: int, barrier: Any) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``epoch()`` (warmed up by the caller), the ranks starting together.
+
+    The CPU time (this rank's process) leaves out the time spent waiting for a core or for the
+    other rank: on a busy machine it is the steadier estimate of the work an epoch takes.
+    """
+    walls, cpus = [], []
     for _ in range(repeats):
         barrier()
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         epoch()
         barrier()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 # ------------------------------------------------------------------------- giagrad worker
@@ -75,7 +81,7 @@ def giagrad_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> d
     world = dist.get_world_size()
     images, labels = training_data(limit)
     dataset = TensorDataset(giagrad.Tensor(images), giagrad.Tensor(labels))
-    result: dict[str, Any] = {"world_size": world, "epochs": {}, "reduce_share": {}}
+    result: dict[str, Any] = {"world_size": world, "epochs": {}, "cpu": {}, "reduce_share": {}}
 
     def training(batch: int) -> tuple[Any, list[float]]:
         """One epoch's function, and the seconds spent averaging gradients (accumulated)."""
@@ -113,7 +119,7 @@ def giagrad_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> d
         epoch, reduce_seconds = training(batch)
         epoch()  # warm-up
         reduce_seconds[0] = 0.0
-        seconds = median_epoch(epoch, repeats, dist.barrier)
+        seconds, result["cpu"][str(batch)] = median_epoch(epoch, repeats, dist.barrier)
         result["epochs"][str(batch)] = seconds
         result["reduce_share"][str(batch)] = reduce_seconds[0] / repeats / seconds
     if world > 1:
@@ -154,7 +160,7 @@ def torch_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> dic
     rank, world = dist.get_rank(), dist.get_world_size()
     images, labels = training_data(limit)
     x_all, y_all = torch.from_numpy(images), torch.from_numpy(labels)
-    result: dict[str, Any] = {"world_size": world, "epochs": {}}
+    result: dict[str, Any] = {"world_size": world, "epochs": {}, "cpu": {}}
 
     def training(batch: int) -> Any:
         torch.manual_seed(0)
@@ -184,7 +190,7 @@ def torch_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> dic
     for batch in batch_sizes:
         epoch = training(batch)
         epoch()  # warm-up
-        result["epochs"][str(batch)] = median_epoch(epoch, repeats, dist.barrier)
+        result["epochs"][str(batch)], result["cpu"][str(batch)] = median_epoch(epoch, repeats, dist.barrier)
     dist.destroy_process_group()
     return result
 
@@ -287,8 +293,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if with_torch:
                 runs["torch_2"].append(run_torch(args.torch_python, 2, arguments, os.path.join(folder, "t2.json")))
 
-    def seconds(label: str, batch: int, pick: Any) -> float | None:
-        values = [run["epochs"][str(batch)] for run in runs[label]]
+    def seconds(label: str, batch: int, pick: Any, kind: str = "epochs") -> float | None:
+        values = [run[kind][str(batch)] for run in runs[label]]
         return pick(values) if values else None
 
     rows = []
@@ -302,6 +308,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             torch_s = row[f"torch_ddp_2_ranks_s{suffix}"]
             row[f"giagrad_2_vs_torch_2{suffix}"] = row[f"giagrad_2_ranks_s{suffix}"] / torch_s if torch_s else None
         row["reduce_share_2_ranks"] = statistics.median(run["reduce_share"][str(batch)] for run in runs["giagrad_2"])
+        for label, key in (("giagrad_1", "giagrad_1_rank_cpu_s"), ("giagrad_2", "giagrad_2_ranks_cpu_s"),
+                           ("torch_2", "torch_ddp_2_ranks_cpu_s")):
+            row[key] = seconds(label, batch, statistics.median, "cpu")
         rows.append(row)
     print(f"MLP {'-'.join(map(str, SIZES))}, SGD momentum, one epoch of {args.limit or 60000} images, seconds: median "
           f"(best) of {args.rounds} launches x {args.repeats} epochs:")
@@ -314,6 +323,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             text = f"{median:.{digits}f} ({best:.{digits}f})" if median is not None else "-"
             cells.append(f"{text:>{12 if key.endswith('torch_2') else 16}}")
         print(f"{row['batch']:>12} {' '.join(cells)} {100 * row['reduce_share_2_ranks']:8.1f}%")
+    print("CPU seconds of rank 0 per epoch (median; waiting for a core or the other rank left out):")
+    for row in rows:
+        torch_cpu = row["torch_ddp_2_ranks_cpu_s"]
+        print(f"{row['batch']:>12} {row['giagrad_1_rank_cpu_s']:16.3f} {row['giagrad_2_ranks_cpu_s']:16.3f} "
+              + (f"{torch_cpu:16.3f}" if torch_cpu is not None else f"{'-':>16}"))
     allreduce = {key: statistics.median(run["allreduce"][key] for run in runs["giagrad_2"])
                  for key in runs["giagrad_2"][0]["allreduce"]}
     print(f"all-reduce at 2 ranks: latency {allreduce['latency_us']:.1f} us (8 bytes), bus bandwidth "
