@@ -9,7 +9,7 @@ Why the non-blocking calls, waited for here: MPI's blocking calls poll in a busy
 wait for the other ranks. When the ranks share their cores with other work (or run more ranks
 than cores), the waiting rank burns the CPU time that the rank it waits for needs: on a busy
 2-core machine, 2-rank training steps of the benchmark's MLP took 33-57 ms with blocking
-``Allreduce`` and 6-10 ms with ``Iallreduce`` waited for by :func:`_wait` (which polls a while,
+``Allreduce`` and 6-10 ms with ``Iallreduce`` waited for by :func:`_wait` (which polls a little,
 then sleeps between polls). On an idle machine the short poll finds the result as fast.
 
 Every rank must call the same collectives in the same order with arrays of the same shape and
@@ -48,7 +48,7 @@ class ReduceOp(enum.Enum):
 
 
 # How many times _wait tests a request before it starts sleeping, and its longest sleep.
-_POLLS_BEFORE_SLEEPING = 1000
+_POLLS_BEFORE_SLEEPING = 100
 _LONGEST_SLEEP_SECONDS = 5e-4
 
 
