@@ -89,10 +89,14 @@ def import_torch(absent_notice: str | None = None) -> Any | None:
 
 
 def blas_threads() -> int | None:
-    """How many threads numpy's BLAS uses, if threadpoolctl can tell."""
+    """How many threads numpy's BLAS uses, if threadpoolctl can tell (else what the environment
+    asks of OpenBLAS, if anything)."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+            if os.environ.get(variable, "").isdigit() and int(os.environ[variable]) > 0:
+                return int(os.environ[variable])
         return None
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     return pools[0]["num_threads"] if pools else None
@@ -175,3 +179,74 @@ def fashion_mnist_training_images(limit: int | None = None) -> tuple[np.ndarray,
 def flat_float_images(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) images as float32 (N, 784) in [0, 1]: the MLP's inputs."""
     return (np.asarray(images, dtype=np.float32) / 255.0).reshape(len(images), -1)
+
+
+# ------------------------------------------------------------------ one framework per process
+
+
+def worker_environment() -> dict[str, str]:
+    """This process's environment with the imported giagrad's folder first on PYTHONPATH, so that a
+    child interpreter (another Python, e.g. one with PyTorch) imports the same giagrad."""
+    import giagrad
+
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(giagrad.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    return env
+
+
+def serve_repetitions(run: Callable[[], Any], first_line: Any = None) -> None:
+    """The worker's side of :func:`interleaved_worker_seconds`: print ``first_line`` as JSON, then
+    for each ``run`` line read on stdin call ``run()`` and print its wall-clock seconds."""
+    import json
+    import sys
+
+    print(json.dumps(first_line), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        start = time.perf_counter_ns()
+        run()
+        print((time.perf_counter_ns() - start) * 1e-9, flush=True)
+
+
+def interleaved_worker_seconds(commands: dict[str, list[str]], repeats: int,
+                               warmup: int = 2) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
+    """Like :func:`interleaved_seconds`, each run in a process of its own (``commands``, which call
+    :func:`serve_repetitions`): (median, best) seconds per label, and each worker's first line.
+
+    One framework per process: neither shares its interpreter, allocator or thread pools with the
+    other; taking turns repetition by repetition still makes a busy machine slow them alike.
+    """
+    import json
+    import subprocess
+
+    workers = {label: subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                       env=worker_environment())
+               for label, command in commands.items()}
+    try:
+        first_lines = {}
+        for label, worker in workers.items():
+            line = worker.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                raise RuntimeError(f"benchmark worker {label!r} exited with {worker.wait()}")
+            first_lines[label] = json.loads(line)
+
+        def one(label: str) -> float:
+            worker = workers[label]
+            worker.stdin.write("run\n")  # type: ignore[union-attr]
+            worker.stdin.flush()  # type: ignore[union-attr]
+            return float(worker.stdout.readline())  # type: ignore[union-attr]
+
+        for label in workers:
+            for _ in range(warmup):
+                one(label)
+        times: dict[str, list[float]] = {label: [] for label in workers}
+        for _ in range(repeats):
+            for label in workers:
+                times[label].append(one(label))
+    finally:
+        for worker in workers.values():
+            worker.stdin.close()  # type: ignore[union-attr]
+            worker.wait()
+    return {label: (statistics.median(t), min(t)) for label, t in times.items()}, first_lines

@@ -1,12 +1,12 @@
 """Run every benchmark and print one table of the figures against the bars, with the machine.
 
 Sections: the MLP epoch table (giagrad vs the hand-written numpy floor vs PyTorch), the CNN
-training step, the per-op overhead, the optimizer step, the DataLoader's overhead, the
-resident memory over 3 epochs and data-parallel training over MPI (2 ranks vs PyTorch DDP).
-Each benchmark's own printout is kept out of the table (shown with ``--verbose``, and saved in
-the results file). BLAS runs with the threads the environment
-gives it (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...); PyTorch, when importable, gets the same
-number of threads; when it is not, its columns are skipped with a notice.
+training step, one LSTM layer (each framework in a process of its own), the per-op overhead, the
+optimizer step, the DataLoader's overhead, the resident memory over 3 epochs and data-parallel
+training over MPI (2 ranks vs PyTorch DDP). Each benchmark's own printout is kept out of the
+table (shown with ``--verbose``, and saved in the results file). BLAS runs with the threads the
+environment gives it (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...); PyTorch, when importable,
+gets the same number of threads; when it is not, its columns are skipped with a notice.
 
     python benchmarks/run_all.py                      # everything, results in benchmarks/results.json
     python benchmarks/run_all.py --quick --out r.json # tiny sizes: a smoke run, not figures to quote
@@ -33,16 +33,18 @@ import bench_cnn  # noqa: E402
 import bench_ddp  # noqa: E402
 import bench_loader  # noqa: E402
 import bench_loader_workers  # noqa: E402
+import bench_lstm  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_mlp  # noqa: E402
 import bench_ops  # noqa: E402
 import bench_optim  # noqa: E402
-from common import import_torch, machine  # noqa: E402
+from common import import_torch, machine, worker_environment  # noqa: E402
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
 
 # The bars of the speed issue: the highest ratio giagrad / reference that passes.
 MLP_BAR_NUMPY, MLP_BAR_TORCH, CNN_BAR_TORCH, OPS_BAR_TORCH, LOADER_BAR_SHARE = 1.15, 1.0, 1.5, 1.0, 0.05
+LSTM_BAR_TORCH = 1.5
 DDP_BAR_TORCH = 0.5  # giagrad's 2-rank epoch at most half of PyTorch DDP's
 
 
@@ -53,11 +55,7 @@ def quick_flag(quick: bool) -> list[str]:
 def memory_in_own_process(quick: bool) -> dict[str, Any]:
     """bench_memory in a fresh interpreter: resident memory is the process's, and this one holds
     the other benchmarks' data and PyTorch."""
-    import giagrad
-
-    env = dict(os.environ)
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(giagrad.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    env = worker_environment()
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "memory.json")
         completed = subprocess.run([sys.executable, bench_memory.__file__, *quick_flag(quick), "--json", out],
@@ -73,6 +71,7 @@ def memory_in_own_process(quick: bool) -> dict[str, Any]:
 BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "mlp": lambda quick: bench_mlp.main(quick=quick, repeats=1 if quick else 5),
     "cnn": lambda quick: bench_cnn.main(quick=quick),
+    "lstm": lambda quick: bench_lstm.main(quick_flag(quick)),
     "ops": lambda quick: bench_ops.main(quick_flag(quick)),
     "optim": lambda quick: bench_optim.main(quick_flag(quick)),
     "loader": lambda quick: bench_loader.main(quick_flag(quick)),
@@ -141,6 +140,15 @@ def cnn_section(table: Table, result: dict[str, Any]) -> None:
         table.add(f"{step:<22} {number(ms, 8, 2)} {number(torch_ms.get(step), 8, 2)} {number(ratio, 8, 2)} {mark:>6}")
     for layer, ms in result["layers_ms"].items():
         table.add(f"{'  ' + layer + ' fwd+bwd':<22} {number(ms, 8, 2)}")
+
+
+def lstm_section(table: Table, result: dict[str, Any]) -> None:
+    table.section(f"One LSTM layer, batch {result['batch']}, sequence {result['steps']}, input {result['input_size']}, "
+                  f"hidden {result['hidden_size']}: forward + backward, ms (median; one process per framework)")
+    table.add(f"{'':<22} {'giagrad':>8} {'torch':>8} {'g/torch':>8} {'<=1.5':>6}")
+    mark = table.bar("LSTM layer forward + backward vs PyTorch", result["ratio"], LSTM_BAR_TORCH)
+    table.add(f"{'LSTM fwd+bwd':<22} {number(result['giagrad_ms'], 8, 2)} {number(result['torch_ms'], 8, 2)} "
+              f"{number(result['ratio'], 8, 2)} {mark:>6}")
 
 
 def ops_section(table: Table, result: dict[str, Any]) -> None:
@@ -217,7 +225,7 @@ def ddp_section(table: Table, result: dict[str, Any]) -> None:
 
 
 SECTIONS: dict[str, Callable[[Table, dict[str, Any]], None]] = {
-    "mlp": mlp_section, "cnn": cnn_section, "ops": ops_section, "optim": optim_section,
+    "mlp": mlp_section, "cnn": cnn_section, "lstm": lstm_section, "ops": ops_section, "optim": optim_section,
     "loader": loader_section, "workers": workers_section, "memory": memory_section, "ddp": ddp_section,
 }
 

@@ -30,7 +30,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from giagrad.tensor import Function
+from giagrad.autograd import Function
 
 Pair = tuple[int, ...]  # one entry per spatial dim: (h, w) for images
 Padding = tuple[int, ...]  # (before, after) per spatial dim: (top, bottom, left, right) for images

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from giagrad import random as _random
-from giagrad.tensor import DEFAULT_FLOAT, Tensor, _shape_arg
+from giagrad._validation import shape_arg as _shape_arg
+from giagrad.dtypes import DEFAULT_FLOAT
+from giagrad.tensor import Tensor
 
 __all__ = [
     "tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.tensor import Function, Tensor, _condition
+from giagrad.autograd import Function, TensorBase, is_tensor
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -482,23 +482,24 @@ class PiecewiseConstant(Function):
 # -------------------------------------------------------------------------- module functions
 
 
-def _operand(op: str, value: Any, reference: Tensor | None) -> Tensor:
-    """A tensor operand; a Python number takes the dtype of the floating tensor beside it."""
-    if isinstance(value, Tensor):
-        return value
-    if isinstance(value, (int, float)) and reference is not None and reference.dtype.kind == "f":
-        return Tensor._make(np.asarray(value, dtype=reference.dtype), None)
-    if isinstance(value, (int, float, bool, list, tuple, np.ndarray, np.generic)):
-        return Tensor(value)
-    raise TypeError(f"{op}: expected a Tensor or a number, got {type(value).__name__}")
+def checked_condition(condition: Any) -> Any:
+    """``where``'s condition, checked to be bool: a tensor as it is, else as an array."""
+    array = condition.data if isinstance(condition, TensorBase) else np.asarray(condition)
+    if array.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {array.dtype}")
+    return condition if isinstance(condition, TensorBase) else array
 
 
-def _operands(op: str, x: Any, y: Any) -> tuple[Tensor, Tensor]:
-    reference = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
-    return _operand(op, x, reference), _operand(op, y, reference)
+def _check_operands(op: str, *operands: Any) -> None:
+    # At least one tensor gives the result its class and Python numbers their dtype.
+    for x in operands:
+        if isinstance(x, TensorBase):
+            return
+    raise TypeError(f"{op}: expected a Tensor among the operands, got "
+                    f"{', '.join(type(x).__name__ for x in operands)}")
 
 
-def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
+def where(condition: Any, input: Any, other: Any) -> Any:  # noqa: A002
     """Elements of ``input`` where ``condition`` holds, else of ``other`` (``torch.where``).
 
     All three broadcast together; ``condition`` is a bool tensor and is not differentiable.
@@ -510,28 +511,29 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
     >>> giagrad.where(x > 0, x, 0.0)
     tensor([0., 2.])
     """
-    x, y = _operands("where", input, other)
-    return Tensor.comm(Where, _condition(condition), x, y)
+    condition = checked_condition(condition)
+    _check_operands("where", condition, input, other)
+    return TensorBase.comm(Where, condition, input, other)
 
 
-def maximum(input: Any, other: Any) -> Tensor:  # noqa: A002
+def maximum(input: Any, other: Any) -> Any:  # noqa: A002
     """Elementwise maximum with broadcasting; ties split the gradient evenly (as PyTorch)."""
-    x, y = _operands("maximum", input, other)
-    return Tensor.comm(Maximum, x, y)
+    _check_operands("maximum", input, other)
+    return TensorBase.comm(Maximum, input, other)
 
 
-def minimum(input: Any, other: Any) -> Tensor:  # noqa: A002
+def minimum(input: Any, other: Any) -> Any:  # noqa: A002
     """Elementwise minimum with broadcasting; ties split the gradient evenly (as PyTorch)."""
-    x, y = _operands("minimum", input, other)
-    return Tensor.comm(Minimum, x, y)
+    _check_operands("minimum", input, other)
+    return TensorBase.comm(Minimum, input, other)
 
 
-def clamp(input: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clamp(input: Any, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
     """Limit values to ``[min, max]`` (``torch.clamp`` with number bounds).
 
     Unlike PyTorch, the bounds must be numbers; for tensor bounds use ``maximum``/``minimum``.
     """
-    if not isinstance(input, Tensor):
+    if not is_tensor(input):
         raise TypeError(f"clamp: input must be a Tensor, got {type(input).__name__}")
     for name, bound in (("min", min), ("max", max)):
         if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float, np.number))):
@@ -587,7 +589,7 @@ def _parse_einsum(equation: str, shapes: Sequence[tuple[int, ...]]) -> tuple[tup
     return tuple(explicit), output
 
 
-def einsum(equation: str, *operands: Tensor) -> Tensor:
+def einsum(equation: str, *operands: Any) -> Any:
     """Einstein summation (``torch.einsum``), differentiable in every operand.
 
     Parameters
@@ -612,7 +614,7 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     if not operands:
         raise ValueError("einsum: at least one operand is needed")
     for i, x in enumerate(operands):
-        if not isinstance(x, Tensor):
+        if not is_tensor(x):
             raise TypeError(f"einsum: operand {i} is a {type(x).__name__}, expected a Tensor")
     terms, output = _parse_einsum(equation, [x.shape for x in operands])
-    return Tensor.comm(Einsum, *operands, terms=terms, output=output)
+    return TensorBase.comm(Einsum, *operands, terms=terms, output=output)

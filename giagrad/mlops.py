@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from giagrad.tensor import Function
+from giagrad.autograd import Function
 
 
 def stable_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -274,11 +274,10 @@ class Linear(Function):
         if x.ndim != 2:  # fold the leading dims into rows (a view when contiguous)
             grad = grad.reshape(-1, weight.shape[0])
             x = x.reshape(-1, weight.shape[1])
-        # The parameters' gradients go straight into their optimizer buffers when they have one.
-        grad_weight = np.matmul(grad.T, x, out=self.gradient_destination(1)) if needs[1] else None
+        grad_weight = grad.T @ x if needs[1] else None
         if len(needs) == 2:
             return grad_x, grad_weight
-        return grad_x, grad_weight, np.sum(grad, axis=0, out=self.gradient_destination(2)) if needs[2] else None
+        return grad_x, grad_weight, grad.sum(axis=0) if needs[2] else None
 
 
 # ---------------------------------------------------------------------------- softmax

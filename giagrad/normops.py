@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from giagrad.autograd import Function
 from giagrad.mathops import unbroadcast
-from giagrad.tensor import Function
 
 
 class Normalize(Function):

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from giagrad.tensor import Function
+from giagrad.autograd import Function
 
 # Below this many elements a broadcast gradient is written out: numpy's broadcast_to costs a
 # few microseconds of Python, more than copying a small array. Above it, a read-only view

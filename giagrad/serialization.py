@@ -48,6 +48,9 @@ VERSION = 1
 METADATA_ENTRY = "__giagrad__"
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
+# Containers nested deeper than this are refused by save and load: the encoder, the JSON parser
+# and the decoder recurse, and Python's stack (about 1,000 frames) must never be the limit.
+MAX_DEPTH = 200
 
 
 class CheckpointError(ValueError):
@@ -82,7 +85,11 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     Raises
     ------
     TypeError
-        For an object of another type, naming where it sits in ``obj``.
+        For an object of another type, naming where it sits in ``obj`` and the target path.
+    ValueError
+        For containers nested more than ``MAX_DEPTH`` (200) levels deep.
+    OSError
+        When the file cannot be written; the message names ``path`` (not the temporary file).
 
     Examples
     --------
@@ -97,15 +104,21 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         return save_safetensors(obj, path)
     arrays: dict[str, np.ndarray] = {}
     names_by_id: dict[int, str] = {}
-    tree = _encode(obj, "obj", arrays, names_by_id)
+    try:
+        tree = _encode(obj, "obj", arrays, names_by_id)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{error} (saving to {os.fspath(path)!r})") from None
     metadata = {"format": FORMAT, "version": VERSION, "sha256": _digest(arrays), "object": tree}
     entries = dict(arrays)
     entries[METADATA_ENTRY] = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
     _write_atomically(os.fspath(path), lambda file: np.savez(file, allow_pickle=False, **entries))
 
 
-def _encode(value: Any, where: str, arrays: dict[str, np.ndarray], names_by_id: dict[int, str]) -> Any:
+def _encode(value: Any, where: str, arrays: dict[str, np.ndarray], names_by_id: dict[int, str],
+            depth: int = 0) -> Any:
     """The JSON node for ``value``; its arrays are added to ``arrays``."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"giagrad.save: the object is nested more than {MAX_DEPTH} levels deep at {where[:200]}...")
     if isinstance(value, Tensor):
         return {"type": "tensor", "array": _store(value.data, where, arrays, names_by_id),
                 "requires_grad": bool(value.requires_grad)}
@@ -123,11 +136,12 @@ def _encode(value: Any, where: str, arrays: dict[str, np.ndarray], names_by_id: 
             if type(key) not in _JSON_SCALARS:
                 raise TypeError(f"giagrad.save: cannot save a dict key of type {type(key).__name__} "
                                 f"({key!r}) at {where}; keys must be str, int, float, bool or None")
-            items.append([key, _encode(item, f"{where}[{key!r}]", arrays, names_by_id)])
+            items.append([key, _encode(item, f"{where}[{key!r}]", arrays, names_by_id, depth + 1)])
         return {"type": "dict", "items": items}
     if isinstance(value, (list, tuple)):
         return {"type": "tuple" if isinstance(value, tuple) else "list",
-                "items": [_encode(item, f"{where}[{i}]", arrays, names_by_id) for i, item in enumerate(value)]}
+                "items": [_encode(item, f"{where}[{i}]", arrays, names_by_id, depth + 1)
+                          for i, item in enumerate(value)]}
     raise TypeError(
         f"giagrad.save: cannot save an object of type {type(value).__name__} at {where}; "
         "supported are tensors, numpy arrays, numbers, strings, bools, None, and dicts, lists and tuples of them"
@@ -157,20 +171,25 @@ def _write_atomically(path: str, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, make it durable, rename it over ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    # os.open applies the umask, so the checkpoint gets the usual permissions (mkstemp's are 0600)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
+        # os.open applies the umask, so the checkpoint gets the usual permissions (mkstemp's are 0600)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
+            with os.fdopen(descriptor, "wb") as file:
+                write(file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
+            raise
+    except OSError as error:
+        # The temporary file's name means nothing to the caller: name the file they asked for.
+        raise type(error)(error.errno, f"giagrad.save: cannot write the checkpoint {path!r} "
+                                       f"({error.strerror or error})") from error
     _sync_directory(directory)
 
 
@@ -229,7 +248,13 @@ def load(path: str | os.PathLike[str], map_location: Any = None, weights_only: b
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"giagrad.load: no such file: {path!r}")
-    if not zipfile.is_zipfile(path):
+    if os.path.isdir(path):
+        raise CheckpointError(f"giagrad.load: {path!r} is a directory, not a checkpoint file")
+    try:
+        is_zip = zipfile.is_zipfile(path)
+    except OSError as error:
+        raise CheckpointError(f"giagrad.load: cannot read {path!r}: {error}") from error
+    if not is_zip:
         raise CheckpointError(f"giagrad.load: {path!r} is not a giagrad checkpoint (not an .npz/zip archive; "
                               "it may be truncated or another kind of file)")
     try:
@@ -244,22 +269,31 @@ def load(path: str | os.PathLike[str], map_location: Any = None, weights_only: b
             arrays = {name: archive[name] for name in names}
     except CheckpointError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"giagrad.load: {path!r} is corrupted or truncated: {error}") from None
+    except Exception as error:
+        # A damaged archive can fail in many ways inside zipfile and numpy (BadZipFile, a bad CRC,
+        # "zip file version 17.3", "File is encrypted", struct and zlib errors, ...): all of them
+        # mean the file cannot be read, which is what the caller needs to know, with the path.
+        raise CheckpointError(f"giagrad.load: {path!r} is corrupted or truncated "
+                              f"({type(error).__name__}: {error})") from error
     if _digest(arrays) != metadata["sha256"]:
         raise CheckpointError(f"giagrad.load: {path!r} has been changed or corrupted since it was saved "
                               "(its arrays do not match the recorded sha256 digest)")
     try:
-        return _decode(metadata["object"], arrays, path)
-    except (KeyError, IndexError, TypeError, ValueError) as error:
-        raise CheckpointError(f"giagrad.load: {path!r} has malformed giagrad metadata ({error!r})") from None
+        return _decode(metadata["object"], arrays, path, 0)
+    except CheckpointError:
+        raise
+    except Exception as error:  # malformed structure: missing keys, wrong types, nesting too deep, ...
+        raise CheckpointError(f"giagrad.load: {path!r} has malformed giagrad metadata "
+                              f"({type(error).__name__}: {error})") from error
 
 
 def _read_metadata(path: str, raw: np.ndarray) -> dict[str, Any]:
     try:
         metadata = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise CheckpointError(f"giagrad.load: {path!r} has unreadable giagrad metadata") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        # RecursionError: JSON nested deeper than the parser's stack (a save never writes that)
+        raise CheckpointError(f"giagrad.load: {path!r} has unreadable giagrad metadata "
+                              f"({type(error).__name__})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT or "object" not in metadata:
         raise CheckpointError(f"giagrad.load: {path!r} is not a giagrad checkpoint (unknown metadata)")
     version = metadata.get("version")
@@ -271,16 +305,21 @@ def _read_metadata(path: str, raw: np.ndarray) -> dict[str, Any]:
     return metadata
 
 
-def _decode(node: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
+def _decode(node: Any, arrays: dict[str, np.ndarray], path: str, depth: int) -> Any:
     if not isinstance(node, dict):
+        if isinstance(node, list):  # save writes containers as typed nodes, never bare JSON lists
+            raise CheckpointError(f"giagrad.load: {path!r} has a bare list in its metadata")
         return node
+    if depth > MAX_DEPTH:
+        raise CheckpointError(f"giagrad.load: {path!r} has metadata nested more than {MAX_DEPTH} levels deep")
     kind = node.get("type")
+    depth += 1
     if kind == "dict":
-        return {key: _decode(item, arrays, path) for key, item in node["items"]}
+        return {key: _decode(item, arrays, path, depth) for key, item in node["items"]}
     if kind == "list":
-        return [_decode(item, arrays, path) for item in node["items"]]
+        return [_decode(item, arrays, path, depth) for item in node["items"]]
     if kind == "tuple":
-        return tuple(_decode(item, arrays, path) for item in node["items"])
+        return tuple(_decode(item, arrays, path, depth) for item in node["items"])
     if kind == "tensor":
         return Tensor(arrays[node["array"]], requires_grad=node["requires_grad"])
     if kind == "ndarray":

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from giagrad._validation import check_dim
+from giagrad.autograd import Function, TensorBase, is_tensor
 from giagrad.mathops import unbroadcast
-from giagrad.tensor import Function, Tensor, _check_dim
 
 __all__ = ["cat", "stack", "pad"]
 
@@ -205,16 +206,16 @@ def _crop_slices(widths: Sequence[tuple[int, int]], shape: tuple[int, ...]) -> t
 # ------------------------------------------------------------------------ module functions
 
 
-def _tensor_list(op: str, tensors: Any) -> list[Tensor]:
-    if isinstance(tensors, Tensor) or not isinstance(tensors, Sequence) or len(tensors) == 0:
+def _tensor_list(op: str, tensors: Any) -> list[Any]:
+    if is_tensor(tensors) or not isinstance(tensors, Sequence) or len(tensors) == 0:
         raise TypeError(f"{op}: expected a non-empty list or tuple of tensors, got {type(tensors).__name__}")
     for i, t in enumerate(tensors):
-        if not isinstance(t, Tensor):
+        if not is_tensor(t):
             raise TypeError(f"{op}: element {i} is a {type(t).__name__}, expected a Tensor")
     return list(tensors)
 
 
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+def cat(tensors: Sequence[Any], dim: int = 0) -> Any:
     """Join tensors along an existing dimension (``torch.cat``).
 
     All tensors must have the same shape except along ``dim``.
@@ -226,7 +227,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """
     tensors = _tensor_list("cat", tensors)
     first = tensors[0]
-    axis = _check_dim("cat", dim, first.ndim)
+    axis = check_dim("cat", dim, first.ndim)
     if first.ndim == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
     for t in tensors[1:]:
@@ -236,10 +237,10 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
             raise ValueError(f"cat: shapes {shapes} must match except in dim {dim}")
     if len(tensors) == 1:
         return first
-    return Tensor.comm(Cat, *tensors, axis=axis)
+    return TensorBase.comm(Cat, *tensors, axis=axis)
 
 
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+def stack(tensors: Sequence[Any], dim: int = 0) -> Any:
     """Join same-shape tensors along a new dimension ``dim`` (``torch.stack``).
 
     Examples
@@ -249,17 +250,17 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """
     tensors = _tensor_list("stack", tensors)
     first = tensors[0]
-    axis = _check_dim("stack", dim, first.ndim + 1)
+    axis = check_dim("stack", dim, first.ndim + 1)
     for t in tensors[1:]:
         if t.shape != first.shape:
             raise ValueError(f"stack: all tensors must have the same shape, got {[tuple(x.shape) for x in tensors]}")
-    return Tensor.comm(Stack, *tensors, axis=axis)
+    return TensorBase.comm(Stack, *tensors, axis=axis)
 
 
 _INDEX_PAD_MODES: dict[str, Any] = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:  # noqa: A002
+def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Any:  # noqa: A002
     """Pad a tensor (``torch.nn.functional.pad``).
 
     Parameters
@@ -281,7 +282,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     >>> giagrad.pad(giagrad.ones(2, 3), (1, 1)).shape
     (2, 5)
     """
-    if not isinstance(input, Tensor):
+    if not is_tensor(input):
         raise TypeError(f"pad: input must be a Tensor, got {type(input).__name__}")
     widths_list = list(pad)
     if len(widths_list) % 2 or len(widths_list) // 2 > input.ndim or \
@@ -299,7 +300,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     if mode == "constant":
         if all(w == (0, 0) for w in widths):
             return input
-        return Tensor.comm(ConstantPad, input, widths=tuple(widths), value=value)
+        return TensorBase.comm(ConstantPad, input, widths=tuple(widths), value=value)
     if mode not in _INDEX_PAD_MODES:
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
     sources = []
@@ -318,4 +319,4 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         sources.append((axis, source))
     if not sources:
         return input
-    return Tensor.comm(IndexPad, input, sources=tuple(sources))
+    return TensorBase.comm(IndexPad, input, sources=tuple(sources))

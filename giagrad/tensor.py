@@ -1,17 +1,9 @@
-"""The engine core: ``Tensor``, ``Function`` and reverse-mode automatic differentiation.
+"""``Tensor``: the user-facing API over the engine in ``autograd.py``.
 
-The whole idea in three steps:
-
-1. ``Tensor.comm(SomeFunction, *inputs)`` runs ``SomeFunction.forward`` on the inputs' numpy
-   arrays and, when grad mode is on and an input requires grad, returns a tensor that remembers
-   the ``Function`` node (its ``_ctx``), which remembers its parent tensors.
-2. ``loss.backward()`` orders the recorded nodes topologically (iteratively: deep graphs are fine)
-   and walks them in reverse, handing each node the gradient of its output and collecting the
-   gradients it returns for its parents.
-3. Leaves that require grad (parameters) accumulate the result in ``.grad``.
-
-The operations themselves live in modules grouped by family: ``mathops`` (elementwise),
-``reductionops``, ``shapeops`` and ``mlops``. ``Tensor`` only dispatches to them.
+Every differentiable method dispatches to a ``Function`` of an op family (``mathops``
+(elementwise), ``reductionops``, ``shapeops``, ``mlops``) through ``Tensor.comm``; recording and
+``backward`` are the engine's (``giagrad.autograd``). ``Function`` is importable from here under
+its historical name, ``giagrad.tensor.Function``.
 """
 
 from __future__ import annotations
@@ -23,131 +15,22 @@ from typing import Any
 
 import numpy as np
 
+from giagrad import device as _device
+from giagrad import mathops, mlops, reductionops, shapeops
+
+# Under their earlier private names, which the methods below (and code written for them) use.
+from giagrad._validation import check_dim as _check_dim
+from giagrad._validation import check_dims as _check_dims
+from giagrad._validation import check_floating as _check_floating_op
+from giagrad._validation import shape_arg as _shape_arg
+from giagrad.autograd import Function, TensorBase, use_tensor_class
+from giagrad.dtypes import DEFAULT_FLOAT, is_floating
 from giagrad.grad_mode import _state as _grad_state
 
 __all__ = ["Tensor", "Function"]
 
-DEFAULT_FLOAT = np.dtype(np.float32)
 
-# A clock that ticks at every in-place change of a tensor. A node remembers the tick at which it
-# was recorded; backward compares it with the tick at which each parent last changed in place.
-# When nothing changed in place since the node was recorded (the usual case) one integer
-# comparison replaces a check per parent.
-_inplace_clock = 0
-
-
-class Function:
-    """One differentiable operation: a node of the graph.
-
-    Subclass it and write ``forward`` (numpy arrays in, one numpy array out, saving what backward
-    needs with ``save_for_backward``) and ``backward`` (the gradient of the output in, one
-    gradient per input out). Apply it with ``Tensor.comm(MyFunction, *inputs, **options)`` or
-    ``MyFunction.apply(*inputs, **options)``; keyword options go to ``forward`` unchanged.
-
-    Attributes
-    ----------
-    parents : tuple of Tensor
-        The inputs, in order (set when the node is recorded).
-    needs_input_grad : tuple of bool
-        For each input, whether it needs a gradient; ``backward`` may return ``None`` where not.
-    saved_tensors : tuple of numpy arrays
-        What ``save_for_backward`` kept; ``None`` once the graph has been freed by a backward.
-
-    Examples
-    --------
-    A user-defined activation, ``softsign(x) = x / (1 + |x|)``:
-
-    >>> class Softsign(Function):
-    ...     def forward(self, x):
-    ...         self.save_for_backward(x)
-    ...         return x / (1 + np.abs(x))
-    ...     def backward(self, grad):
-    ...         (x,) = self.saved_tensors
-    ...         return grad / (1 + np.abs(x)) ** 2
-    >>> y = Softsign.apply(giagrad.tensor([1.0, -2.0], requires_grad=True))
-    """
-
-    parents: tuple[Tensor, ...] = ()
-    # Any: subclasses unpack what they saved (arrays, shapes, None) without a check per use
-    saved_tensors: Any = ()
-    recorded_at: int = 0
-
-    @property
-    def needs_input_grad(self) -> tuple[bool, ...]:
-        """For each input, whether it needs a gradient (``backward`` may skip the others)."""
-        parents = self.parents
-        if len(parents) == 2:  # binary ops ask on every backward: skip the list building
-            return parents[0].requires_grad, parents[1].requires_grad
-        return tuple([parent.requires_grad for parent in parents])
-
-    def save_for_backward(self, *arrays: Any) -> None:
-        """Keep arrays (or anything else) for ``backward``; freed after backward."""
-        self.saved_tensors = arrays
-
-    def gradient_destination(self, index: int) -> np.ndarray | None:
-        """Where input ``index`` will keep its gradient, when ``backward`` may write it there.
-
-        That is a leaf whose ``.grad`` is still None and that has a preallocated home for it
-        (an optimizer gives each parameter one in its flat gradient buffer). Computing the
-        gradient straight into it, with numpy's ``out=``, saves copying it there afterwards;
-        otherwise this returns None and ``out=None`` allocates as usual. Optional: a
-        ``backward`` that ignores it is just as correct.
-
-        Examples
-        --------
-        >>> grad_weight = np.matmul(grad.T, x, out=self.gradient_destination(1))  # doctest: +SKIP
-        """
-        parent = self.parents[index]
-        if parent._grad_buffer is not None and parent.grad is None and parent._ctx is None:
-            return parent._grad_buffer
-        return None
-
-    # (*Any, **Any): each op declares the inputs and options of its own forward
-    def forward(self, *arrays: Any, **options: Any) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} has no forward")
-
-    def backward(self, grad: np.ndarray) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no backward")
-
-    @classmethod
-    def apply(cls, *inputs: Any, **options: Any) -> Tensor:
-        """Run this function on ``inputs`` and record it: same as ``Tensor.comm(cls, ...)``."""
-        return Tensor.comm(cls, *inputs, **options)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}Backward>"
-
-
-def _is_floating(dtype: np.dtype) -> bool:
-    return dtype.kind == "f"
-
-
-def as_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """Turn tensor input into a numpy array with giagrad's dtype rules.
-
-    Python floats and lists of them become float32; numpy arrays keep their dtype (as PyTorch
-    keeps a numpy array's dtype in ``torch.from_numpy``); an explicit ``dtype`` wins.
-    """
-    if isinstance(data, Tensor):
-        data = data.data
-    if dtype is not None:
-        return np.asarray(data, dtype=np.dtype(dtype))
-    if isinstance(data, np.ndarray):
-        return data
-    if isinstance(data, np.generic):
-        return np.asarray(data)
-    try:
-        array = np.asarray(data)
-    except ValueError as error:  # ragged nested lists
-        raise ValueError(f"tensor: cannot make a tensor from {type(data).__name__}: {error}") from None
-    if array.dtype == np.float64:
-        return array.astype(DEFAULT_FLOAT)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"tensor: unsupported data of dtype {array.dtype} ({type(data).__name__})")
-    return array
-
-
-class Tensor:
+class Tensor(TensorBase):
     """An n-dimensional array that can record how it was computed, for gradients.
 
     Parameters
@@ -169,184 +52,8 @@ class Tensor:
            [6., 8.]], dtype=float32)
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "_modified_at",
-                 "_grad_buffer", "__weakref__")
-    # Let numpy hand `array + tensor` to Tensor.__radd__ instead of converting the tensor.
-    __array_ufunc__ = None
-
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data = as_array(data, dtype)
-        self.grad: np.ndarray | None = None
-        self.requires_grad = False
-        self._ctx: Function | None = None
-        self._retains_grad = False
-        self._modified_at = 0
-        self._grad_buffer: np.ndarray | None = None
-        if requires_grad:
-            self.requires_grad_(True)
-
-    @classmethod
-    def _make(cls, data: np.ndarray, ctx: Function | None) -> Tensor:
-        # The hot path for op results: no conversion or validation, the array is ready.
-        out = object.__new__(cls)
-        out.data = data
-        out.grad = None
-        out.requires_grad = ctx is not None
-        out._ctx = ctx
-        out._retains_grad = False
-        out._modified_at = 0
-        out._grad_buffer = None
-        return out
-
-    # ----------------------------------------------------------------------------- recording
-
-    @staticmethod
-    def comm(function: type[Function], *inputs: Any, **options: Any) -> Tensor:
-        """Apply ``function`` to ``inputs`` and record the node when a gradient may be needed.
-
-        Inputs that are not tensors (Python numbers, numpy arrays) are wrapped; a Python
-        number takes the dtype of the first floating tensor input, so ``x * 2`` stays float32.
-        ``options`` are passed to ``function.forward`` as keyword arguments.
-        """
-        # This runs once per op, so it avoids generator expressions and other per-call
-        # allocations: they cost as much as the numpy work of a small op.
-        for x in inputs:
-            if not isinstance(x, Tensor):
-                inputs = _wrap_operands(function, inputs)
-                break
-        record = False
-        if _grad_state.enabled:
-            for x in inputs:
-                if x.requires_grad:
-                    record = True
-                    break
-        fn = function()
-        fn.parents = inputs
-        try:
-            if len(inputs) == 1:
-                out = fn.forward(inputs[0].data, **options)
-            elif len(inputs) == 2:
-                out = fn.forward(inputs[0].data, inputs[1].data, **options)
-            else:
-                out = fn.forward(*[x.data for x in inputs], **options)
-        except (ValueError, IndexError, TypeError) as error:
-            # Name the op and the shapes instead of showing numpy's internals.
-            shapes = ", ".join(str(x.data.shape) for x in inputs)
-            raise type(error)(f"{function.__name__}: {error} (input shapes {shapes})") from None
-        if type(out) is not np.ndarray:  # numpy reductions return scalars, not 0-d arrays
-            out = np.asarray(out)
-        if not record:
-            return Tensor._make(out, None)
-        fn.recorded_at = _inplace_clock
-        return Tensor._make(out, fn)
-
-    # ------------------------------------------------------------------------------ backward
-
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        """Compute the gradient of this tensor with respect to every leaf that requires grad.
-
-        Gradients accumulate into the leaves' ``.grad`` across calls (zero them between
-        optimisation steps). Intermediate tensors keep theirs only after ``retain_grad()``.
-
-        Parameters
-        ----------
-        gradient : array_like, optional
-            The gradient of some final scalar with respect to this tensor; required unless this
-            tensor has one element.
-        retain_graph : bool
-            Keep what the nodes saved, so that backward can run through the graph again.
-        """
-        if not self.requires_grad:
-            raise RuntimeError(
-                "backward: this tensor does not require grad and has no graph; "
-                "create the leaves with requires_grad=True"
-            )
-        if gradient is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward: grad can be implicitly created only for outputs with one element, "
-                    f"this one has shape {self.shape}; pass gradient= of that shape"
-                )
-            seed = np.ones_like(self.data)
-        else:
-            seed = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient,
-                              dtype=self.data.dtype)
-            if seed.shape != self.data.shape:
-                raise ValueError(
-                    f"backward: gradient has shape {seed.shape} but the tensor has shape {self.shape}"
-                )
-        if self._ctx is None:
-            self._accumulate_grad(seed)
-            return
-        grads: dict[int, np.ndarray] = {id(self): seed}
-        for node in reversed(_topological_order(self)):
-            grad = grads.pop(id(node), None)
-            if grad is None:
-                continue
-            if node._retains_grad:
-                node.grad = grad.copy() if node.grad is None else node.grad + grad
-            fn: Function = node._ctx  # type: ignore[assignment]  # nodes in the order are never leaves
-            if fn.saved_tensors is None or fn.recorded_at != _inplace_clock:
-                _check_can_run_backward(fn)
-            parent_grads = fn.backward(grad)
-            if type(parent_grads) is not tuple:
-                parent_grads = (parent_grads,)
-            if len(parent_grads) != len(fn.parents):
-                raise RuntimeError(
-                    f"{type(fn).__name__}.backward returned {len(parent_grads)} gradients "
-                    f"for {len(fn.parents)} inputs"
-                )
-            for parent, parent_grad in zip(fn.parents, parent_grads, strict=True):
-                if parent_grad is None or not parent.requires_grad:
-                    continue
-                data = parent.data
-                # `is not` first: dtypes of the same kind are usually one object, and comparing
-                # them with != costs more than the rest of this loop.
-                if parent_grad.shape != data.shape or (parent_grad.dtype is not data.dtype
-                                                       and parent_grad.dtype != data.dtype):
-                    parent_grad = _conform_grad(fn, parent, parent_grad)
-                if parent._ctx is None:
-                    parent._accumulate_grad(parent_grad)
-                else:
-                    key = id(parent)
-                    previous = grads.get(key)
-                    # out of place: the same array may have been handed to several parents
-                    grads[key] = parent_grad if previous is None else previous + parent_grad
-            if not retain_graph:
-                fn.saved_tensors = None
-
-    def _accumulate_grad(self, grad: np.ndarray) -> None:
-        if self.grad is None:
-            # A leaf owns its gradient: backward may hand one array to several inputs, and
-            # optimizers and clipping change .grad in place.
-            if grad is self._grad_buffer:  # written there by Function.gradient_destination
-                self.grad = grad
-            elif self._grad_buffer is not None:
-                np.copyto(self._grad_buffer, grad)
-                self.grad = self._grad_buffer
-            else:
-                self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
-        else:
-            self.grad += grad
-
-    def retain_grad(self) -> Tensor:
-        """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
-        if not self.requires_grad:
-            raise RuntimeError("retain_grad: the tensor does not require grad")
-        if self._ctx is not None:
-            self._retains_grad = True
-        return self
-
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place (leaves only; floating dtypes only)."""
-        if requires_grad and not _is_floating(self.data.dtype):
-            raise TypeError(
-                f"requires_grad: only floating point tensors can require gradients, got {self.dtype}"
-            )
-        if not requires_grad and self._ctx is not None:
-            raise RuntimeError("requires_grad_: a non-leaf tensor's requires_grad follows its inputs; use detach()")
-        self.requires_grad = bool(requires_grad)
-        return self
+    # The slots are TensorBase's; an empty tuple keeps tensors free of a per-instance __dict__.
+    __slots__ = ()
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph."""
@@ -420,7 +127,7 @@ class Tensor:
         dtype = np.dtype(dtype)
         if dtype == self.data.dtype:
             return self
-        if self.requires_grad and not _is_floating(dtype):
+        if self.requires_grad and not is_floating(dtype):
             return Tensor._make(self.data.astype(dtype), None)
         return Tensor.comm(mathops.Cast, self, dtype=dtype)
 
@@ -498,12 +205,6 @@ class Tensor:
             ) from None
         self._mark_modified()
         return self
-
-    def _mark_modified(self) -> None:
-        """Record that ``data`` changed in place (optimizers call this after their update)."""
-        global _inplace_clock
-        _inplace_clock += 1
-        self._modified_at = _inplace_clock
 
     def __iadd__(self, other: Any) -> Tensor:
         return self._inplace("__iadd__", np.add, other)
@@ -634,7 +335,7 @@ class Tensor:
 
     def where(self, condition: Any, other: Any) -> Tensor:
         """``self`` where ``condition`` holds, else ``other`` (``torch.Tensor.where``)."""
-        return Tensor.comm(mathops.Where, _condition(condition), self, other)
+        return Tensor.comm(mathops.Where, mathops.checked_condition(condition), self, other)
 
     # ------------------------------------------------- comparisons: not differentiable, bool
 
@@ -972,7 +673,7 @@ class Tensor:
 
     def pad(self, pad: Sequence[int], mode: str = "constant", value: builtins.float = 0.0) -> Tensor:
         """Pad with PyTorch's widths order (last dim first); see ``giagrad.pad``."""
-        return shapeops.pad(self, pad, mode, value)
+        return shapeops.pad(self, pad, mode, value)  # type: ignore[return-value]  # ops return giagrad.Tensor
 
     def flip(self, *dims: int | Sequence[int]) -> Tensor:
         """Reverse the order of elements along ``dims``."""
@@ -1153,114 +854,10 @@ def _copy_ufunc(destination: np.ndarray, value: Any, out: np.ndarray, casting: s
     np.copyto(out, value, casting="unsafe")
 
 
-def _wrap_operands(function: type[Function], inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
-    # A Python number takes the dtype of the first floating tensor beside it (not of a bool
-    # condition), so that `x.where(mask, 0)` and `x * 2` stay float32.
-    reference = None
-    for x in inputs:
-        if isinstance(x, Tensor) and (reference is None or _is_floating(x.data.dtype)
-                                      and not _is_floating(reference.data.dtype)):
-            reference = x
-    return tuple(x if isinstance(x, Tensor) else _wrap(function, x, reference) for x in inputs)
-
-
-def _wrap(function: type[Function], value: Any, reference: Tensor | None) -> Tensor:
-    """Wrap a non-tensor operand; a Python number follows the dtype of the tensor beside it."""
-    if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.ndarray):
-        if reference is not None and _is_floating(reference.data.dtype) and not isinstance(value, complex):
-            return Tensor._make(np.asarray(value, dtype=reference.data.dtype), None)
-        if isinstance(value, float):
-            return Tensor._make(np.asarray(value, dtype=DEFAULT_FLOAT), None)
-    if value is None or isinstance(value, (str, bytes, dict, set)):
-        raise TypeError(f"{function.__name__}: unsupported operand of type {type(value).__name__}")
-    try:
-        return Tensor._make(as_array(value), None)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{function.__name__}: unsupported operand: {error}") from None
-
-
-def _condition(condition: Any) -> Tensor:
-    array = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    if array.dtype != np.bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got {array.dtype}")
-    return Tensor._make(array, None)
-
-
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Non-leaf tensors of the graph, every tensor after those it was computed from.
-
-    An iterative depth-first search: a recursive one would hit Python's recursion limit on
-    long chains (a recurrent net, a 100,000-op graph).
-    """
-    order: list[Tensor] = []
-    visited = {id(root)}
-    stack = [(root, iter(root._ctx.parents))]  # type: ignore[union-attr]
-    while stack:
-        node, parents = stack[-1]
-        for parent in parents:
-            if parent._ctx is not None and id(parent) not in visited:
-                visited.add(id(parent))
-                stack.append((parent, iter(parent._ctx.parents)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
-
-
-def _check_can_run_backward(fn: Function) -> None:
-    if fn.saved_tensors is None:
-        raise RuntimeError(
-            f"backward: trying to backward through the graph a second time ({type(fn).__name__} "
-            "has already freed what it saved); pass retain_graph=True to the first backward"
-        )
-    for parent in fn.parents:
-        if parent._modified_at > fn.recorded_at:
-            raise RuntimeError(
-                f"backward: an input of {type(fn).__name__} (shape {parent.shape}, "
-                f"dtype {parent.dtype}) was modified in place after it was used; its gradient "
-                "would be wrong. Use an out-of-place operation instead"
-            )
-
-
-def _conform_grad(fn: Function, parent: Tensor, grad: Any) -> np.ndarray:
-    grad = np.asarray(grad)
-    if grad.shape != parent.data.shape:
-        raise RuntimeError(
-            f"{type(fn).__name__}.backward returned a gradient of shape {grad.shape} for an input "
-            f"of shape {parent.shape}"
-        )
-    return grad.astype(parent.data.dtype)
-
-
-def _check_dim(op: str, dim: int, ndim: int) -> int:
-    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-        raise TypeError(f"{op}: dim must be an integer, got {dim!r}")
-    size = max(ndim, 1)
-    if not -size <= dim < size:
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims")
-    return int(dim) % size
-
-
 def _softmax_axis(op: str, dim: int, ndim: int) -> int | None:
     # A 0-d tensor is its own single class (softmax 1, log-softmax 0): reduce over everything.
     axis = _check_dim(op, dim, ndim)
     return axis if ndim else None
-
-
-def _check_dims(op: str, dim: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | None:
-    """Normalise a ``dim`` argument to a tuple of non-negative axes (None: all)."""
-    if dim is None:
-        return None
-    if isinstance(dim, (int, np.integer)):  # the common case, without building sets and tuples
-        axis = _check_dim(op, dim, ndim)
-        return (axis,) if ndim else None
-    axes = tuple([_check_dim(op, d, ndim) for d in dim])
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"{op}: dim {dim} repeats a dimension")
-    if ndim == 0:
-        return None
-    return axes
 
 
 def _numpy_style_reduction(op: str, x: Tensor, dim: Any, keepdim: bool, dtype: Any,
@@ -1278,11 +875,6 @@ def _numpy_style_reduction(op: str, x: Tensor, dim: Any, keepdim: bool, dtype: A
     if numpy_style.get("keepdims") is not None:
         keepdim = bool(numpy_style["keepdims"])
     return (x if dtype is None else x.astype(dtype)), dim, keepdim
-
-
-def _check_floating_op(op: str, x: Tensor) -> None:
-    if not _is_floating(x.data.dtype):
-        raise TypeError(f"{op}: expected a floating point tensor, got dtype {x.dtype} (shape {x.shape})")
 
 
 def _normalize_index(index: Any) -> tuple[tuple[Any, ...], bool]:
@@ -1310,13 +902,4 @@ def _normalize_index(index: Any) -> tuple[tuple[Any, ...], bool]:
     return tuple(normalized), repeats
 
 
-def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
-    """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
-
-
-# The op families import Function from this module, so they are imported after it is defined.
-from giagrad import device as _device  # noqa: E402
-from giagrad import mathops, mlops, reductionops, shapeops  # noqa: E402
+use_tensor_class(Tensor)

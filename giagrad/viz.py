@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from giagrad.tensor import Function, Tensor, _topological_order
+from giagrad.autograd import Function, _topological_order
+from giagrad.tensor import Tensor
 
 __all__ = ["draw_graph", "to_dot"]
 

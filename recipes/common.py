@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,19 +94,26 @@ class ImageData:
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
-    source: str  # where the images came from, for the results file
+    source: str  # what the images are, for the results file
+    files: dict[str, str]  # the files they were read from ({} for the bundled sample)
 
 
 def load_images(dataset: str, data_dir: str | None, limit: int | None = None, quiet: bool = False,
                 download: bool = True) -> ImageData:
     """The training and test images of ``dataset`` ("mnist" or "fashion") as normalised float32.
 
-    MNIST comes from ``data_dir``, ``GIAGRAD_DATA``, the cache or a download; when none works the
-    5,000 bundled digits (4,000 to train, 1,000 held out) are used instead, with a one-line notice.
+    MNIST comes from ``data_dir``, ``GIAGRAD_DATA``, the cache or a download. When no folder is
+    named and none of these works, the 5,000 bundled digits (4,000 to train, 1,000 held out) are
+    used instead, with a one-line notice; a named folder that does not hold the data raises.
     """
     from giagrad.data.datasets import MNIST, DatasetNotFoundError, FashionMNIST
     from giagrad.data.datasets.mnist import SAMPLE_FALLBACK_NOTICE
 
+    folder_named = data_dir is not None or bool(os.environ.get("GIAGRAD_DATA"))
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        # a typo must not turn into a new folder and a download (the datasets' root= would allow it)
+        raise DatasetNotFoundError(f"--data-dir {data_dir}: no such folder (create it first to download the data "
+                                   "into it)")
     if dataset == "fashion":
         train = FashionMNIST(data_dir, train=True, download=download)
         test = FashionMNIST(data_dir, train=False, download=download)
@@ -116,12 +124,20 @@ def load_images(dataset: str, data_dir: str | None, limit: int | None = None, qu
             test = MNIST(data_dir, train=False, download=download)
             source = "MNIST, 60,000 training / 10,000 test images"
         except DatasetNotFoundError:
+            if folder_named:
+                raise
             train, test = MNIST.sample(train=True), MNIST.sample(train=False)
             source = (f"the bundled MNIST sample, {len(train.targets):,} training / {len(test.targets):,} "
                       "held-out digits")
             if not quiet:  # the "data:" line that follows says what is used; this says why, once
                 print(f"notice: {SAMPLE_FALLBACK_NOTICE} For the full set pass --data-dir or set GIAGRAD_DATA, "
                       "without --offline.")
+    files = {}
+    if all(isinstance(path, Path) for path in (*train.source, *test.source)):
+        # where the data really came from (the folder named, the cache, a system folder)
+        files = dict(zip(("train_images", "train_labels", "test_images", "test_labels"),
+                         (str(path) for path in (*train.source, *test.source)), strict=True))
+        source += f" from {', '.join(sorted({str(Path(path).parent) for path in files.values()}))}"
     train_images, train_labels = np.asarray(train.data), np.asarray(train.targets, dtype=np.int64)
     test_images, test_labels = np.asarray(test.data), np.asarray(test.targets, dtype=np.int64)
     if limit is not None:
@@ -133,7 +149,7 @@ def load_images(dataset: str, data_dir: str | None, limit: int | None = None, qu
     mean, std = float(scaled.mean()), float(scaled.std())
     return ImageData(
         (scaled - mean) / std, train_labels,
-        (test_images.astype(np.float32) / 255.0 - mean) / std, test_labels, source,
+        (test_images.astype(np.float32) / 255.0 - mean) / std, test_labels, source, files,
     )
 
 
@@ -211,14 +227,34 @@ def train_image_classifier(model: Any, args: argparse.Namespace, data: ImageData
                       callbacks=[ModelCheckpoint(folder, monitor="val_accuracy", save_best=False)],
                       verbose=0 if args.quiet else 1)
     history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
+    data_record = {"data": data.source, **({"data_files": data.files} if data.files else {})}
+    stop_if_interrupted(trainer, folder, history, data_record, args, title)
     test = trainer.evaluate(test_loader)
     if not is_main_process():
         return {"test_loss": test["loss"], "test_accuracy": test["accuracy"]}
     if args.export_onnx:
         export_onnx(getattr(model, "module", model), next(iter(test_loader))[0].data[:1], folder)
     return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
-                                           "data": data.source},
+                                           **data_record},
                          args, title=title)
+
+
+def stop_if_interrupted(trainer: Trainer, folder: Path, history: Any, results: dict[str, Any],
+                        args: argparse.Namespace, title: str) -> None:
+    """After Ctrl-C: write the run's files marked as interrupted, say how to resume, exit with 130.
+
+    130 is what a shell reports for a program ended by Ctrl-C (128 + SIGINT), so scripts that
+    chain runs see that this one did not finish.
+    """
+    if not trainer.interrupted:
+        return
+    resume = next((cb.interrupted_path for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)
+    write_results(folder, history, {**results, "interrupted": {
+        "epochs_completed": trainer.epoch, "steps_completed": trainer.step,
+        **({"resume_with": str(resume)} if resume is not None else {})}}, args, title=title)
+    print(f"{title}: interrupted after {trainer.epoch} epochs and {trainer.step} steps"
+          + (f"; continue with --resume {resume}" if resume is not None else ""), file=sys.stderr)
+    raise SystemExit(130)
 
 
 def run_folder(out: str | None, name: str, create: bool = True) -> Path:
@@ -231,11 +267,18 @@ def run_folder(out: str | None, name: str, create: bool = True) -> Path:
 
 def write_results(folder: Path, history: Any, results: dict[str, Any], args: argparse.Namespace,
                   title: str) -> dict[str, Any]:
-    """Write ``curves.png``, ``history.csv`` and ``metrics.json``; print the final line."""
-    history.plot(folder / "curves.png", title=title, val_label="test")
+    """Write ``curves.png``, ``history.csv`` and ``metrics.json``; print the final line.
+
+    ``metrics.json`` says ``"status": "finished"``, or ``"interrupted"`` when ``results`` has an
+    ``"interrupted"`` entry (then ``curves.png`` is drawn only when an epoch was completed).
+    """
+    interrupted = "interrupted" in results
+    if len(history) or not interrupted:
+        history.plot(folder / "curves.png", title=title, val_label="test")
     history.to_csv(folder / "history.csv")
     seconds = [row["seconds"] for row in history.epochs]
     summary = {
+        "status": "interrupted" if interrupted else "finished",
         **results,
         "epochs": len(history),
         "seconds_per_epoch": round(float(np.mean(seconds)), 2) if seconds else None,
@@ -244,11 +287,12 @@ def write_results(folder: Path, history: Any, results: dict[str, Any], args: arg
                    f"Python {platform.python_version()}",
         "giagrad": giagrad.__version__,
         "options": {key: value for key, value in vars(args).items()},
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        ("interrupted_at" if interrupted else "finished"): time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     with open(folder / "metrics.json", "w", encoding="utf-8") as file:
         json.dump(summary, file, indent=2)
         file.write("\n")
-    line = "  ".join(f"{key} {value:.4f}" for key, value in results.items() if isinstance(value, float))
-    print(f"{title}: {line}  ({summary['total_seconds']} s; files in {folder})")
+    if not interrupted:
+        line = "  ".join(f"{key} {value:.4f}" for key, value in results.items() if isinstance(value, float))
+        print(f"{title}: {line}  ({summary['total_seconds']} s; files in {folder})")
     return summary

@@ -21,7 +21,7 @@ import giagrad
 from giagrad import nn, optim
 from giagrad.data import DataLoader, TensorDataset
 from giagrad.train import ModelCheckpoint, Trainer
-from recipes.common import base_parser, export_onnx, run_folder, write_results
+from recipes.common import base_parser, export_onnx, run_folder, stop_if_interrupted, write_results
 
 
 def make_moons(samples: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
                       callbacks=[ModelCheckpoint(folder, monitor="val_accuracy", save_best=False)],
                       verbose=0 if args.quiet else 2, log_every=max(args.epochs // 10, 1))
     history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
+    stop_if_interrupted(trainer, folder, history, {}, args, title="MLP on moons")
     test = trainer.evaluate(test_loader)
     draw_boundary(model, points[:split], labels[:split], points[split:], labels[split:], folder / "boundary.png",
                   title=f"decision boundary (test accuracy {test['accuracy']:.1%})")

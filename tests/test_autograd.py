@@ -270,8 +270,8 @@ def test_mean_of_an_integer_tensor_raises_like_pytorch():
 
 @pytest.mark.parametrize("uses", [1, 2, 3])
 def test_gradients_written_into_optimizer_buffers_match_plain_ones(uses):
-    # Linear's backward writes parameter gradients straight into the optimizer's flat buffer
-    # (Function.gradient_destination); a layer applied several times must still sum correctly.
+    # Backward copies parameter gradients into the optimizer's flat buffer (Tensor.grad_storage);
+    # a layer applied several times must still sum correctly.
     from giagrad import nn, optim
 
     def grads(with_optimizer):
@@ -291,4 +291,17 @@ def test_gradients_written_into_optimizer_buffers_match_plain_ones(uses):
     for a, b in zip(plain, buffered):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     for p in buffered_layer.parameters():
-        assert p.grad is p._grad_buffer
+        assert p.grad is p.grad_storage
+
+
+def test_grad_storage_receives_the_first_gradient_and_a_stale_one_is_ignored():
+    x = giagrad.tensor([1.0, 2.0], requires_grad=True)
+    x.grad_storage = np.full(2, 7.0, dtype=np.float32)
+    (x * 3).sum().backward()
+    assert x.grad is x.grad_storage
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad_storage, [5.0, 5.0])
+    y = giagrad.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+    y.grad_storage = np.zeros(2, dtype=np.float32)  # of another dtype: not used
+    (y * 3).sum().backward()
+    assert y.grad is not y.grad_storage and y.grad.dtype == np.float64

@@ -192,7 +192,7 @@ def test_einsum_takes_a_list_of_operands():
     (lambda: giagrad.ones(3) @ giagrad.ones(4), ValueError, "MatMul"),
     (lambda: giagrad.ones(2) + "a", TypeError, "unsupported operand of type str"),
     (lambda: giagrad.ones(2) * None, TypeError, "unsupported operand"),
-    (lambda: giagrad.maximum(giagrad.ones(2), "a"), TypeError, "maximum: expected a Tensor or a number, got str"),
+    (lambda: giagrad.maximum(giagrad.ones(2), "a"), TypeError, "Maximum: unsupported operand of type str"),
     (lambda: giagrad.where(giagrad.ones(2), 1.0, 2.0), TypeError, "where: condition must be a bool"),
     (lambda: giagrad.clamp(np.ones(2), 0.0), TypeError, "clamp: input must be a Tensor"),
     (lambda: giagrad.ones(2).clamp(), ValueError, "clamp: at least one"),

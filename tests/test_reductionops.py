@@ -253,7 +253,7 @@ def test_cumsum_of_integers_and_bools():
     (lambda x: x.max(1.5), TypeError, "max: dim must be an integer"),
     (lambda x: x.norm("nuc"), ValueError, "norm: p"),
     (lambda x: x.var(0, unbiased=True, correction=0), ValueError, "var: give either"),
-    (lambda x: giagrad.tensor([1, 2]).var(), TypeError, "var: expected a floating"),
+    (lambda x: giagrad.tensor([1, 2]).var(), TypeError, "var: input must be a floating"),
     (lambda x: giagrad.tensor([1, 2]).logsumexp(), TypeError, "logsumexp"),
     (lambda x: giagrad.zeros(0).amax(), ValueError, r"Amax.*\(0,\)"),
     (lambda x: giagrad.zeros(0, 3).max(0), IndexError, r"max: .*size 0"),

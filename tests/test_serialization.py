@@ -301,3 +301,93 @@ def test_malformed_metadata_is_a_checkpoint_error(tmp_path):
     rewrite(path, lambda entries: entries.update({METADATA_ENTRY: np.frombuffer(b"\xff{", np.uint8)}))
     with pytest.raises(CheckpointError, match="unreadable"):
         giagrad.load(path)
+
+
+def small_checkpoint():
+    giagrad.manual_seed(0)
+    model = nn.Linear(3, 2)
+    optimizer = giagrad.optim.Adam(model.parameters())
+    model(giagrad.randn(4, 3)).sum().backward()
+    optimizer.step()
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 3, "name": "run"}
+
+
+def test_every_single_byte_corruption_is_a_checkpoint_error_or_harmless(tmp_path):
+    # Each byte of a small checkpoint (about 2.8 kB) inverted, and every fourth one with its low
+    # bit flipped: the load either raises CheckpointError naming the file or gives exactly the
+    # saved object (a byte that zip does not read, such as a timestamp).
+    original = tmp_path / "ok.npz"
+    giagrad.save(small_checkpoint(), original)
+    obj = giagrad.load(original)
+    raw = original.read_bytes()
+    path = tmp_path / "corrupt.npz"
+    escaped = []
+    for position in range(len(raw)):
+        for change in (0xFF, 0x01) if position % 4 == 0 else (0xFF,):
+            data = bytearray(raw)
+            data[position] ^= change
+            path.write_bytes(bytes(data))
+            try:
+                loaded = giagrad.load(path)
+            except CheckpointError as error:
+                if "corrupt.npz" not in str(error):
+                    escaped.append((position, change, f"no path in {error}"))
+                continue
+            except Exception as error:  # noqa: BLE001 - the point of the test
+                escaped.append((position, change, f"{type(error).__name__}: {error}"))
+                continue
+            try:
+                assert_same(obj, loaded)
+            except AssertionError:
+                escaped.append((position, change, "loaded a different object"))
+    assert escaped == []
+
+
+def deep_metadata_file(path, depth):
+    giagrad.save({"w": np.zeros(2)}, path)
+    # written by hand: json.dumps itself cannot nest 5,000 deep
+    node = '{"type": "list", "items": [' * depth + "1" + "]}" * depth
+
+    def deepen(entries):
+        metadata = json.loads(entries[METADATA_ENTRY].tobytes())
+        metadata["object"] = "OBJECT"
+        text = json.dumps(metadata).replace('"OBJECT"', node)
+        entries[METADATA_ENTRY] = np.frombuffer(text.encode(), np.uint8)
+
+    rewrite(path, deepen)
+
+
+@pytest.mark.parametrize("depth", [300, 5000])
+def test_deeply_nested_metadata_is_a_checkpoint_error(tmp_path, depth):
+    path = tmp_path / "deep.npz"
+    deep_metadata_file(path, depth)
+    with pytest.raises(CheckpointError, match="deep.npz"):
+        giagrad.load(path)
+
+
+def test_saving_a_too_deeply_nested_object_names_the_target(tmp_path):
+    nested: list = []
+    inner = nested
+    for _ in range(5000):
+        inner.append([])
+        inner = inner[0]
+    with pytest.raises(ValueError, match="nested more than 200 levels.*deep.npz"):
+        giagrad.save(nested, tmp_path / "deep.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_errors_name_the_target_not_the_temporary_file(tmp_path):
+    target = tmp_path / "missing-folder" / "c.npz"
+    with pytest.raises(FileNotFoundError) as raised:
+        giagrad.save({"a": 1}, target)
+    assert str(target) in str(raised.value) and ".tmp" not in str(raised.value)
+    (tmp_path / "folder.npz").mkdir()
+    with pytest.raises(OSError) as raised:
+        giagrad.save({"a": 1}, tmp_path / "folder.npz")
+    assert "folder.npz'" in str(raised.value) and ".tmp" not in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.npz"]
+
+
+def test_a_directory_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="is a directory"):
+        giagrad.load(tmp_path)

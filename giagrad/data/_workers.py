@@ -220,8 +220,12 @@ def base_seed(loader: Any, epoch: int) -> int:
     if loader.seed is not None:
         root = loader.seed
     else:
+        # Resumed in the middle of this epoch, the sampler knows the generator's state as the epoch
+        # began: the same base seed, so that the rest of the epoch gets the same random transforms.
+        replayed = getattr(loader.sampler, "replayed_state", None)
+        state = replayed(epoch) if replayed is not None else None
         state_copy = np.random.PCG64()
-        state_copy.state = _random.generator().bit_generator.state
+        state_copy.state = state if state is not None else _random.generator().bit_generator.state
         root = int(np.random.Generator(state_copy).integers(2 ** 62))
     return int(np.random.SeedSequence([root, epoch]).generate_state(1, dtype=np.uint64)[0] >> 2)
 

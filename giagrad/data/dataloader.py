@@ -17,7 +17,9 @@ a new order every epoch, the same orders in every run. ``state_dict()`` holds th
 a training run resumed after epoch ``k`` with ``load_state_dict`` (or ``set_epoch(k)``) sees the
 same batches as an uninterrupted one. With ``generator=`` the loader draws from that numpy
 generator; with neither, from ``giagrad.random.generator()`` (seeded by ``giagrad.manual_seed``),
-whose state a trainer checkpoint saves.
+whose state a trainer checkpoint saves. Without a seed, ``state_dict()`` also keeps the
+generator's state at the start of the epoch, so that a run resumed in the middle of an epoch
+sees the rest of that epoch's order, exactly as without the interruption.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import numpy as np
 from giagrad.data import _workers
 from giagrad.data.dataset import Dataset, IterableDataset, supports_batch_indexing
 from giagrad.data.sampler import BatchSampler, RandomSampler, SequentialSampler
-from giagrad.tensor import DEFAULT_FLOAT, Tensor
+from giagrad.dtypes import DEFAULT_FLOAT
+from giagrad.tensor import Tensor
 
 __all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
 
@@ -241,18 +244,26 @@ class DataLoader:
             raise ValueError(f"DataLoader.set_epoch: epoch should be a non-negative integer, got {epoch!r}")
         self._epoch = int(epoch)
 
-    def state_dict(self) -> dict[str, int]:
-        """The loader's progress: ``{'epoch': next epoch to run}``.
+    def state_dict(self) -> dict[str, Any]:
+        """The loader's progress: ``{'epoch': next epoch to run}``, and the sampler's state if any.
 
-        Save it after an epoch ends: the counter moves on when an epoch *starts*, so a state taken
-        in the middle of epoch ``e`` already says ``e + 1`` (the rest of ``e`` would be skipped).
+        The counter moves on when an epoch *starts*, so a state taken in the middle of epoch
+        ``e`` already says ``e + 1``; to resume inside ``e``, ``set_epoch(e)`` after loading it
+        (the trainer does). A shuffling sampler without a seed adds ``"sampler"``: the
+        generator's state at the start of the epoch, so that the same order is drawn again.
         """
-        return {"epoch": self._epoch}
+        state: dict[str, Any] = {"epoch": self._epoch}
+        sampler_state = self.sampler.state_dict() if hasattr(self.sampler, "state_dict") else None
+        if sampler_state:
+            state["sampler"] = sampler_state
+        return state
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
         if "epoch" not in state:
             raise KeyError("DataLoader.load_state_dict: the state has no 'epoch'")
+        if "sampler" in state and hasattr(self.sampler, "load_state_dict"):
+            self.sampler.load_state_dict(state["sampler"])
         self.set_epoch(state["epoch"])
 
     # ------------------------------------------------------------------ iteration

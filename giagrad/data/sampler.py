@@ -14,6 +14,10 @@ Random samplers take ``seed`` or ``generator`` (a ``numpy.random.Generator``), n
 - ``generator``: draws from that generator, continuing its stream.
 - neither: draws from ``giagrad.random.generator()`` (seeded by ``giagrad.manual_seed``; a
   checkpoint that saves ``giagrad.get_rng_state()`` makes a resumed run repeat the same draws).
+
+Without a seed, ``state_dict()`` keeps the generator's state at the start of the last epoch, so
+that a run resumed in the middle of an epoch (a trainer's ``interrupted.npz``) sees the same
+order for the rest of it.
 """
 
 from __future__ import annotations
@@ -53,7 +57,13 @@ def _check_positive_int(name: str, value: Any, owner: str) -> int:
 
 
 class _EpochRandomness:
-    """Where a random sampler draws from: ``[seed, epoch]``, a given generator, or giagrad's."""
+    """Where a random sampler draws from: ``[seed, epoch]``, a given generator, or giagrad's.
+
+    Without a seed, the order of an epoch depends on the generator's state when the epoch
+    starts, so :meth:`state_dict` keeps that state (and, for a generator given by the user,
+    its current state too): a loader restored in the middle of that epoch rewinds the generator
+    to that state and draws the same order again.
+    """
 
     def __init__(self, seed: int | None, generator: np.random.Generator | None, owner: str) -> None:
         if seed is not None and generator is not None:
@@ -65,6 +75,8 @@ class _EpochRandomness:
         self.seed = None if seed is None else int(seed)
         self.generator = generator
         self.epoch = 0
+        self._epoch_start: tuple[int, dict[str, Any]] | None = None  # (epoch, generator state as it began)
+        self._replay: tuple[int, dict[str, Any]] | None = None  # the same, restored by load_state_dict
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose order the next iteration draws (matters only with ``seed``)."""
@@ -73,9 +85,52 @@ class _EpochRandomness:
     def _rng(self) -> np.random.Generator:
         if self.seed is not None:
             return np.random.default_rng([self.seed, self.epoch])
-        if self.generator is not None:
-            return self.generator
-        return _random.generator()  # fetched each time: manual_seed replaces it
+        # fetched each time: manual_seed replaces giagrad's generator
+        generator = self.generator if self.generator is not None else _random.generator()
+        replay, self._replay = self._replay, None
+        if replay is not None and replay[0] == self.epoch:
+            # Resumed in the middle of this epoch: rewind the generator to where the epoch began,
+            # so that it draws the same order (a trainer then puts giagrad's generator back
+            # where the checkpoint left it).
+            generator.bit_generator.state = replay[1]
+        self._epoch_start = (self.epoch, dict(generator.bit_generator.state))
+        return generator
+
+    def replayed_state(self, epoch: int) -> dict[str, Any] | None:
+        """giagrad's generator as ``epoch`` began, when a loaded state will replay that epoch, else None.
+
+        DataLoader workers take their seeds from it, so that a resumed epoch gets the same ones.
+        """
+        if self.generator is None and self._replay is not None and self._replay[0] == epoch:
+            return self._replay[1]
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resume needs to draw the same orders: empty with a seed (the epoch says it all)."""
+        if self.seed is not None:
+            return {}
+        state: dict[str, Any] = {}
+        if self._epoch_start is not None:
+            state["epoch"], state["generator_state"] = self._epoch_start
+        if self.generator is not None:  # giagrad's own generator is saved by the trainer
+            state["generator_now"] = self.generator.bit_generator.state
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (before iterating again)."""
+        if self.seed is not None or not state:
+            return
+        generator = self.generator if self.generator is not None else _random.generator()
+        kind = generator.bit_generator.state["bit_generator"]
+        for key in ("generator_state", "generator_now"):
+            saved = state.get(key)
+            if saved is not None and (not isinstance(saved, dict) or saved.get("bit_generator") != kind):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {key} is not the state of a {kind} "
+                                 f"generator, got {saved!r:.80}")
+        if "generator_state" in state:
+            self._replay = (int(state["epoch"]), state["generator_state"])
+        if "generator_now" in state and self.generator is not None:
+            self.generator.bit_generator.state = state["generator_now"]
 
 
 class SequentialSampler(Sampler):

@@ -60,6 +60,9 @@ from giagrad.nn.embedding import Embedding  # noqa: F401
 from giagrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
 from giagrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, AvgPool3d, MaxPool2d, MaxPool3d  # noqa: F401
 
+# --- recurrent layers ---
+from giagrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
+
 # isort: split
 
 # --- data parallelism over MPI (MPI itself is imported only when a process group starts) ---

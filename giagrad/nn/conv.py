@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from giagrad._validation import float_dtype, int_tuple, positive_int, require_tensor
 from giagrad.nn import functional as F
 from giagrad.nn import init
 from giagrad.nn.module import Module, Parameter
@@ -30,9 +31,9 @@ class _ConvNd(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         name, dims = type(self).__name__, self.spatial_dims
-        in_channels = F._positive_int(name, "in_channels", in_channels)
-        out_channels = F._positive_int(name, "out_channels", out_channels)
-        groups = F._positive_int(name, "groups", groups)
+        in_channels = positive_int(name, "in_channels", in_channels)
+        out_channels = positive_int(name, "out_channels", out_channels)
+        groups = positive_int(name, "groups", groups)
         if in_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})")
         if out_channels % groups:
@@ -40,9 +41,9 @@ class _ConvNd(Module):
         if padding_mode != "zeros":
             raise ValueError(f"{name}: padding_mode {padding_mode!r} is not supported; only 'zeros' is")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = F._int_tuple(name, "kernel_size", kernel_size, dims, 1)
-        self.stride = F._int_tuple(name, "stride", stride, dims, 1)
-        self.dilation = F._int_tuple(name, "dilation", dilation, dims, 1)
+        self.kernel_size = int_tuple(name, "kernel_size", kernel_size, dims, 1)
+        self.stride = int_tuple(name, "stride", stride, dims, 1)
+        self.dilation = int_tuple(name, "dilation", dilation, dims, 1)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"{name}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
@@ -50,10 +51,10 @@ class _ConvNd(Module):
                 raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
             self.padding: tuple[int, ...] | str = padding
         else:
-            self.padding = F._int_tuple(name, "padding", padding, dims, 0)
-        self.output_padding = F._int_tuple(name, "output_padding", output_padding, dims, 0)
+            self.padding = int_tuple(name, "padding", padding, dims, 0)
+        self.output_padding = int_tuple(name, "output_padding", output_padding, dims, 0)
         self.padding_mode = padding_mode
-        dtype = F._float_dtype(name, dtype)
+        dtype = float_dtype(name, dtype)
         if self.transposed:
             shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
         else:
@@ -78,7 +79,7 @@ class _ConvNd(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def _check_input(self, input: Any) -> None:
-        F.require_tensor(type(self).__name__, input)
+        require_tensor(type(self).__name__, input)
         shape = input.shape
         dims = self.spatial_dims
         layout = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[dims]

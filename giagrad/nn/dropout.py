@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from giagrad._validation import check_probability
 from giagrad.nn import functional as F
 from giagrad.nn.module import Module
 from giagrad.tensor import Tensor
@@ -12,7 +13,7 @@ __all__ = ["Dropout", "Dropout2d"]
 class _DropoutNd(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        self.p = F._check_probability(type(self).__name__, p)
+        self.p = check_probability(type(self).__name__, p)
         if inplace:
             raise ValueError(f"{type(self).__name__}: inplace=True is not supported (autograd records no "
                              "in-place ops)")

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from giagrad._validation import float_dtype, positive_int
 from giagrad.grad_mode import no_grad
 from giagrad.nn import functional as F
 from giagrad.nn import init
@@ -44,14 +45,14 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        num_embeddings = F._positive_int("Embedding", "num_embeddings", num_embeddings)
-        embedding_dim = F._positive_int("Embedding", "embedding_dim", embedding_dim)
+        num_embeddings = positive_int("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = positive_int("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
             if not isinstance(padding_idx, (int, np.integer)) or not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx must be within num_embeddings ({num_embeddings}), "
                                  f"got {padding_idx!r}")
             padding_idx = int(padding_idx) % num_embeddings
-        dtype = F._float_dtype("Embedding", dtype)
+        dtype = float_dtype("Embedding", dtype)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dtype))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from giagrad.nn import functional as F
+from giagrad._validation import check_dim, require_tensor
 from giagrad.nn.module import Module
-from giagrad.tensor import Tensor, _check_dim
+from giagrad.tensor import Tensor
 
 __all__ = ["Flatten", "Unflatten"]
 
@@ -34,7 +34,7 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        F.require_tensor("Flatten", input)
+        require_tensor("Flatten", input)
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
@@ -70,9 +70,9 @@ class Unflatten(Module):
         self.unflattened_size = tuple(unflattened_size)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        F.require_tensor("Unflatten", input)
+        require_tensor("Unflatten", input)
         shape = input.shape
-        dim = _check_dim("Unflatten", self.dim, len(shape))
+        dim = check_dim("Unflatten", self.dim, len(shape))
         sizes = self.unflattened_size
         known = math.prod(size for size in sizes if size != -1)
         if -1 in sizes:

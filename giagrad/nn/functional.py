@@ -13,30 +13,21 @@ import numpy as np
 
 from giagrad import convops, mathops, mlops, normops
 from giagrad import random as _random
-from giagrad.tensor import DEFAULT_FLOAT, Tensor
+from giagrad._validation import check_floating, check_probability, int_tuple
+from giagrad.dtypes import operand_array
+from giagrad.tensor import Tensor
 
 # --- linear, activations, losses, one_hot ---
 
 
 def _tensor(op: str, value: Any, name: str = "input") -> Tensor:
-    """``value`` as a Tensor (numpy arrays and numbers are wrapped), for argument checks."""
+    """``value`` as a Tensor for argument checks: numbers and arrays are wrapped by giagrad's one
+    rule (``giagrad.dtypes.operand_array``)."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (np.ndarray, np.generic, int, float, list, tuple)):
-        return Tensor(value)
+        return Tensor(operand_array(value, None))
     raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
-
-
-def require_tensor(layer: str, value: Any) -> None:
-    """A layer's input must be a Tensor: a list or an array gets a clear error naming the layer."""
-    if not isinstance(value, Tensor):
-        hint = "; convert it with giagrad.tensor(...)" if isinstance(value, (list, tuple, np.ndarray)) else ""
-        raise TypeError(f"{layer}: input must be a Tensor, got {type(value).__name__}{hint}")
-
-
-def _check_floating(op: str, x: Tensor, name: str = "input") -> None:
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: {name} must be a floating point tensor, got dtype {x.dtype}")
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -71,7 +62,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {input.shape} does not match weight of shape {weight.shape}; "
             f"expected input of shape (..., {weight.shape[1]})"
         )
-    _check_floating("linear", input)
+    check_floating("linear", input)
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input is {input.dtype} but weight is {weight.dtype}; convert one of them")
     if bias is None:
@@ -92,7 +83,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def _activation(op: str, input: Tensor, function: type, **options: Any) -> Tensor:
     input = _tensor(op, input)
-    _check_floating(op, input)
+    check_floating(op, input)
     return Tensor.comm(function, input, **options)
 
 
@@ -267,7 +258,7 @@ def _softmax_dim(op: str, x: Tensor, dim: int) -> int:
 def _along_dim(op: str, function: type, input: Tensor, dim: int) -> Tensor:
     """Apply ``softmax`` or ``log_softmax``'s node along ``dim``, a 0-d input as one class."""
     input = _tensor(op, input)
-    _check_floating(op, input)
+    check_floating(op, input)
     axis = _softmax_dim(op, input, dim)
     if input.ndim == 0:  # numpy turns 0-d results into scalars: work on one element
         return Tensor.comm(function, input.reshape(1), axis=0).reshape(())
@@ -317,7 +308,7 @@ def _check_reduction(op: str, reduction: str, allowed: tuple[str, ...] = _REDUCT
 
 def _loss_input(op: str, input: Any) -> Tensor:
     input = _tensor(op, input)
-    _check_floating(op, input)
+    check_floating(op, input)
     return input
 
 
@@ -683,39 +674,10 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 # --- convolution, pooling, normalization, dropout, embedding ---
 
 
-def _int_tuple(op: str, name: str, value: Any, length: int, minimum: int) -> tuple[int, ...]:
-    """An int or a sequence of ``length`` ints as a tuple, each at least ``minimum``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        values = (int(value),) * length
-    elif isinstance(value, (tuple, list)) and len(value) == length and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
-        values = tuple(int(v) for v in value)
-    else:
-        raise TypeError(f"{op}: {name} must be an int or a tuple of {length} ints, got {value!r}")
-    if min(values) < minimum:
-        raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
-    return values
-
-
-def _positive_int(op: str, name: str, value: Any) -> int:
-    """A layer's size argument (channels, features, groups) as an int; bools are not sizes."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _float_dtype(op: str, dtype: Any) -> np.dtype:
-    """The dtype of a layer's parameters: float32 by default, and floating."""
-    dtype = np.dtype(DEFAULT_FLOAT if dtype is None else dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"{op}: dtype must be a floating dtype, got {dtype}")
-    return dtype
-
-
 def _check_spatial_input(op: str, input: Any, spatial_dims: int) -> tuple[Tensor, bool]:
     """The input as a batched floating tensor; also whether it came without a batch dim."""
     input = _tensor(op, input)
-    _check_floating(op, input)
+    check_floating(op, input)
     if input.ndim not in (spatial_dims + 1, spatial_dims + 2):
         layout = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[spatial_dims]
         raise ValueError(f"{op}: expected a {spatial_dims + 2}-D input {layout} or {spatial_dims + 1}-D without "
@@ -750,7 +712,7 @@ def _conv_padding(op: str, padding: Any, kernel: tuple[int, ...], stride: tuple[
             pads += (total // 2, total - total // 2)  # the odd pixel goes after, as PyTorch
         return pads
     pads = ()
-    for p in _int_tuple(op, "padding", padding, len(kernel), 0):
+    for p in int_tuple(op, "padding", padding, len(kernel), 0):
         pads += (p, p)
     return pads
 
@@ -776,8 +738,8 @@ def _convolution(op: str, input: Any, weight: Any, bias: Any, stride: Any, paddi
     if bias is not None:
         bias = _check_parameter(op, bias, "bias", input, (out_channels,))
     kernel = weight.shape[2:]
-    stride = _int_tuple(op, "stride", stride, spatial_dims, 1)
-    dilation = _int_tuple(op, "dilation", dilation, spatial_dims, 1)
+    stride = int_tuple(op, "stride", stride, spatial_dims, 1)
+    dilation = int_tuple(op, "dilation", dilation, spatial_dims, 1)
     pads = _conv_padding(op, padding, kernel, stride, dilation)
     for size, k, d, before, after in zip(input.shape[2:], kernel, dilation, pads[::2], pads[1::2], strict=True):
         if d * (k - 1) + 1 > size + before + after:
@@ -917,10 +879,10 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     out_channels = weight.shape[1] * groups
     if bias is not None:
         bias = _check_parameter(op, bias, "bias", input, (out_channels,))
-    stride = _int_tuple(op, "stride", stride, 2, 1)
-    padding = _int_tuple(op, "padding", padding, 2, 0)
-    output_padding = _int_tuple(op, "output_padding", output_padding, 2, 0)
-    dilation = _int_tuple(op, "dilation", dilation, 2, 1)
+    stride = int_tuple(op, "stride", stride, 2, 1)
+    padding = int_tuple(op, "padding", padding, 2, 0)
+    output_padding = int_tuple(op, "output_padding", output_padding, 2, 0)
+    dilation = int_tuple(op, "dilation", dilation, 2, 1)
     for extra, s, d in zip(output_padding, stride, dilation, strict=True):
         if extra >= s and extra >= d:
             raise ValueError(f"{op}: output_padding {output_padding} must be smaller than either stride "
@@ -944,10 +906,10 @@ def _pooling_geometry(op: str, input: Tensor, kernel_size: Any, stride: Any, pad
     last, partial windows need beyond ``padding``.
     """
     dims = spatial_dims
-    kernel = _int_tuple(op, "kernel_size", kernel_size, dims, 1)
-    stride = kernel if stride is None or stride == () or stride == [] else _int_tuple(op, "stride", stride, dims, 1)
-    padding = _int_tuple(op, "padding", padding, dims, 0)
-    dilation = _int_tuple(op, "dilation", dilation, dims, 1)
+    kernel = int_tuple(op, "kernel_size", kernel_size, dims, 1)
+    stride = kernel if stride is None or stride == () or stride == [] else int_tuple(op, "stride", stride, dims, 1)
+    padding = int_tuple(op, "padding", padding, dims, 0)
+    dilation = int_tuple(op, "dilation", dilation, dims, 1)
     out_size: tuple[int, ...] = ()
     full_padding: tuple[int, ...] = ()
     for size, k, s, p, d in zip(input.shape[2:], kernel, stride, padding, dilation, strict=True):
@@ -1113,7 +1075,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int 
     input, unbatched = _check_spatial_input(op, input, 2)
     if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
         output_size = tuple(size if s is None else s for s, size in zip(output_size, input.shape[2:], strict=True))
-    out_size = _int_tuple(op, "output_size", output_size, 2, 1)
+    out_size = int_tuple(op, "output_size", output_size, 2, 1)
     if min(input.shape[2:]) < 1:
         raise ValueError(f"{op}: input of shape {input.shape} has an empty spatial dim")
     out = Tensor.comm(convops.AdaptiveAvgPool2d, input, out_size=out_size)
@@ -1123,7 +1085,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int 
 def _channels_input(op: str, input: Any) -> Tensor:
     """The floating ``(N, C, *)`` input of ``batch_norm`` and ``group_norm``."""
     input = _tensor(op, input)
-    _check_floating(op, input)
+    check_floating(op, input)
     if input.ndim < 2:
         raise ValueError(f"{op}: expected input of shape (N, C, *), got shape {input.shape}")
     return input
@@ -1235,8 +1197,8 @@ def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...], weight: T
     """
     op = "layer_norm"
     input = _tensor(op, input)
-    _check_floating(op, input)
-    shape = _int_tuple(op, "normalized_shape", normalized_shape, 1, 1) if isinstance(normalized_shape, int) \
+    check_floating(op, input)
+    shape = int_tuple(op, "normalized_shape", normalized_shape, 1, 1) if isinstance(normalized_shape, int) \
         else tuple(normalized_shape)
     if not shape or input.shape[input.ndim - len(shape):] != shape or input.ndim < len(shape):
         raise ValueError(f"{op}: input of shape {input.shape} does not end with normalized_shape {shape}")
@@ -1273,14 +1235,6 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     return _affine(out.reshape(input.shape), weight, bias, (1, channels) + (1,) * (input.ndim - 2))
 
 
-def _check_probability(op: str, p: Any) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{op}: p must be a number, got {p!r}")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
-    return float(p)
-
-
 def _dropout_with_mask(input: Tensor, p: float, mask_shape: tuple[int, ...]) -> Tensor:
     # Inverted dropout: survivors are scaled by 1 / (1 - p) so that the expectation is unchanged
     # and evaluation needs no rescaling.
@@ -1304,8 +1258,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """
     op = "dropout"
     input = _tensor(op, input)
-    p = _check_probability(op, p)
-    _check_floating(op, input)
+    p = check_probability(op, p)
+    check_floating(op, input)
     if not training or p == 0.0:
         return input
     return _dropout_with_mask(input, p, input.shape)
@@ -1323,8 +1277,8 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """
     op = "dropout2d"
     input = _tensor(op, input)
-    p = _check_probability(op, p)
-    _check_floating(op, input)
+    p = check_probability(op, p)
+    check_floating(op, input)
     if input.ndim not in (3, 4):
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or 3-D (N, C, L), got shape {input.shape}")
     if not training or p == 0.0:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from giagrad._validation import float_dtype, require_tensor
 from giagrad.nn import functional as F
 from giagrad.nn import init
 from giagrad.nn.module import Module, Parameter
@@ -66,7 +67,7 @@ class Linear(Module):
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"Linear: {name} must be a non-negative integer, got {value!r}")
-        dtype = F._float_dtype("Linear", dtype)
+        dtype = float_dtype("Linear", dtype)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
@@ -85,7 +86,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        F.require_tensor("Linear", input)
+        require_tensor("Linear", input)
         shape = input.shape
         if not shape or shape[-1] != self.in_features:
             raise ValueError(

@@ -497,7 +497,6 @@ class Module:
                 tensor.data = tensor.data.astype(dtype)
                 if tensor.grad is not None:
                     tensor.grad = tensor.grad.astype(dtype)
-                tensor._grad_buffer = None  # a reusable gradient array of the old dtype
                 tensor._mark_modified()
         return self
 

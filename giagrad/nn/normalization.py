@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from giagrad._validation import float_dtype, positive_int, require_tensor
 from giagrad.grad_mode import no_grad
 from giagrad.nn import functional as F
 from giagrad.nn import init
@@ -37,10 +38,10 @@ class _BatchNorm(Module):
                  track_running_stats: bool = True, dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
-        self.num_features = F._positive_int(name, "num_features", num_features)
+        self.num_features = positive_int(name, "num_features", num_features)
         if momentum is not None and not 0.0 <= momentum <= 1.0:
             raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum!r}")
-        dtype = F._float_dtype(name, dtype)
+        dtype = float_dtype(name, dtype)
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         _affine_parameters(self, affine, bias, self.num_features, dtype)
@@ -70,7 +71,7 @@ class _BatchNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
-        F.require_tensor(type(self).__name__, input)
+        require_tensor(type(self).__name__, input)
         shape = input.shape
         if len(shape) not in self.input_dims:
             expected = " or ".join(f"{d}D" for d in self.input_dims)
@@ -174,8 +175,8 @@ class LayerNorm(Module):
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         if not shape:
             raise ValueError("LayerNorm: normalized_shape must not be empty")
-        self.normalized_shape = tuple(F._positive_int("LayerNorm", "normalized_shape", s) for s in shape)
-        dtype = F._float_dtype("LayerNorm", dtype)
+        self.normalized_shape = tuple(positive_int("LayerNorm", "normalized_shape", s) for s in shape)
+        dtype = float_dtype("LayerNorm", dtype)
         self.eps, self.elementwise_affine = eps, bool(elementwise_affine)
         _affine_parameters(self, elementwise_affine, bias, self.normalized_shape, dtype)
 
@@ -214,12 +215,12 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
                  dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
-        self.num_groups = F._positive_int("GroupNorm", "num_groups", num_groups)
-        self.num_channels = F._positive_int("GroupNorm", "num_channels", num_channels)
+        self.num_groups = positive_int("GroupNorm", "num_groups", num_groups)
+        self.num_channels = positive_int("GroupNorm", "num_channels", num_channels)
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
                              f"({num_groups})")
-        dtype = F._float_dtype("GroupNorm", dtype)
+        dtype = float_dtype("GroupNorm", dtype)
         self.eps, self.affine = eps, bool(affine)
         _affine_parameters(self, affine, bias, self.num_channels, dtype)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from giagrad._validation import int_tuple
 from giagrad.nn import functional as F
 from giagrad.nn.module import Module
 from giagrad.tensor import Tensor
@@ -13,11 +14,11 @@ __all__ = ["MaxPool2d", "AvgPool2d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool2
 
 def _check_pool_arguments(name: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1,
                           dims: int = 2) -> None:
-    kernel = F._int_tuple(name, "kernel_size", kernel_size, dims, 1)
+    kernel = int_tuple(name, "kernel_size", kernel_size, dims, 1)
     if stride is not None:
-        F._int_tuple(name, "stride", stride, dims, 1)
-    pads = F._int_tuple(name, "padding", padding, dims, 0)
-    dilations = F._int_tuple(name, "dilation", dilation, dims, 1)
+        int_tuple(name, "stride", stride, dims, 1)
+    pads = int_tuple(name, "padding", padding, dims, 0)
+    dilations = int_tuple(name, "dilation", dilation, dims, 1)
     for p, k, d in zip(pads, kernel, dilations, strict=True):
         if 2 * p > d * (k - 1) + 1:
             raise ValueError(f"{name}: padding {padding} must be at most half of the kernel size {kernel_size}")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, Params, effective_grad
+from giagrad.optim.optimizer import Optimizer, Params, effective_grad, plain_grad
 
 __all__ = ["Adadelta"]
 
@@ -28,6 +28,9 @@ class Adadelta(Optimizer):
         L2 penalty :math:`\lambda` added to the gradient (default 0).
     maximize : bool
         Maximize the objective instead of minimizing it.
+    foreach : bool, optional
+        None or True (default): update all parameters of a group at once on flat buffers;
+        False: the plain per-parameter implementation (see :class:`Optimizer`).
 
     Notes
     -----
@@ -52,8 +55,10 @@ class Adadelta(Optimizer):
     _non_negative = ("lr", "eps", "weight_decay")
 
     def __init__(self, params: Params, lr: float = 1.0, rho: float = 0.9,
-                 eps: float = 1e-6, weight_decay: float = 0.0, *, maximize: bool = False) -> None:
-        defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
+                 eps: float = 1e-6, weight_decay: float = 0.0, *, maximize: bool = False,
+                 foreach: bool | None = None) -> None:
+        defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize,
+                    "foreach": foreach}
         super().__init__(params, defaults)
 
     def _validate(self, hyperparameters: dict[str, Any]) -> None:
@@ -87,3 +92,13 @@ class Adadelta(Optimizer):
         acc_delta += work
         delta *= float(group["lr"])
         param -= delta
+
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        rho, eps = group["rho"], group["eps"]
+        g = plain_grad(param, grad, group["weight_decay"], group["maximize"])
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg[...] = rho * square_avg + (1 - rho) * g * g
+        delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * g
+        acc_delta[...] = rho * acc_delta + (1 - rho) * delta * delta
+        param -= group["lr"] * delta

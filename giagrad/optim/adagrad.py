@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, Params, effective_grad
+from giagrad.optim.optimizer import Optimizer, Params, effective_grad, plain_grad
 
 __all__ = ["Adagrad"]
 
@@ -30,6 +30,9 @@ class Adagrad(Optimizer):
         :math:`\epsilon`, added to the root (default 1e-10).
     maximize : bool
         Maximize the objective instead of minimizing it.
+    foreach : bool, optional
+        None or True (default): update all parameters of a group at once on flat buffers;
+        False: the plain per-parameter implementation (see :class:`Optimizer`).
 
     Notes
     -----
@@ -54,9 +57,10 @@ class Adagrad(Optimizer):
 
     def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, foreach: bool | None = None) -> None:
         defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
-                    "initial_accumulator_value": initial_accumulator_value, "eps": eps, "maximize": maximize}
+                    "initial_accumulator_value": initial_accumulator_value, "eps": eps, "maximize": maximize,
+                    "foreach": foreach}
         super().__init__(params, defaults)
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
@@ -75,3 +79,10 @@ class Adagrad(Optimizer):
         np.divide(grad, work, out=work)
         work *= step_lr
         param -= work
+
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        g = plain_grad(param, grad, group["weight_decay"], group["maximize"])
+        step_lr = group["lr"] / (1 + (scalars["step"] - 1) * group["lr_decay"])
+        state["sum"][...] += g * g
+        param -= step_lr * g / (np.sqrt(state["sum"]) + group["eps"])

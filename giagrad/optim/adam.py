@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, Params, check_non_negative, decoupled_weight_decay, effective_grad
+from giagrad._validation import check_non_negative
+from giagrad.optim.optimizer import Optimizer, Params, decoupled_weight_decay, effective_grad, plain_grad
 
 __all__ = ["Adam", "AdamW", "Adamax", "NAdam"]
 
@@ -22,6 +23,24 @@ def _update_moments(grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarra
     np.multiply(grad, grad, out=work)
     work *= 1.0 - beta2
     exp_avg_sq += work
+
+
+def _plain_decayed_grad(group: dict[str, Any], param: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """The gradient of the plain Adam/NAdam rules; shrinks ``param`` first when the decay is decoupled."""
+    weight_decay = group["weight_decay"]
+    if group["decoupled_weight_decay"]:
+        param *= 1 - group["lr"] * weight_decay
+        weight_decay = 0.0
+    return plain_grad(param, grad, weight_decay, group["maximize"])
+
+
+def _plain_moments(state: dict[str, np.ndarray], g: np.ndarray, beta1: float, beta2: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Update ``exp_avg`` and ``exp_avg_sq`` in ``state`` for gradient ``g`` and return them."""
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg[...] = beta1 * exp_avg + (1 - beta1) * g
+    exp_avg_sq[...] = beta2 * exp_avg_sq + (1 - beta2) * g * g
+    return exp_avg, exp_avg_sq
 
 
 class Adam(Optimizer):
@@ -46,6 +65,9 @@ class Adam(Optimizer):
         Maximize the objective instead of minimizing it.
     decoupled_weight_decay : bool
         Decouple the weight decay from the gradient, as :class:`AdamW`.
+    foreach : bool, optional
+        None or True (default): update all parameters of a group at once on flat buffers;
+        False: the plain per-parameter implementation (see :class:`Optimizer`).
 
     Notes
     -----
@@ -79,9 +101,9 @@ class Adam(Optimizer):
 
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False) -> None:
+                 decoupled_weight_decay: bool = False, foreach: bool | None = None) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
-                    "maximize": maximize, "decoupled_weight_decay": decoupled_weight_decay}
+                    "maximize": maximize, "decoupled_weight_decay": decoupled_weight_decay, "foreach": foreach}
         super().__init__(params, defaults)
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
@@ -111,6 +133,19 @@ class Adam(Optimizer):
         work *= lr / (1.0 - beta1**step)
         param -= work
 
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        lr, eps, step = group["lr"], group["eps"], scalars["step"]
+        beta1, beta2 = group["betas"]
+        g = _plain_decayed_grad(group, param, grad)
+        exp_avg, exp_avg_sq = _plain_moments(state, g, beta1, beta2)
+        second_moment = exp_avg_sq
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"][...] = np.maximum(state["max_exp_avg_sq"], exp_avg_sq)
+            second_moment = state["max_exp_avg_sq"]
+        denominator = np.sqrt(second_moment) / math.sqrt(1 - beta2**step) + eps
+        param -= lr / (1 - beta1**step) * exp_avg / denominator
+
 
 class AdamW(Adam):
     r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
@@ -134,9 +169,9 @@ class AdamW(Adam):
 
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, foreach: bool | None = None) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         maximize=maximize, decoupled_weight_decay=True)
+                         maximize=maximize, decoupled_weight_decay=True, foreach=foreach)
 
 
 class Adamax(Optimizer):
@@ -156,6 +191,9 @@ class Adamax(Optimizer):
         L2 penalty :math:`\lambda` added to the gradient (default 0).
     maximize : bool
         Maximize the objective instead of minimizing it.
+    foreach : bool, optional
+        None or True (default): update all parameters of a group at once on flat buffers;
+        False: the plain per-parameter implementation (see :class:`Optimizer`).
 
     Notes
     -----
@@ -180,8 +218,10 @@ class Adamax(Optimizer):
     _has_betas = True
 
     def __init__(self, params: Params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False) -> None:
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
+                 eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False,
+                 foreach: bool | None = None) -> None:
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "maximize": maximize,
+                    "foreach": foreach}
         super().__init__(params, defaults)
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
@@ -203,6 +243,15 @@ class Adamax(Optimizer):
         np.divide(exp_avg, exp_inf, out=work)
         work *= float(group["lr"]) / (1.0 - beta1 ** scalars["step"])
         param -= work
+
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        beta1, beta2 = group["betas"]
+        g = plain_grad(param, grad, group["weight_decay"], group["maximize"])
+        exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
+        exp_avg[...] = beta1 * exp_avg + (1 - beta1) * g
+        exp_inf[...] = np.maximum(beta2 * exp_inf, np.abs(g) + group["eps"])
+        param -= group["lr"] / (1 - beta1 ** scalars["step"]) * exp_avg / exp_inf
 
 
 class NAdam(Optimizer):
@@ -227,6 +276,9 @@ class NAdam(Optimizer):
         :math:`\lambda\theta` to the gradient.
     maximize : bool
         Maximize the objective instead of minimizing it.
+    foreach : bool, optional
+        None or True (default): update all parameters of a group at once on flat buffers;
+        False: the plain per-parameter implementation (see :class:`Optimizer`).
 
     Notes
     -----
@@ -259,10 +311,11 @@ class NAdam(Optimizer):
 
     def __init__(self, params: Params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                     "momentum_decay": momentum_decay, "decoupled_weight_decay": decoupled_weight_decay,
-                    "maximize": maximize}
+                    "maximize": maximize, "foreach": foreach}
         super().__init__(params, defaults)
 
     def _validate(self, hyperparameters: dict[str, Any]) -> None:
@@ -296,3 +349,16 @@ class NAdam(Optimizer):
         np.divide(exp_avg, work, out=ratio)
         ratio *= lr * mu_next / (1.0 - mu_product * mu_next)
         param -= ratio
+
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        lr, step, psi = group["lr"], scalars["step"], group["momentum_decay"]
+        beta1, beta2 = group["betas"]
+        g = _plain_decayed_grad(group, param, grad)
+        mu = beta1 * (1 - 0.5 * 0.96 ** (step * psi))
+        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * psi))
+        mu_product = scalars["mu_product"] = scalars["mu_product"] * mu
+        exp_avg, exp_avg_sq = _plain_moments(state, g, beta1, beta2)
+        denominator = np.sqrt(exp_avg_sq / (1 - beta2**step)) + group["eps"]
+        param -= lr * (1 - mu) / (1 - mu_product) * g / denominator
+        param -= lr * mu_next / (1 - mu_product * mu_next) * exp_avg / denominator

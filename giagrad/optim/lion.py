@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, Params, decoupled_weight_decay, effective_grad
+from giagrad.optim.optimizer import Optimizer, Params, decoupled_weight_decay, effective_grad, plain_grad
 
 __all__ = ["Lion"]
 
@@ -31,6 +31,9 @@ class Lion(Optimizer):
         Decoupled weight decay :math:`\lambda` (default 0).
     maximize : bool
         Maximize the objective instead of minimizing it.
+    foreach : bool, optional
+        None or True (default): update all parameters of a group at once on flat buffers;
+        False: the plain per-parameter implementation (see :class:`Optimizer`).
 
     Notes
     -----
@@ -56,8 +59,9 @@ class Lion(Optimizer):
 
     def __init__(self, params: Params, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0, *,
-                 maximize: bool = False) -> None:
-        defaults = {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay, "maximize": maximize}
+                 maximize: bool = False, foreach: bool | None = None) -> None:
+        defaults = {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay, "maximize": maximize,
+                    "foreach": foreach}
         super().__init__(params, defaults)
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
@@ -80,3 +84,13 @@ class Lion(Optimizer):
         exp_avg *= beta2
         np.multiply(grad, 1.0 - beta2, out=work)
         exp_avg += work
+
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        lr = group["lr"]
+        beta1, beta2 = group["betas"]
+        g = plain_grad(param, grad, 0.0, group["maximize"])
+        exp_avg = state["exp_avg"]
+        param *= 1 - lr * group["weight_decay"]
+        param -= lr * np.sign(beta1 * exp_avg + (1 - beta1) * g)
+        exp_avg[...] = beta2 * exp_avg + (1 - beta2) * g

@@ -59,6 +59,8 @@ class _ScheduleState:
 
     optimizer: Optimizer
     _last_lr: list[float]
+    # When a training loop calls step(): "epoch" or "batch" (documented in LRScheduler).
+    interval: str = "epoch"
 
     def get_last_lr(self) -> list[float]:
         """The learning rates set by the last ``step`` (one per parameter group)."""
@@ -87,6 +89,14 @@ class LRScheduler(_ScheduleState):
     last_epoch : int
         The index of the last step taken; -1 (default) starts afresh. To resume, load the
         scheduler's ``state_dict`` instead.
+
+    Attributes
+    ----------
+    interval : {"epoch", "batch"}
+        When a training loop should call ``step``: after every epoch (the default, and
+        ``ReduceLROnPlateau``'s) or after every batch, that is every optimizer step
+        (``OneCycleLR``, whose steps count batches). A class attribute: a schedule of your own
+        sets it in its class body. ``giagrad.train.Trainer`` reads it to know when to step.
     """
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
@@ -413,11 +423,15 @@ class OneCycleLR(LRScheduler):
         \text{linear: } \gamma_t = \gamma_{start} + (\gamma_{end} - \gamma_{start})\, x.
 
     Stepping more than ``total_steps`` times raises ValueError. Call ``step`` after every batch.
+``total_steps`` may be raised during training (the trainer does so to resume a run for more
+epochs than it was saved with): the remaining steps follow the longer cycle.
 
     Examples
     --------
     >>> scheduler = OneCycleLR(optimizer, max_lr=0.1, epochs=10, steps_per_epoch=len(loader))
     """
+
+    interval = "batch"  # total_steps counts optimizer steps
 
     def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float], total_steps: int | None = None,
                  epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
@@ -443,18 +457,8 @@ class OneCycleLR(LRScheduler):
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
-        up_end = float(pct_start * self.total_steps) - 1
-        if three_phase:
-            self._phases = [
-                (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
-                (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
-            ]
-        else:
-            self._phases = [
-                (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
-            ]
+        self.pct_start = pct_start
+        self.three_phase = three_phase
         max_lrs = _per_group("OneCycleLR", "max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for peak, group in zip(max_lrs, optimizer.param_groups, strict=True):
@@ -482,6 +486,25 @@ class OneCycleLR(LRScheduler):
         else:
             group["momentum"] = momentum
 
+    def _phase_table(self) -> list[tuple[float, str, str, str, str]]:
+        """Each phase's last step and the group keys it anneals from and to (lr, then momentum).
+
+        Computed from ``total_steps`` at each step, so that a longer cycle set on a resumed
+        run (see ``Trainer.load_checkpoint``) takes effect from the next step.
+        """
+        up_end = float(self.pct_start * self.total_steps) - 1
+        if self.three_phase:
+            return [
+                (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (float(2 * self.pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                 "max_momentum"),
+                (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+            ]
+        return [
+            (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+            (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+        ]
+
     def _anneal(self, start: float, end: float, fraction: float) -> float:
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
@@ -492,10 +515,11 @@ class OneCycleLR(LRScheduler):
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR: tried to step {step} times; the cycle has total_steps={self.total_steps}")
         lrs = []
+        phases = self._phase_table()
         for group in self.optimizer.param_groups:
             phase_start = 0.0
-            for index, (phase_end, start_lr, end_lr, start_momentum, end_momentum) in enumerate(self._phases):
-                if step <= phase_end or index == len(self._phases) - 1:
+            for index, (phase_end, start_lr, end_lr, start_momentum, end_momentum) in enumerate(phases):
+                if step <= phase_end or index == len(phases) - 1:
                     fraction = (step - phase_start) / (phase_end - phase_start)
                     lrs.append(self._anneal(group[start_lr], group[end_lr], fraction))
                     if self.cycle_momentum:
@@ -524,6 +548,8 @@ class SequentialLR(LRScheduler):
     >>> warmup = LinearLR(optimizer, start_factor=0.01, total_iters=500)
     >>> cosine = CosineAnnealingLR(optimizer, T_max=9500)
     >>> scheduler = SequentialLR(optimizer, [warmup, cosine], milestones=[500])
+
+    Its ``interval`` is that of its schedulers, which must agree.
     """
 
     def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int],
@@ -537,6 +563,10 @@ class SequentialLR(LRScheduler):
             if getattr(scheduler, "optimizer", None) is not optimizer:
                 raise ValueError(f"SequentialLR: scheduler {index} ({type(scheduler).__name__}) belongs to "
                                  "another optimizer")
+        intervals = {scheduler.interval for scheduler in schedulers}
+        if len(intervals) > 1:
+            raise ValueError(f"SequentialLR: the schedulers step at different intervals ({sorted(intervals)}); "
+                             "milestones count the steps of one interval")
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for {len(schedulers)} "
                              f"schedulers, got {len(milestones)}")
@@ -551,6 +581,10 @@ class SequentialLR(LRScheduler):
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()
         self._last_lr = first.get_last_lr()
+
+    @property
+    def interval(self) -> str:  # type: ignore[override]
+        return self._schedulers[0].interval
 
     def step(self) -> None:
         self.last_epoch += 1

@@ -7,21 +7,26 @@ its parameters, their gradients and the optimizer's state in one contiguous arra
 each parameter's ``.data`` and ``.grad`` are views of its segment. A step then runs the update
 rule once, on the whole buffers: a handful of numpy calls whatever the number of parameters.
 
-A subclass writes its update rule once, as a function of arrays (:meth:`Optimizer._update`);
-the base calls it on the whole buffers when every parameter of the group has a gradient, and
-on each parameter's segment otherwise.
+A subclass writes its update rule as a function of arrays (:meth:`Optimizer._update`); the base
+calls it on the whole buffers when every parameter of the group has a gradient, and on each
+parameter's segment otherwise. Beside it, each subclass keeps the same rule written plainly for
+one parameter (:meth:`Optimizer._single_tensor_update`, as PyTorch keeps ``_single_tensor_adam``
+beside its foreach path): ``foreach=False`` runs that one, and the tests check that both agree.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import numbers
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from giagrad._validation import check_betas, check_non_negative
 from giagrad.grad_mode import enable_grad
-from giagrad.nn.hooks import RemovableHandle
 from giagrad.tensor import Tensor
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook"]
@@ -31,9 +36,20 @@ Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 # Functions called at the start of every optimizer's step, by registration number.
 _step_pre_hooks: OrderedDict[int, Callable[[Any, tuple, dict], None]] = OrderedDict()
+_hook_ids = itertools.count()
 
 
-def register_optimizer_step_pre_hook(hook: Callable[[Any, tuple, dict], None]) -> RemovableHandle:
+class StepHookHandle:
+    """What ``register_optimizer_step_pre_hook`` returns: ``remove()`` unregisters the hook."""
+
+    def __init__(self, key: int) -> None:
+        self.id = key
+
+    def remove(self) -> None:
+        _step_pre_hooks.pop(self.id, None)
+
+
+def register_optimizer_step_pre_hook(hook: Callable[[Any, tuple, dict], None]) -> StepHookHandle:
     """Call ``hook(optimizer, args, kwargs)`` at the start of every optimizer's ``step``.
 
     As ``torch.optim.optimizer.register_optimizer_step_pre_hook``, except that the hook's return
@@ -47,7 +63,7 @@ def register_optimizer_step_pre_hook(hook: Callable[[Any, tuple, dict], None]) -
     """
     if not callable(hook):
         raise TypeError(f"register_optimizer_step_pre_hook: expected a callable, got {type(hook).__name__}")
-    handle = RemovableHandle(_step_pre_hooks)
+    handle = StepHookHandle(next(_hook_ids))
     _step_pre_hooks[handle.id] = hook
     return handle
 
@@ -78,7 +94,7 @@ class _Bucket:
             np.copyto(data_view, p.data)
             grad_view = self.grad[segment].reshape(p.data.shape)
             p.data = data_view
-            p._grad_buffer = grad_view
+            p.grad_storage = grad_view
             if p.grad is not None:
                 np.copyto(grad_view, p.grad)
                 p.grad = grad_view
@@ -126,6 +142,11 @@ class Optimizer:
     ``RuntimeError`` rather than silently not updating it: as in PyTorch, create the optimizer
     after converting the model. For the same reason, two optimizers should not share parameters
     (the newer one takes them over).
+
+    **foreach.** Every optimizer takes ``foreach`` (PyTorch's name). The default (None, or True)
+    runs the update rule on each group's whole buffers at once; ``foreach=False`` runs a plain
+    per-parameter implementation of the same rule: slower with many parameters, written to be
+    read, and the reference the fast path is tested against. Both give the same results.
 
     ``state[p]`` is a dict per parameter (``"step"`` and views of its state arrays, such as
     ``"exp_avg"``), created at the parameter's first update. A parameter whose ``.grad`` is None
@@ -207,6 +228,16 @@ class Optimizer:
         """
         raise NotImplementedError(f"{type(self).__name__} has no update rule")
 
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        """The update rule for one parameter, written plainly (``foreach=False``).
+
+        The same arguments as :meth:`_update` without the work arrays: it may allocate. It
+        changes ``param`` and the arrays of ``state`` in place and is the reference that
+        :meth:`_update` is tested against.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no single-tensor update rule")
+
     # ------------------------------------------------------------------------ param groups
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -249,6 +280,8 @@ class Optimizer:
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self._validate(group)
+        if group.get("foreach") not in (None, True, False):
+            raise TypeError(f"{name}: foreach must be None, True or False, got {group['foreach']!r}")
         group["params"] = params
         by_dtype: dict[np.dtype, list[Tensor]] = {}
         for p in params:
@@ -315,6 +348,9 @@ class Optimizer:
             elif grad is not grad_view:
                 self._adopt_grad(p, grad, grad_view)
         names = self._state_names(group)
+        if group.get("foreach") is False:
+            self._step_each_parameter(group, bucket, names)
+            return
         scratch = bucket.scratch_buffers(self._scratch_count)
         if all_present and (bucket.in_step or self._same_history(bucket)):
             # One update on the whole buffers.
@@ -348,6 +384,21 @@ class Optimizer:
             self._update(group, bucket.data[segment], bucket.grad[segment], arrays,
                          [work[segment] for work in scratch], scalars, created)
             state[p].update(scalars)
+            p._mark_modified()
+        bucket.in_step = False
+
+    def _step_each_parameter(self, group: dict[str, Any], bucket: _Bucket, names: tuple[tuple[str, float], ...]
+                             ) -> None:
+        # foreach=False: the plain rule, one parameter at a time (same storage, other arithmetic).
+        for index, p in enumerate(bucket.params):
+            if p.grad is None:
+                continue
+            scalars, created = self._prepare_state(bucket, index, names)
+            p_state = self.state[p]
+            arrays = {name: p_state[name] for name, _ in names}
+            self._single_tensor_update(group, bucket.data_views[index], bucket.grad_views[index], arrays, scalars,
+                                       created)
+            p_state.update(scalars)
             p._mark_modified()
         bucket.in_step = False
 
@@ -431,37 +482,48 @@ class Optimizer:
         """Restore what :meth:`state_dict` returned, so that training continues exactly.
 
         The state arrays are copied into this optimizer's buffers; the groups' hyper-parameters
-        are replaced by the saved ones. The saved groups must match this optimizer's groups in
-        number, sizes and parameter shapes.
+        are replaced by the saved ones. Everything is checked before anything changes, and a
+        problem raises ``ValueError`` naming the group, the parameter and the key: the saved
+        groups must match this optimizer's groups in number, sizes and parameter shapes; each
+        group must hold every hyper-parameter of this optimizer (an on/off flag it lacks keeps
+        this optimizer's setting), of the same kind (number, bool, pair) and valid by the
+        constructor's rules (``lr >= 0``, ...); each parameter's
+        state must hold exactly the entries this optimizer's update uses (an integer ``step``
+        >= 0 and, for Adam, ``exp_avg`` and ``exp_avg_sq`` of the parameter's shape). So the
+        state of another optimizer (Adam's into SGD) or a state with a missing entry is refused
+        instead of being silently refilled with zeros.
         """
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
-        saved_groups = state_dict["param_groups"]
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, dict):
+            raise ValueError(f"{name}.load_state_dict: 'param_groups' should be a list and 'state' a dict, got "
+                             f"{type(saved_groups).__name__} and {type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the saved state has {len(saved_groups)} parameter groups, "
                              f"this optimizer has {len(self.param_groups)}")
-        by_index: dict[Any, tuple[Tensor, _Bucket, int]] = {}
-        for group_index, (saved, group, buckets) in enumerate(
-                zip(saved_groups, self.param_groups, self._buckets, strict=True)):
+        new_groups = [self._checked_group(index, saved) for index, saved in enumerate(saved_groups)]
+        by_index: dict[Any, tuple[Tensor, _Bucket, int, dict[str, Any]]] = {}
+        for group_index, (saved, group, buckets, new_group) in enumerate(
+                zip(saved_groups, self.param_groups, self._buckets, new_groups, strict=True)):
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"{name}.load_state_dict: saved group {group_index} has {len(saved['params'])} "
                                  f"parameters, this optimizer's has {len(group['params'])}")
             where = {id(p): (bucket, i) for bucket in buckets for i, p in enumerate(bucket.params)}
             for saved_index, p in zip(saved["params"], group["params"], strict=True):
-                by_index[saved_index] = (p, *where[id(p)])
-        saved_state = state_dict["state"]
+                if saved_index in by_index:
+                    raise ValueError(f"{name}.load_state_dict: parameter index {saved_index!r} appears twice "
+                                     "in the saved groups")
+                by_index[saved_index] = (p, *where[id(p)], new_group)
         for saved_index, entry in saved_state.items():
             if saved_index not in by_index:
-                raise ValueError(f"{name}.load_state_dict: state for parameter {saved_index}, which no group has")
-            p = by_index[saved_index][0]
-            for key, value in entry.items():
-                if isinstance(value, np.ndarray) and value.shape != p.shape:
-                    raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {saved_index} has shape "
-                                     f"{value.shape}, the parameter has shape {p.shape}")
+                raise ValueError(f"{name}.load_state_dict: state for parameter {saved_index!r}, which no group has")
+            p, _, _, new_group = by_index[saved_index]
+            self._check_parameter_state(saved_index, entry, p, new_group)
         # Everything checked: now replace.
-        for saved, group in zip(saved_groups, self.param_groups, strict=True):
-            for key, value in saved.items():
+        for new_group, group in zip(new_groups, self.param_groups, strict=True):
+            for key, value in new_group.items():
                 if key != "params":
                     group[key] = value
         self.state.clear()
@@ -469,15 +531,80 @@ class Optimizer:
             for bucket in buckets:
                 bucket.in_step = False
         for saved_index, entry in saved_state.items():
-            p, bucket, i = by_index[saved_index]
+            p, bucket, i, _ = by_index[saved_index]
             p_state = self.state[p]
             for key, value in entry.items():
-                if isinstance(value, np.ndarray):
+                if key == "step":
+                    p_state[key] = int(_plain_number(value))
+                elif key in self._initial_scalars:
+                    p_state[key] = _plain_number(value)
+                else:
                     view = bucket.state_buffer(key)[bucket.slices[i]].reshape(p.shape)
                     np.copyto(view, value, casting="unsafe")
                     p_state[key] = view
-                else:
-                    p_state[key] = value
+
+    def _checked_group(self, index: int, saved: Any) -> dict[str, Any]:
+        """The saved group's hyper-parameters, checked as the constructor checks them (not applied)."""
+        where = f"{type(self).__name__}.load_state_dict: param_groups[{index}]"
+        if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+            raise ValueError(f"{where} should be a dict with a list 'params'")
+        group = {key: value for key, value in saved.items() if key != "params"}
+        for key, default in self.defaults.items():
+            if key not in group and isinstance(default, bool):
+                # an on/off option newer than the saved state keeps this optimizer's setting, as
+                # PyTorch does for its flags (foreach, maximize, ...); numbers are never guessed
+                group[key] = self.param_groups[index][key]
+            if key not in group:
+                raise ValueError(f"{where} has no {key!r}, which {type(self).__name__} needs (is this the state "
+                                 "of another optimizer?)")
+            value = group[key]
+            if isinstance(default, bool):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise ValueError(f"{where}: {key!r} should be a bool, got {value!r}")
+                group[key] = bool(value)
+            elif isinstance(default, numbers.Real):
+                if not _is_real(value):
+                    raise ValueError(f"{where}: {key!r} should be a number, got {value!r}")
+                group[key] = _plain_number(value)
+            elif isinstance(default, tuple):
+                if (not isinstance(value, (tuple, list)) or len(value) != len(default)
+                        or not all(_is_real(item) for item in value)):
+                    raise ValueError(f"{where}: {key!r} should be {len(default)} numbers, got {value!r}")
+                group[key] = tuple(_plain_number(item) for item in value)
+        try:
+            self._validate(group)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{where}: {error}") from None
+        group["params"] = saved["params"]
+        return group
+
+    def _check_parameter_state(self, saved_index: Any, entry: Any, p: Tensor, group: dict[str, Any]) -> None:
+        """Raise ValueError unless ``entry`` is exactly the state this optimizer keeps for ``p``."""
+        where = f"{type(self).__name__}.load_state_dict: state of parameter {saved_index!r}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} should be a dict, got {type(entry).__name__}")
+        arrays = [state_name for state_name, _ in self._state_names(group)]
+        expected = [*self._initial_scalars, *arrays]
+        missing = [key for key in expected if key not in entry]
+        unexpected = [key for key in entry if key not in expected]
+        if missing or unexpected:
+            problems = [f"missing {key!r}" for key in missing] + [f"unexpected {key!r}" for key in unexpected]
+            raise ValueError(f"{where}: {', '.join(problems)}; {type(self).__name__} with these hyper-parameters "
+                             f"keeps {expected} (is this the state of another optimizer?)")
+        for key in self._initial_scalars:
+            value = entry[key]
+            if key == "step":
+                if not _is_integer(value) or value < 0:
+                    raise ValueError(f"{where}: 'step' should be an integer >= 0, got {value!r}")
+            elif not _is_real(value) or not math.isfinite(value):
+                raise ValueError(f"{where}: {key!r} should be a finite number, got {value!r}")
+        for key in arrays:
+            value = entry[key]
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf":
+                raise ValueError(f"{where}: {key!r} should be a numeric array, got {type(value).__name__}"
+                                 + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else ""))
+            if value.shape != p.shape:
+                raise ValueError(f"{where}: {key!r} has shape {value.shape}, the parameter has shape {p.shape}")
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -493,19 +620,28 @@ class Optimizer:
 # ----------------------------------------------------------------- helpers for the update rules
 
 
-def check_non_negative(optimizer: str, name: str, value: float) -> None:
-    """Raise ValueError unless ``value >= 0`` (NaN fails too)."""
-    if not value >= 0:
-        raise ValueError(f"{optimizer}: invalid {name} {value!r}, expected a number >= 0")
+def _is_real(value: Any) -> bool:
+    """A real number (Python or numpy, or a 0-d numeric array), not a bool."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def check_betas(optimizer: str, betas: tuple[float, float]) -> None:
-    """Raise ValueError unless both betas are in ``[0, 1)``."""
-    if len(betas) != 2:
-        raise ValueError(f"{optimizer}: betas must be a pair, got {betas!r}")
-    for index, beta in enumerate(betas):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"{optimizer}: invalid beta{index + 1} {beta!r}, expected a number in [0, 1)")
+def _is_integer(value: Any) -> bool:
+    """An integer, or a float with an integral value (PyTorch keeps ``step`` as a float)."""
+    if not _is_real(value):
+        return False
+    value = _plain_number(value)
+    return isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
+
+
+def _plain_number(value: Any) -> Any:
+    """A Python int or float for a numpy scalar or 0-d array (``step`` must add to ints)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
 
 
 def decoupled_weight_decay(param: np.ndarray, lr: float, weight_decay: float, decoupled: bool = True) -> float:
@@ -519,6 +655,12 @@ def decoupled_weight_decay(param: np.ndarray, lr: float, weight_decay: float, de
     if weight_decay != 0:
         param *= 1.0 - lr * weight_decay
     return 0.0
+
+
+def plain_grad(param: np.ndarray, grad: np.ndarray, weight_decay: float, maximize: bool) -> np.ndarray:
+    """:func:`effective_grad` for the single-tensor rules: ``(-grad if maximize) + weight_decay * param``."""
+    grad = -grad if maximize else grad
+    return grad + weight_decay * param if weight_decay != 0 else grad
 
 
 def effective_grad(param: np.ndarray, grad: np.ndarray, out: np.ndarray, weight_decay: float,

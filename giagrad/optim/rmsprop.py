@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, Params, effective_grad
+from giagrad.optim.optimizer import Optimizer, Params, effective_grad, plain_grad
 
 __all__ = ["RMSprop"]
 
@@ -32,6 +32,9 @@ class RMSprop(Optimizer):
         Normalise by an estimate of the gradient's variance instead of its second moment.
     maximize : bool
         Maximize the objective instead of minimizing it.
+    foreach : bool, optional
+        None or True (default): update all parameters of a group at once on flat buffers;
+        False: the plain per-parameter implementation (see :class:`Optimizer`).
 
     Notes
     -----
@@ -60,9 +63,9 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, foreach: bool | None = None) -> None:
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
-                    "centered": centered, "maximize": maximize}
+                    "centered": centered, "maximize": maximize, "foreach": foreach}
         super().__init__(params, defaults)
 
     def _state_names(self, group: dict[str, Any]) -> tuple[tuple[str, float], ...]:
@@ -104,3 +107,22 @@ class RMSprop(Optimizer):
         else:
             work *= lr
         param -= work
+
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        alpha, momentum = group["alpha"], group["momentum"]
+        g = plain_grad(param, grad, group["weight_decay"], group["maximize"])
+        square_avg = state["square_avg"]
+        square_avg[...] = alpha * square_avg + (1 - alpha) * g * g
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            grad_avg[...] = alpha * grad_avg + (1 - alpha) * g
+            average = np.sqrt(square_avg - grad_avg * grad_avg) + group["eps"]
+        else:
+            average = np.sqrt(square_avg) + group["eps"]
+        if momentum > 0:
+            buffer = state["momentum_buffer"]
+            buffer[...] = momentum * buffer + g / average
+            param -= group["lr"] * buffer
+        else:
+            param -= group["lr"] * g / average

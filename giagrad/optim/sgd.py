@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from giagrad.optim.optimizer import Optimizer, Params, effective_grad
+from giagrad.optim.optimizer import Optimizer, Params, effective_grad, plain_grad
 
 __all__ = ["SGD"]
 
@@ -30,6 +30,9 @@ class SGD(Optimizer):
         Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
     maximize : bool
         Maximize the objective instead of minimizing it.
+    foreach : bool, optional
+        None or True (default): update all parameters of a group at once on flat buffers;
+        False: the plain per-parameter implementation (see :class:`Optimizer`).
 
     Notes
     -----
@@ -57,9 +60,9 @@ class SGD(Optimizer):
 
     def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, foreach: bool | None = None) -> None:
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
-                    "nesterov": nesterov, "maximize": maximize}
+                    "nesterov": nesterov, "maximize": maximize, "foreach": foreach}
         super().__init__(params, defaults)
 
     def _validate(self, hyperparameters: dict[str, Any]) -> None:
@@ -95,3 +98,14 @@ class SGD(Optimizer):
                 direction = buffer
         np.multiply(direction, float(group["lr"]), out=work)
         param -= work
+
+    def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
+                              state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
+        momentum, dampening = group["momentum"], group["dampening"]
+        g = plain_grad(param, grad, group["weight_decay"], group["maximize"])
+        direction = g
+        if momentum != 0:
+            buffer = state["momentum_buffer"]
+            buffer[...] = g if "momentum_buffer" in created else momentum * buffer + (1 - dampening) * g
+            direction = g + momentum * buffer if group["nesterov"] else buffer
+        param -= group["lr"] * direction

@@ -200,9 +200,10 @@ class ModelCheckpoint(Callback):
     - ``best.npz``: after each epoch that improved ``monitor`` (``save_best``).
     - ``interrupted.npz``: when Ctrl-C stopped training. Resuming from it skips the batches of
       the interrupted epoch that were already trained on and goes on from there: the same run as
-      without the interruption when the loader's shuffle comes from a seed (``DataLoader(seed=)``)
-      and nothing random ran between the last step and Ctrl-C. The interrupted epoch's logged
-      training mean covers only the batches after the resume.
+      without the interruption, for a ``DataLoader`` shuffled with a seed, a generator or
+      giagrad's generator (the batch that Ctrl-C cut short is trained again from the state
+      before it). The interrupted epoch's logged training loss and metrics cover the whole
+      epoch (a metric of your own without ``state_dict`` covers the batches after the resume).
 
     Each file is a full trainer checkpoint (model, optimizer, scheduler, epoch, step, history,
     RNG and loader state, callbacks); ``giagrad.load(path)["model"]`` is the model's state dict.

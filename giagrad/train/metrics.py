@@ -6,6 +6,10 @@ A metric follows a three-method protocol, so that it can be summed over batches 
 - ``compute() -> float`` the value over everything seen since the last reset;
 - ``reset()`` forgets it all (the trainer calls it at the start of each epoch and evaluation).
 
+A metric may also have ``state_dict()`` / ``load_state_dict(state)`` (the ones here do): a
+checkpoint taken in the middle of an epoch then keeps what it had summed, and the resumed
+epoch reports the value over the whole epoch.
+
 In a data-parallel job the trainer combines the ranks' metrics through ``sum_states``: the
 names of the attributes that add up across ranks (``("correct", "count")`` for ``Accuracy``).
 A metric without it is averaged over the ranks.
@@ -108,6 +112,12 @@ class Accuracy:
     def compute(self) -> float:
         return self.correct / self.count if self.count else float("nan")
 
+    def state_dict(self) -> dict[str, int]:
+        return {"correct": self.correct, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.correct, self.count = int(state["correct"]), int(state["count"])
+
     def __repr__(self) -> str:
         return f"Accuracy(top_k={self.top_k})"
 
@@ -153,6 +163,12 @@ class BatchMean:
 
     def compute(self) -> float:
         return self.total / self.count if self.count else float("nan")
+
+    def state_dict(self) -> dict[str, float]:
+        return {"total": self.total, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.total, self.count = float(state["total"]), int(state["count"])
 
     def __repr__(self) -> str:
         return f"BatchMean(name={self.name!r})"

@@ -36,32 +36,28 @@ Examples
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence, Sized
 from typing import Any, cast
 
 import numpy as np
 
 import giagrad
-from giagrad.train.callbacks import Callback, ModelCheckpoint
+from giagrad.serialization import CheckpointError
+from giagrad.train.callbacks import Callback, ModelCheckpoint, _copy_state
 from giagrad.train.history import History
 from giagrad.train.metrics import Metric, as_metric
 
 __all__ = ["Trainer"]
 
 CHECKPOINT_FORMAT = "giagrad-trainer-1"
-
-# Schedulers whose step() belongs after every batch rather than every epoch.
-PER_BATCH_SCHEDULERS = ("OneCycleLR", "CyclicLR")
-
-
-def _class_names(obj: Any) -> set[str]:
-    return {cls.__name__ for cls in type(obj).__mro__}
-
 
 def _split_batch(batch: Any) -> tuple[Any, Any]:
     """``(inputs, targets)`` from a batch: a pair (or longer tuple) or a dict with those keys."""
@@ -90,9 +86,10 @@ class Trainer:
         ``reset``) or functions ``fn(outputs, targets) -> float``. Logged as ``name`` for
         training and ``val_name`` for validation.
     scheduler : lr scheduler, optional
-        Stepped after every batch when it is a ``OneCycleLR`` / ``CyclicLR`` or has an attribute
-        ``per_batch = True`` (override with ``scheduler_interval``), else after every epoch;
-        ``ReduceLROnPlateau`` gets the monitored value (``plateau_monitor``).
+        Stepped after every batch or every epoch as its ``interval`` attribute says (``"batch"``
+        for ``OneCycleLR``, ``"epoch"`` for the others and for schedulers without one; override
+        with ``scheduler_interval``); ``ReduceLROnPlateau`` gets the monitored value
+        (``plateau_monitor``).
     callbacks : sequence of Callback, optional
         ``EarlyStopping``, ``ModelCheckpoint`` or your own (see ``giagrad.train.callbacks``).
     grad_clip : float, optional
@@ -149,11 +146,12 @@ class Trainer:
             self.scheduler_interval = None
         elif scheduler_interval is not None:
             self.scheduler_interval = scheduler_interval
-        elif getattr(scheduler, "per_batch", False) or _class_names(scheduler) & set(PER_BATCH_SCHEDULERS):
-            self.scheduler_interval = "batch"
         else:
-            self.scheduler_interval = "epoch"
-        self.plateau = scheduler is not None and "ReduceLROnPlateau" in _class_names(scheduler)
+            self.scheduler_interval = getattr(scheduler, "interval", "epoch")
+            if self.scheduler_interval not in ("batch", "epoch"):
+                raise ValueError(f"Trainer: the scheduler's interval must be 'batch' or 'epoch', "
+                                 f"got {self.scheduler_interval!r}")
+        self.plateau = isinstance(scheduler, giagrad.optim.lr_scheduler.ReduceLROnPlateau)
         self.plateau_monitor = plateau_monitor
         self.epoch = 0
         self.step = 0
@@ -166,6 +164,9 @@ class Trainer:
         self._train_loader: Any = None
         self._batch_in_epoch = 0  # optimisation steps done in the running epoch
         self._resume_batches = 0  # steps of a partly done epoch to skip after a resume
+        self._rng_between_steps: dict[str, Any] | None = None  # see _train_epoch
+        self._epoch_progress: dict[str, Any] | None = None  # the running sums of an unfinished epoch
+        self._resume_progress: dict[str, Any] | None = None  # the same, from a checkpoint
 
     # ------------------------------------------------------------------------------- output
 
@@ -204,8 +205,11 @@ class Trainer:
             ``epochs=10`` trains 7 more).
         resume : path, optional
             A checkpoint written by ``ModelCheckpoint`` / ``save_checkpoint``: model, optimizer,
-            scheduler, counters, history, RNG, loader and callback states are restored, and
-            training continues exactly as if it had never stopped.
+            scheduler, counters, history, RNG, loader and callback states are restored (all or
+            nothing, see :meth:`load_checkpoint`), and training continues exactly as if it had
+            never stopped, also from the middle of an epoch, as long as the data, the model's
+            code and the settings are the same (a longer ``OneCycleLR`` is the documented
+            exception: the rest of the run follows it).
 
         Returns
         -------
@@ -218,6 +222,8 @@ class Trainer:
         RuntimeError
             When a loss is NaN or infinite, naming the epoch and step (the parameters are those
             from before that batch).
+        ValueError
+            When the training loader yields no batch in an epoch.
         """
         if not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
@@ -226,6 +232,7 @@ class Trainer:
         self._train_loader = train_loader
         self.stop_training = False
         self.interrupted = False
+        self._rng_between_steps = None
         batch_callbacks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
         try:
             for callback in self.callbacks:
@@ -239,6 +246,7 @@ class Trainer:
                     logs.update({"val_" + key: value for key, value in self.evaluate(val_loader).items()})
                 self.epoch += 1
                 self._batch_in_epoch = 0
+                self._epoch_progress = None
                 logs = {"epoch": self.epoch, **logs, "lr": self._lr(), "seconds": time.perf_counter() - started}
                 if self.scheduler_interval == "epoch":
                     self._step_epoch_scheduler(logs)
@@ -273,6 +281,13 @@ class Trainer:
             metric.reset()
         model.train()
         loss_total, sample_count = 0.0, 0
+        if self._resume_batches and self._resume_progress is not None:
+            # what the checkpoint's part of this epoch had summed: the epoch's logs cover all of it
+            loss_total, sample_count = float(self._resume_progress["loss_sum"]), int(self._resume_progress["samples"])
+            for metric, saved in zip(metrics, self._resume_progress["metrics"], strict=False):
+                if saved is not None and hasattr(metric, "load_state_dict"):
+                    metric.load_state_dict(saved)
+        self._resume_progress = None
         bar = None
         batches: Iterable[Any] = loader
         if self._show_bar():
@@ -287,12 +302,16 @@ class Trainer:
         self._batch_in_epoch = self._resume_batches
         if self._resume_batches:
             # A checkpoint from the middle of an epoch: skip the batches it had already trained on
-            # (the same ones, when the loader's order comes from a seed), leaving the generator as saved.
+            # (the same ones: the loader's state replays the epoch's order), leaving the generator as saved.
             rng_state = giagrad.get_rng_state()
-            for _ in range(self._resume_batches):
-                next(batches, None)
+            skipped = sum(1 for _ in itertools.islice(batches, self._resume_batches))
             giagrad.set_rng_state(rng_state)
             self._resume_batches = 0
+        else:
+            skipped = 0
+        # The generator as it is between two steps: what a checkpoint taken on Ctrl-C in the
+        # middle of the next batch must save (its loading and forward pass may have drawn already).
+        self._rng_between_steps = giagrad.get_rng_state()
         try:
             for batch in batches:
                 inputs, targets = _split_batch(batch)
@@ -318,6 +337,7 @@ class Trainer:
                     batch_scheduler.step()
                 self.step += 1
                 self._batch_in_epoch += 1
+                self._rng_between_steps = giagrad.get_rng_state()
                 count = len(targets) if targets is not None else len(inputs)
                 loss_total += value * count
                 sample_count += count
@@ -334,9 +354,17 @@ class Trainer:
                     if now >= next_postfix:  # formatting the postfix costs more than the rest of this loop
                         next_postfix = now + 0.5
                         bar.set_postfix_str(self._postfix(loss_total / sample_count, lr), refresh=False)
+            self._rng_between_steps = None  # the epoch's batches are done: the live state counts again
         finally:
             if bar is not None:  # also on Ctrl-C or a NaN: leave no half-drawn bar behind
                 bar.close()
+            # what a checkpoint taken before the epoch ends must keep (also on Ctrl-C)
+            self._epoch_progress = {"loss_sum": loss_total, "samples": sample_count,
+                                    "metrics": [metric.state_dict() if hasattr(metric, "state_dict") else None
+                                                for metric in metrics]}
+        if not sample_count and not skipped:
+            raise ValueError(f"fit: the training loader yielded no batches in epoch {epoch_number} (an empty "
+                             "dataset, or drop_last=True with fewer samples than batch_size?)")
         return self._logs(loss_total, sample_count)
 
     def _logs(self, loss_total: float, sample_count: int) -> dict[str, float]:
@@ -416,6 +444,8 @@ class Trainer:
                         metric.update(outputs, targets)
         finally:
             model.train(was_training)
+        if not sample_count:
+            raise ValueError("evaluate: the loader yielded no samples; a mean loss over nothing would be NaN")
         return self._logs(loss_total, sample_count)
 
     def predict(self, loader: Iterable[Any]) -> giagrad.Tensor:
@@ -451,11 +481,13 @@ class Trainer:
             "batch_in_epoch": self._batch_in_epoch,
             # JSON keeps Python's 128-bit generator state and the lists of records intact
             "history": json.dumps(self.history.state_dict()),
-            "rng_state": json.dumps(giagrad.get_rng_state()),
+            "rng_state": json.dumps(self._rng_between_steps or giagrad.get_rng_state()),
             "callbacks": {f"{index}_{type(cb).__name__}": cb.state_dict() for index, cb in enumerate(self.callbacks)},
         }
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
+        if self._batch_in_epoch and self._epoch_progress is not None:
+            state["epoch_progress"] = self._epoch_progress
         loader = self._train_loader
         if loader is not None and hasattr(loader, "state_dict"):
             state["train_loader"] = loader.state_dict()
@@ -472,29 +504,96 @@ class Trainer:
             giagrad.save(self.state_dict(), path)
 
     def load_checkpoint(self, path: str | os.PathLike[str], train_loader: Any = None) -> None:
-        """Restore a checkpoint written by ``save_checkpoint`` (and the loader's state, if given)."""
+        """Restore a checkpoint written by ``save_checkpoint`` (and the loader's state, if given).
+
+        All or nothing: when a part does not fit (another model, another optimizer, a malformed
+        entry), the error names it and the model, optimizer, scheduler, history, generator,
+        callbacks and loader are left as they were.
+
+        A scheduler with a ``total_steps`` (``OneCycleLR``) keeps the length it was built with:
+        resumed for more epochs than the checkpoint's run planned, the remaining steps follow the
+        longer cycle, with a warning (the learning rate jumps to that cycle's value). A cycle
+        shorter than the steps already taken is an error. A checkpoint's scheduler state that
+        this trainer has no scheduler for is ignored with a warning.
+        """
+        where = os.fspath(path)
         state = giagrad.load(path)
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a trainer checkpoint "
+            raise ValueError(f"load_checkpoint: {where!r} is not a trainer checkpoint "
                              "(write one with Trainer.save_checkpoint or ModelCheckpoint)")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None:
-            if "scheduler" not in state:
-                raise ValueError(f"load_checkpoint: {os.fspath(path)!r} has no scheduler state, "
-                                 "but this trainer has a scheduler")
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self._resume_batches = int(state.get("batch_in_epoch", 0))
-        self.history.load_state_dict(json.loads(_as_text(state["history"])))
-        giagrad.set_rng_state(json.loads(_as_text(state["rng_state"])))
-        saved_callbacks = state.get("callbacks", {})
-        for index, callback in enumerate(self.callbacks):
-            key = f"{index}_{type(callback).__name__}"
-            if key in saved_callbacks:
-                callback.load_state_dict(saved_callbacks[key])
-        if train_loader is not None and "train_loader" in state and hasattr(train_loader, "load_state_dict"):
-            train_loader.load_state_dict(_plain(state["train_loader"]))
+        try:  # the plain parts first: a malformed checkpoint fails here, with nothing changed
+            epoch, step = _count(state["epoch"]), _count(state["step"])
+            resume_batches = _count(state.get("batch_in_epoch", 0))
+            history = json.loads(_as_text(state["history"]))
+            rng_state = json.loads(_as_text(state["rng_state"]))
+            model_state, optimizer_state = state["model"], state["optimizer"]
+            saved_callbacks = state.get("callbacks", {})
+            progress = _plain(state.get("epoch_progress"))
+            if progress is not None:
+                progress = {"loss_sum": float(progress["loss_sum"]), "samples": _count(progress["samples"]),
+                            "metrics": list(progress["metrics"])}
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"load_checkpoint: {where!r} is not a complete trainer checkpoint "
+                                  f"({type(error).__name__}: {error})") from None
+        scheduler_state = state.get("scheduler")
+        if self.scheduler is not None and scheduler_state is None:
+            raise ValueError(f"load_checkpoint: {where!r} has no scheduler state, but this trainer has a scheduler")
+        if self.scheduler is None and scheduler_state is not None:
+            warnings.warn(f"load_checkpoint: {where!r} holds a learning-rate scheduler's state, but this trainer has "
+                          "no scheduler: the schedule stops here (the learning rate stays at the checkpoint's). "
+                          "Pass the same scheduler to the Trainer to continue it", stacklevel=2)
+        undo: list[Callable[[], Any]] = []
+        try:
+            self._load_part(undo, self.model, model_state, _copy_state(self.model.state_dict()))
+            self._load_part(undo, self.optimizer, optimizer_state)
+            if self.scheduler is not None:
+                configured_steps = getattr(self.scheduler, "total_steps", None)
+                self._load_part(undo, self.scheduler, scheduler_state)
+                if configured_steps is not None:
+                    self._keep_schedule_length(configured_steps, where)
+            self._load_part(undo, self.history, history)
+            previous_rng = giagrad.get_rng_state()
+            giagrad.set_rng_state(rng_state)
+            undo.append(lambda: giagrad.set_rng_state(previous_rng))
+            for index, callback in enumerate(self.callbacks):
+                key = f"{index}_{type(callback).__name__}"
+                if key in saved_callbacks:
+                    self._load_part(undo, callback, saved_callbacks[key])
+            if train_loader is not None and "train_loader" in state and hasattr(train_loader, "load_state_dict"):
+                self._load_part(undo, train_loader, _plain(state["train_loader"]))
+        except BaseException:
+            for restore in reversed(undo):
+                restore()
+            raise
+        self.epoch, self.step, self._resume_batches = epoch, step, resume_batches
+        self._resume_progress = progress
+
+    @staticmethod
+    def _load_part(undo: list[Callable[[], Any]], part: Any, saved: Any, previous: Any = None) -> None:
+        """``part.load_state_dict(saved)``, after noting how to put ``part`` back as it was."""
+        if previous is None:
+            previous = copy.deepcopy(part.state_dict())
+        part.load_state_dict(saved)
+        undo.append(lambda: part.load_state_dict(previous))
+
+    def _keep_schedule_length(self, configured_steps: int, where: str) -> None:
+        """Give the loaded scheduler back the ``total_steps`` it was built with (see ``load_checkpoint``)."""
+        scheduler = self.scheduler
+        saved_steps = scheduler.total_steps
+        if saved_steps == configured_steps:
+            return
+        name = type(scheduler).__name__
+        taken = scheduler.last_epoch
+        if configured_steps < taken:
+            raise ValueError(f"load_checkpoint: {where!r} has taken {taken} steps of a {name} cycle of "
+                             f"total_steps={saved_steps}, but this trainer's {name} has total_steps="
+                             f"{configured_steps}: build the scheduler with total_steps >= {taken} (for the "
+                             "epochs of the whole run, counting those already done)")
+        scheduler.total_steps = configured_steps
+        warnings.warn(f"load_checkpoint: {where!r} was saved with a {name} cycle of total_steps={saved_steps}; this "
+                      f"trainer's has total_steps={configured_steps}: training continues from step {taken} of the "
+                      f"{'longer' if configured_steps > saved_steps else 'shorter'} cycle, so the learning rate "
+                      "changes to that cycle's value at that step", stacklevel=3)
 
     @property
     def checkpoint_directory(self) -> str | None:
@@ -503,6 +602,14 @@ class Trainer:
             if isinstance(callback, ModelCheckpoint):
                 return os.fspath(callback.directory)
         return None
+
+
+def _count(value: Any) -> int:
+    """A non-negative integer from a checkpoint (an int, or a 0-d integer array)."""
+    value = _plain(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"expected a non-negative integer, got {value!r}")
+    return value
 
 
 def _rank_and_world_size() -> tuple[int, int]:

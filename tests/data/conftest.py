@@ -2,12 +2,15 @@
 
 The server runs in a thread and serves only the files a test gives it. Switches per path:
 ``wrong_content`` (serve other bytes), ``drop_after`` (announce the full length, send only the
-first bytes, then close the connection) and ``errors`` (answer with an HTTP status).
+first bytes, then close the connection), ``errors`` (answer with an HTTP status), ``stall_after``
+(send the first bytes, then nothing until the server stops), ``drip`` (one byte every so many
+seconds) and ``silent`` (accept the request and never answer).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -19,7 +22,11 @@ class FileServer:
         self.wrong_content: set[str] = set()
         self.drop_after: dict[str, int] = {}
         self.errors: dict[str, int] = {}
+        self.stall_after: dict[str, int] = {}
+        self.drip: dict[str, float] = {}
+        self.silent: set[str] = set()
         self.requests: list[str] = []
+        self.stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -40,6 +47,9 @@ class FileServer:
             def do_GET(self) -> None:
                 path = self.path
                 server.requests.append(path)
+                if path in server.silent:
+                    server.stopping.wait()
+                    return
                 if path in server.errors:
                     self.send_error(server.errors[path])
                     return
@@ -58,6 +68,19 @@ class FileServer:
                     self.wfile.flush()
                     self.close_connection = True
                     return
+                if path in server.stall_after:
+                    self.wfile.write(body[:server.stall_after[path]])
+                    self.wfile.flush()
+                    server.stopping.wait()
+                    return
+                if path in server.drip:
+                    for index in range(len(body)):
+                        if server.stopping.is_set():
+                            return
+                        self.wfile.write(body[index:index + 1])
+                        self.wfile.flush()
+                        time.sleep(server.drip[path])
+                    return
                 self.wfile.write(body)
 
         return Handler
@@ -66,6 +89,7 @@ class FileServer:
         self._thread.start()
 
     def stop(self) -> None:
+        self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

@@ -121,6 +121,40 @@ def test_resume_after_epoch_k_sees_the_same_batches():
     assert labels(resumed) == runs[1]
 
 
+@pytest.mark.parametrize("use_generator", [False, True])
+def test_unseeded_state_replays_the_epoch_it_was_taken_in(use_generator):
+    # Without a seed, the state keeps the generator as the epoch began: a loader restored in the
+    # middle of that epoch (set_epoch back to it, as the trainer does) draws the same order.
+    def make():
+        generator = np.random.default_rng(8) if use_generator else None
+        return DataLoader(arrays_dataset(30), batch_size=4, shuffle=True, generator=generator)
+
+    giagrad.manual_seed(2)
+    loader = make()
+    first = labels(loader)
+    batches = iter(loader)
+    next(batches)                                   # in the middle of epoch 1
+    state = loader.state_dict()
+    assert state["epoch"] == 2 and state["sampler"]["epoch"] == 1
+    rest = [batch[1].data.tolist() for batch in batches]
+    following = labels(loader)
+
+    giagrad.manual_seed(99)                         # whatever the generators did meanwhile
+    resumed = make()
+    resumed.load_state_dict(state)
+    resumed.set_epoch(1)
+    assert [batch[1].data.tolist() for batch in resumed][1:] == rest
+    if use_generator:                               # the loader's own generator continues too
+        assert labels(resumed) == following
+    assert first != rest
+
+
+def test_seeded_state_is_only_the_epoch():
+    loader = DataLoader(arrays_dataset(10), batch_size=4, shuffle=True, seed=0)
+    labels(loader)
+    assert loader.state_dict() == {"epoch": 1}
+
+
 def test_shuffle_without_seed_follows_manual_seed():
     giagrad.manual_seed(11)
     a = labels(DataLoader(arrays_dataset(20), batch_size=5, shuffle=True))

@@ -269,3 +269,19 @@ def test_cosine_closed_form_matches_its_formula():
     for t in range(1, 11):
         scheduler.step()
         assert scheduler.get_last_lr()[0] == pytest.approx(0.05 * (1 + math.cos(math.pi * t / 10)), abs=1e-15)
+
+
+def test_each_schedule_says_when_it_is_stepped():
+    optimizer = make_optimizer()
+    assert S.OneCycleLR(optimizer, max_lr=0.1, total_steps=10).interval == "batch"
+    for scheduler in (S.StepLR(make_optimizer(), step_size=2), S.CosineAnnealingLR(make_optimizer(), T_max=5),
+                      S.ReduceLROnPlateau(make_optimizer())):
+        assert scheduler.interval == "epoch"
+    optimizer = make_optimizer()
+    warmup, cosine = S.LinearLR(optimizer, total_iters=2), S.CosineAnnealingLR(optimizer, T_max=5)
+    assert S.SequentialLR(optimizer, [warmup, cosine], milestones=[2]).interval == "epoch"
+    assert "interval" not in S.SequentialLR(optimizer, [warmup, cosine], milestones=[2]).state_dict()
+    optimizer = make_optimizer()
+    mixed = [S.LinearLR(optimizer, total_iters=2), S.OneCycleLR(optimizer, max_lr=0.1, total_steps=10)]
+    with pytest.raises(ValueError, match="different intervals"):
+        S.SequentialLR(optimizer, mixed, milestones=[2])

@@ -319,6 +319,94 @@ def test_load_state_dict_checks_the_layout(quadratic):
         optim.Adam(problem.params()).load_state_dict({"param_groups": []})
 
 
+def adam_state(quadratic):
+    problem = quadratic()
+    optimizer = optim.Adam(problem.params())
+    problem.backward(optimizer.param_groups[0]["params"])
+    optimizer.step()
+    return problem, optimizer.state_dict()
+
+
+def drop_exp_avg(saved):
+    del saved["state"][0]["exp_avg"]
+
+
+def set_lr(value):
+    def change(saved):
+        saved["param_groups"][0]["lr"] = value
+    return change
+
+
+def set_step(value):
+    def change(saved):
+        saved["state"][1]["step"] = value
+    return change
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (drop_exp_avg, r"state of parameter 0: missing 'exp_avg'"),
+    (set_lr(-5.0), r"param_groups\[0\]: Adam: invalid lr -5.0"),
+    (set_lr("0.1"), r"param_groups\[0\]: 'lr' should be a number, got '0.1'"),
+    (set_step("3"), r"state of parameter 1: 'step' should be an integer >= 0, got '3'"),
+    (set_step(2.5), r"'step' should be an integer >= 0, got 2.5"),
+    (set_step(-1), r"'step' should be an integer >= 0, got -1"),
+    (lambda saved: saved["param_groups"][0].update(betas=(0.9, 1.5)), r"param_groups\[0\]: Adam: invalid beta2"),
+    (lambda saved: saved["param_groups"][0].update(amsgrad="yes"), r"'amsgrad' should be a bool"),
+    (lambda saved: saved["param_groups"][0].pop("eps"), r"param_groups\[0\] has no 'eps'"),
+    (lambda saved: saved["state"][2].update(extra=np.zeros(1)), r"state of parameter 2: unexpected 'extra'"),
+    (lambda saved: saved["state"][0].update(exp_avg=np.array(["a"] * 3)), r"'exp_avg' should be a numeric array"),
+])
+def test_load_state_dict_validates_and_names_the_key(quadratic, change, message):
+    problem, saved = adam_state(quadratic)
+    change(saved)
+    params = problem.params()
+    optimizer = optim.Adam(params, lr=0.5)
+    before = optimizer.state_dict()
+    with pytest.raises(ValueError, match=message):
+        optimizer.load_state_dict(saved)
+    # nothing changed: still the fresh optimizer
+    assert optimizer.state_dict()["param_groups"] == before["param_groups"] and not optimizer.state
+
+
+def test_load_state_dict_refuses_another_optimizers_state(quadratic):
+    problem, saved = adam_state(quadratic)
+    with pytest.raises(ValueError, match=r"param_groups\[0\] has no 'momentum'.*another optimizer"):
+        optim.SGD(problem.params(), lr=0.1).load_state_dict(saved)
+    sgd = optim.SGD(problem.params(), lr=0.1, momentum=0.9)
+    problem.backward(sgd.param_groups[0]["params"])
+    sgd.step()
+    with pytest.raises(ValueError, match=r"has no 'betas'"):
+        optim.Adam(problem.params()).load_state_dict(sgd.state_dict())
+    with pytest.raises(ValueError, match=r"missing 'exp_avg'.*unexpected 'momentum_buffer'"):
+        adam = optim.Adam(problem.params())
+        tampered = sgd.state_dict()
+        tampered["param_groups"][0].update(betas=(0.9, 0.999), eps=1e-8, amsgrad=False, decoupled_weight_decay=False)
+        adam.load_state_dict(tampered)
+
+
+def test_a_flag_missing_from_an_older_state_keeps_the_current_setting(quadratic):
+    problem, saved = adam_state(quadratic)
+    del saved["param_groups"][0]["maximize"]
+    params = problem.params()
+    optimizer = optim.Adam(params, maximize=True)
+    optimizer.load_state_dict(saved)
+    assert optimizer.param_groups[0]["maximize"] is True and optimizer.param_groups[0]["lr"] == 1e-3
+
+
+def test_load_state_dict_accepts_numpy_numbers_and_a_float_step(quadratic):
+    problem, saved = adam_state(quadratic)
+    saved["state"][0]["step"] = np.float32(1.0)      # PyTorch keeps step as a float
+    saved["param_groups"][0]["lr"] = np.float64(0.01)
+    params = problem.params()
+    optimizer = optim.Adam(params)
+    optimizer.load_state_dict(saved)
+    assert optimizer.state[params[0]]["step"] == 1 and type(optimizer.state[params[0]]["step"]) is int
+    assert type(optimizer.param_groups[0]["lr"]) is float
+    problem.backward(params)
+    optimizer.step()
+    assert optimizer.state[params[0]]["step"] == 2
+
+
 # ------------------------------------------------------------------------------- with nn modules
 
 
@@ -340,6 +428,9 @@ def test_training_an_nn_model_lowers_the_loss():
     assert losses[-1] < 0.1 * losses[0]
     assert all(p.data.dtype == np.float32 for p in model.parameters())
     model.double()
-    with pytest.raises(RuntimeError, match="no longer uses the optimizer's buffer"):
-        (model(giagrad.Tensor(x.data.astype(np.float64))) ** 2).mean().backward()
+    (model(giagrad.Tensor(x.data.astype(np.float64))) ** 2).mean().backward()
+    # The optimizer's float32 gradient storage no longer fits: backward leaves it alone.
+    assert all(p.grad.dtype == np.float64 for p in model.parameters())
+    with pytest.raises(RuntimeError, match="no longer uses the optimizer's buffer.*Create the optimizer after "
+                                           "converting the model"):
         optimizer.step()

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import giagrad
+from giagrad import nn
+from giagrad.data.datasets import DatasetNotFoundError
 from recipes import mnist_cnn, mnist_mlp, moons
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,18 +53,20 @@ def test_moons_tiny_run(tmp_path):
     assert metrics["test_accuracy"] > 0.7
 
 
-@pytest.mark.parametrize("recipe", [mnist_mlp, mnist_cnn])
-def test_digit_recipes_tiny_run_offline_on_the_sample(recipe, tmp_path, monkeypatch, capsys):
-    # an empty data folder, no cache and no download: the recipe falls back to the bundled digits
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """No data folder named, an empty cache: only the bundled sample is there."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("GIAGRAD_DATA", raising=False)
-    empty = tmp_path / "no-data"
-    empty.mkdir()
+
+
+@pytest.mark.parametrize("recipe", [mnist_mlp, mnist_cnn])
+def test_digit_recipes_tiny_run_offline_on_the_sample(recipe, tmp_path, no_data, capsys):
+    # no folder named, no cache and no download: the recipe falls back to the bundled digits
     out = tmp_path / "run"
     export = ["--export-onnx"] if ONNX_INSTALLED else []
-    recipe.main(["--epochs", "1", "--limit", "300", "--batch-size", "50", "--offline", "--data-dir", str(empty),
-                 "--out", str(out), *export])
+    recipe.main(["--epochs", "1", "--limit", "300", "--batch-size", "50", "--offline", "--out", str(out), *export])
     printed = capsys.readouterr().out
     assert "bundled MNIST sample" in printed
     notices = [line for line in printed.splitlines() if line.startswith("notice:")]
@@ -107,3 +111,62 @@ def test_help_shows_each_default_once(recipe, folder, capsys):
     assert "seed for initialisation, dropout and shuffling (default: 0)" in text
     if recipe is mnist_mlp:
         assert "then a download) (default" not in text
+
+
+def test_a_named_data_folder_without_the_data_is_an_error(tmp_path, no_data):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    for folder, offline in ((empty, ["--offline"]), (tmp_path / "typo", ["--offline"]), (tmp_path / "typo", [])):
+        with pytest.raises(DatasetNotFoundError, match=str(folder)):
+            mnist_mlp.main(["--epochs", "1", "--limit", "300", *offline, "--data-dir", str(folder),
+                            "--out", str(tmp_path / "run"), "--quiet"])
+    assert not (tmp_path / "run" / "metrics.json").exists() and not (tmp_path / "typo").exists()
+
+
+def interrupt_the_loss_at(monkeypatch, call):
+    original = nn.CrossEntropyLoss.forward
+    calls = {"n": 0}
+
+    def forward(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(nn.CrossEntropyLoss, "forward", forward)
+
+
+def test_an_interrupted_recipe_says_so_and_exits_130(tmp_path, monkeypatch, capsys):
+    interrupt_the_loss_at(monkeypatch, 14)        # epoch 3 (5 training batches and 1 test batch an epoch)
+    out = str(tmp_path)
+    with pytest.raises(SystemExit) as raised:
+        moons.main(["--epochs", "4", "--samples", "200", "--out", out, "--quiet"])
+    assert raised.value.code == 130
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and "finished" not in metrics and "test_accuracy" not in metrics
+    assert metrics["interrupted"]["epochs_completed"] == 2
+    assert metrics["interrupted"]["resume_with"] == os.path.join(out, "interrupted.npz")
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.undo()
+    metrics = moons.main(["--epochs", "4", "--samples", "200", "--out", out, "--quiet",
+                          "--resume", os.path.join(out, "interrupted.npz")])
+    assert metrics["status"] == "finished" and metrics["epochs"] == 4
+
+
+def test_resume_for_more_epochs_with_the_one_cycle_schedule(tmp_path, no_data):
+    out = str(tmp_path / "run")
+    options = ["--limit", "200", "--batch-size", "50", "--offline", "--out", out, "--quiet"]
+    mnist_mlp.main(["--epochs", "2", *options])
+    with pytest.warns(UserWarning, match="total_steps=8.*total_steps=16"):
+        metrics = mnist_mlp.main(["--epochs", "4", "--resume", os.path.join(out, "last.npz"), *options])
+    assert metrics["epochs"] == 4 and metrics["status"] == "finished"
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
+                    reason="Debian package dataset-fashion-mnist is not installed")
+def test_metrics_record_the_files_the_data_came_from(tmp_path, no_data):
+    metrics = mnist_mlp.main(["--dataset", "fashion", "--epochs", "1", "--limit", "200", "--offline",
+                              "--out", str(tmp_path), "--quiet"])
+    assert "from /usr/share/datasets/fashion-mnist" in metrics["data"]
+    assert metrics["data_files"]["test_labels"] == "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
+    assert json.loads((tmp_path / "metrics.json").read_text())["data_files"] == metrics["data_files"]

@@ -8,6 +8,7 @@ import pytest
 
 import giagrad
 from giagrad import nn, optim
+from giagrad.data import DataLoader, TensorDataset
 from giagrad.train import Callback, ModelCheckpoint, Trainer
 
 
@@ -61,10 +62,10 @@ def test_predict_concatenates_outputs(make_problem):
 
 
 class CountingScheduler:
-    """Records how it is stepped; `per_batch` flags a per-batch schedule."""
+    """Records how it is stepped; `interval` says when it wants to be stepped."""
 
-    def __init__(self, per_batch=False):
-        self.per_batch = per_batch
+    def __init__(self, interval="epoch"):
+        self.interval = interval
         self.calls = []
 
     def step(self, *args):
@@ -77,21 +78,31 @@ class CountingScheduler:
         pass
 
 
-class ReduceLROnPlateau(CountingScheduler):
-    """Named like the real one: the trainer must hand it the monitored value."""
+class RecordingPlateau(optim.lr_scheduler.ReduceLROnPlateau):
+    """The real one, recording its calls: the trainer must hand it the monitored value."""
+
+    def __init__(self, optimizer):
+        super().__init__(optimizer)
+        self.calls = []
+
+    def step(self, *args):
+        self.calls.append(args)
+        super().step(*args)
 
 
-@pytest.mark.parametrize("scheduler, expected_calls", [
-    (CountingScheduler(per_batch=True), 3 * 5),
-    (CountingScheduler(per_batch=False), 3),
-    (ReduceLROnPlateau(), 3),
+@pytest.mark.parametrize("make_scheduler, expected_calls", [
+    (lambda optimizer: CountingScheduler(interval="batch"), 3 * 5),
+    (lambda optimizer: CountingScheduler(interval="epoch"), 3),
+    (lambda optimizer: CountingScheduler(), 3),
+    (RecordingPlateau, 3),
 ])
-def test_scheduler_is_stepped_per_batch_or_per_epoch(make_problem, scheduler, expected_calls):
+def test_scheduler_is_stepped_per_batch_or_per_epoch(make_problem, make_scheduler, expected_calls):
     model, optimizer, train_loader, val_loader = make_problem(n=96, batch_size=16)  # 72 samples: 5 batches
+    scheduler = make_scheduler(optimizer)
     trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler, verbose=0)
     history = trainer.fit(train_loader, val_loader, epochs=3)
     assert len(scheduler.calls) == expected_calls
-    if isinstance(scheduler, ReduceLROnPlateau):
+    if isinstance(scheduler, RecordingPlateau):
         assert [args[0] for args in scheduler.calls] == history["val_loss"]
 
 
@@ -287,3 +298,208 @@ def test_progress_bar_on_a_terminal_shows_loss_metric_and_lr(make_problem, monke
     assert "epoch 1/1" in terminal.getvalue() and "/5" in terminal.getvalue()  # a bar over the 5 batches
     assert postfixes and all(key in postfixes[0] for key in ("loss=", "accuracy=", "lr="))
     assert capsys.readouterr().out.startswith("epoch 1/1  loss")  # the summary line, on stdout
+
+
+# ------------------------------------------------------------------ resuming: exact or refused
+
+
+def interrupt_at(call, loss=None):
+    """A cross-entropy loss that raises KeyboardInterrupt at its ``call``-th use."""
+    cross_entropy = loss or nn.CrossEntropyLoss()
+    calls = {"n": 0}
+
+    def loss_fn(output, target):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return cross_entropy(output, target)
+
+    return loss_fn
+
+
+def test_mid_epoch_resume_is_exact_without_a_loader_seed(make_problem, tmp_path):
+    # Unseeded, the shuffle order comes from giagrad's generator, which dropout also draws on.
+    model, optimizer, train_loader, _ = make_problem(dropout=0.3, loader_seed=None)
+    giagrad.manual_seed(5)
+    reference = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    reference_history = reference.fit(train_loader, epochs=3)
+    expected = [p.data.copy() for p in model.parameters()]
+
+    model, optimizer, train_loader, _ = make_problem(dropout=0.3, loader_seed=None)
+    giagrad.manual_seed(5)
+    checkpoint = ModelCheckpoint(tmp_path, monitor="loss")
+    trainer = Trainer(model, optimizer, interrupt_at(8), callbacks=[checkpoint], verbose=0)
+    trainer.fit(train_loader, epochs=3)
+    assert trainer.interrupted and trainer.step == 7      # epoch 2, after its second batch
+
+    giagrad.manual_seed(123)
+    model, optimizer, train_loader, _ = make_problem(seed=3, dropout=0.3, loader_seed=None)
+    resumed = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    history = resumed.fit(train_loader, epochs=3, resume=checkpoint.interrupted_path)
+    assert history.steps["loss"] == reference_history.steps["loss"]
+    for p, e in zip(model.parameters(), expected, strict=True):
+        np.testing.assert_array_equal(p.data, e)
+
+
+def losses_through_and_resumed(build, tmp_path, epochs, manual_seed=None):
+    """The step losses of ``build(0)`` trained through, and of ``build(0)`` stopped by Ctrl-C at
+    its 8th step (epoch 2) then resumed from ``interrupted.npz`` by ``build(3)``."""
+    def started(seed):
+        parts = build(seed)
+        if manual_seed is not None:
+            giagrad.manual_seed(manual_seed)
+        return parts
+
+    model, optimizer, loader = started(0)
+    reference = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(loader, epochs=epochs)
+    model, optimizer, loader = started(0)
+    checkpoint = ModelCheckpoint(tmp_path, monitor="loss")
+    Trainer(model, optimizer, interrupt_at(8), callbacks=[checkpoint], verbose=0).fit(loader, epochs=epochs)
+    model, optimizer, loader = build(3)
+    resumed = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0).fit(
+        loader, epochs=epochs, resume=checkpoint.interrupted_path)
+    return reference.steps["loss"], resumed.steps["loss"]
+
+
+def test_mid_epoch_resume_is_exact_with_a_loader_generator(make_problem, tmp_path):
+    def build(seed):
+        model, optimizer, train_loader, _ = make_problem(seed=seed)
+        loader = DataLoader(train_loader.dataset, batch_size=16, shuffle=True,
+                            generator=np.random.default_rng(42))
+        return model, optimizer, loader
+
+    reference, resumed = losses_through_and_resumed(build, tmp_path, epochs=4)
+    assert resumed == reference
+
+
+def test_a_checkpoint_with_another_optimizer_loads_nothing(make_problem, tmp_path):
+    model, optimizer, train_loader, _ = make_problem(optimizer="adamw")
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    trainer.fit(train_loader, epochs=1)
+    trainer.save_checkpoint(tmp_path / "adamw.npz")
+
+    model, optimizer, train_loader, _ = make_problem(seed=3)       # SGD
+    before = [p.data.copy() for p in model.parameters()]
+    other = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    with pytest.raises(ValueError, match="has no 'momentum'"):
+        other.load_checkpoint(tmp_path / "adamw.npz", train_loader=train_loader)
+    for p, b in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.data, b)
+    assert other.epoch == 0 and other.step == 0 and len(other.history) == 0 and not optimizer.state
+
+
+def test_a_failing_part_late_in_the_load_puts_everything_back(make_problem, tmp_path):
+    model, optimizer, train_loader, _ = make_problem()
+    Trainer(model, optimizer, nn.CrossEntropyLoss(), callbacks=[ModelCheckpoint(tmp_path, monitor="loss")],
+            verbose=0).fit(train_loader, epochs=1)
+
+    class FussyLoader(DataLoader):   # the loader's state is the last part loaded
+        def load_state_dict(self, state):
+            raise ValueError("FussyLoader: cannot restore")
+
+    model, optimizer, train_loader, _ = make_problem(seed=3)
+    before = [p.data.copy() for p in model.parameters()]
+    rng_before = giagrad.get_rng_state()
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    with pytest.raises(ValueError, match="FussyLoader"):
+        trainer.load_checkpoint(tmp_path / "last.npz", train_loader=FussyLoader(train_loader.dataset))
+    for p, b in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.data, b)
+    assert not optimizer.state and len(trainer.history) == 0 and giagrad.get_rng_state() == rng_before
+
+
+def one_cycle_trainer(make_problem, epochs, tmp_path=None, seed=0):
+    model, optimizer, train_loader, _ = make_problem(seed=seed, optimizer="adamw")
+    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=epochs * len(train_loader))
+    callbacks = [ModelCheckpoint(tmp_path, monitor="loss")] if tmp_path is not None else []
+    return Trainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler, callbacks=callbacks,
+                   verbose=0), train_loader
+
+
+def test_resuming_a_one_cycle_run_for_more_epochs_follows_the_longer_cycle(make_problem, tmp_path):
+    trainer, loader = one_cycle_trainer(make_problem, 2, tmp_path)
+    trainer.fit(loader, epochs=2)
+    reference, reference_loader = one_cycle_trainer(make_problem, 4)
+    reference.fit(reference_loader, epochs=4)
+
+    resumed, loader = one_cycle_trainer(make_problem, 4, seed=3)
+    with pytest.warns(UserWarning, match="total_steps=10.*total_steps=20.*from step 10 of the longer cycle"):
+        history = resumed.fit(loader, epochs=4, resume=tmp_path / "last.npz")
+    assert len(history) == 4 and resumed.step == 20
+    # after the first resumed step, the learning rates are those of the 4-epoch cycle
+    assert history.steps["lr"][11:] == pytest.approx(reference.history.steps["lr"][11:])
+
+
+def test_resuming_with_a_cycle_shorter_than_the_steps_taken_fails_at_load(make_problem, tmp_path):
+    trainer, loader = one_cycle_trainer(make_problem, 2, tmp_path)
+    trainer.fit(loader, epochs=2)
+    resumed, loader = one_cycle_trainer(make_problem, 1, seed=3)
+    before = [p.data.copy() for p in resumed.model.parameters()]
+    with pytest.raises(ValueError, match="taken 10 steps.*total_steps=5.*total_steps >= 10"):
+        resumed.fit(loader, epochs=3, resume=tmp_path / "last.npz")
+    for p, b in zip(resumed.model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.data, b)
+    assert resumed.scheduler.total_steps == 5 and resumed.scheduler.last_epoch == 0
+
+
+def test_scheduler_state_without_a_scheduler_warns(make_problem, tmp_path):
+    trainer, loader = one_cycle_trainer(make_problem, 2, tmp_path)
+    trainer.fit(loader, epochs=1)
+    model, optimizer, train_loader, _ = make_problem(seed=3, optimizer="adamw")
+    plain = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    with pytest.warns(UserWarning, match="scheduler's state, but this trainer has no scheduler"):
+        plain.load_checkpoint(tmp_path / "last.npz")
+
+
+def test_fit_and_evaluate_on_an_empty_loader_raise(make_problem):
+    model, optimizer, train_loader, _ = make_problem()
+    empty = DataLoader(TensorDataset(giagrad.zeros(0, 2), giagrad.zeros(0, dtype="int64")), batch_size=4)
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), verbose=0)
+    with pytest.raises(ValueError, match="yielded no batches in epoch 1"):
+        trainer.fit(empty, epochs=1)
+    small = DataLoader(train_loader.dataset, batch_size=1000, drop_last=True)
+    with pytest.raises(ValueError, match="drop_last"):
+        trainer.fit(small, epochs=1)
+    with pytest.raises(ValueError, match="evaluate: the loader yielded no samples"):
+        trainer.evaluate(empty)
+    assert len(trainer.history) == 0
+
+
+@pytest.mark.parametrize("call", [10, 13])   # epoch 2: in its third training batch; in its validation
+def test_a_resumed_epoch_logs_the_values_of_the_whole_epoch(make_problem, tmp_path, call):
+    # 5 training and 2 validation batches an epoch, each a call of the loss
+    model, optimizer, train_loader, val_loader = make_problem()
+    reference = Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], verbose=0)
+    reference_history = reference.fit(train_loader, val_loader, epochs=3)
+
+    model, optimizer, train_loader, val_loader = make_problem()
+    checkpoint = ModelCheckpoint(tmp_path, monitor="loss")
+    trainer = Trainer(model, optimizer, interrupt_at(call), metrics=["accuracy"], callbacks=[checkpoint],
+                      verbose=0)
+    trainer.fit(train_loader, val_loader, epochs=3)
+    assert trainer.interrupted
+
+    model, optimizer, train_loader, val_loader = make_problem(seed=3)
+    resumed = Trainer(model, optimizer, nn.CrossEntropyLoss(), metrics=["accuracy"], verbose=0)
+    history = resumed.fit(train_loader, val_loader, epochs=3, resume=checkpoint.interrupted_path)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert history[key] == pytest.approx(reference_history[key], rel=1e-12), key
+
+
+class NoisyPoints(TensorDataset):
+    """Points with noise drawn from giagrad's generator each time a batch is made (in the workers)."""
+
+    def get_batch(self, indices):
+        x, y = super().get_batch(indices)
+        return x + giagrad.random.generator().normal(0.0, 0.1, x.shape).astype(np.float32), y
+
+
+def test_mid_epoch_resume_is_exact_with_loader_workers_and_random_transforms(make_problem, tmp_path):
+    def build(seed):
+        model, optimizer, train_loader, _ = make_problem(seed=seed)
+        x, y = train_loader.dataset.tensors
+        loader = DataLoader(NoisyPoints(x.data, y.data), batch_size=16, shuffle=True, num_workers=1)
+        return model, optimizer, loader
+
+    reference, resumed = losses_through_and_resumed(build, tmp_path, epochs=3, manual_seed=4)
+    assert resumed == reference

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import zlib
@@ -84,7 +85,7 @@ def parse_idx(content: bytes, name: str = "<bytes>", expected_ndim: int | None =
     if len(content) < header_size:
         raise IdxFormatError(f"{name}: truncated header: {len(content)} bytes, the header alone needs {header_size}")
     shape = struct.unpack(f">{ndim}I", content[4:header_size])
-    expected_size = header_size + int(np.prod(shape, dtype=np.int64))
+    expected_size = header_size + math.prod(shape)  # Python ints: a corrupted header cannot overflow
     if len(content) < expected_size:
         raise IdxFormatError(f"{name}: truncated: the header announces shape {shape} ({expected_size} bytes) "
                              f"but the file has {len(content)} bytes")

@@ -1,19 +1,30 @@
 """MNIST and Fashion-MNIST: found in a folder, the cache or the Debian package, else downloaded.
 
-Where the files come from, in this order (the first valid copy of each file wins):
+Where the files come from
+-------------------------
+A split (``train-*`` or ``t10k-*``: its images and labels) is always read from one folder.
 
-1. the folder the user names: ``root``, or else the ``GIAGRAD_DATA`` environment variable: the
-   files in ``<root>/<dataset>/`` (``mnist``, ``fashion-mnist``: so one folder holds both), in
-   ``<root>/<ClassName>/raw/`` (torchvision's layout) or directly in ``<root>``;
-2. the cache, ``~/.cache/giagrad/<dataset>`` (``cache_dir=`` or the class attribute overrides it);
-3. system folders: for Fashion-MNIST the Debian package ``dataset-fashion-mnist``'s
-   ``/usr/share/datasets/fashion-mnist``;
-4. a download from the public mirrors, tried in turn (into ``root`` when one is named, else the
-   cache), verified before it is kept (see :mod:`giagrad.data.datasets.download`).
+- **A folder you name** (``root=``, else the ``GIAGRAD_DATA`` environment variable; the recipes'
+  ``--data-dir``) is the only place looked at: ``<root>/<dataset>/`` (``mnist``,
+  ``fashion-mnist``: so one folder holds both), ``<root>/<ClassName>/raw/`` (torchvision's
+  layout) or ``<root>`` itself, the first of them holding a file of the split. Nothing else is
+  used in its place: a broken file there (truncated, not IDX, wrong magic number) raises
+  :class:`IdxFormatError` naming it; a missing folder or one without the files raises
+  :class:`DatasetNotFoundError`, except that with ``download=True`` the missing files are
+  downloaded into it (``<root>/<dataset>/`` when it held none; a ``root=`` folder is created
+  as torchvision does, a ``GIAGRAD_DATA`` folder must exist).
+- **Otherwise** the cache, ``~/.cache/giagrad/<dataset>`` (``cache_dir=`` or the class attribute
+  overrides it), then system folders (for Fashion-MNIST the Debian package
+  ``dataset-fashion-mnist``'s ``/usr/share/datasets/fashion-mnist``): the first holding both
+  files of the split; else, with ``download=True``, the missing files are downloaded into the
+  cache. A broken file there raises too.
 
-Files may be gzip-compressed (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``).
-When nothing works, one :class:`DatasetNotFoundError` lists every folder and URL tried and how to
-provide the files by hand. Offline, :meth:`MNIST.sample` gives 5,000 real digits shipped with giagrad.
+Downloads come from the public mirrors, tried in turn, verified before they are kept, and never
+replace an existing file (see :mod:`giagrad.data.datasets.download`). Files may be
+gzip-compressed (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``). When
+nothing works, one :class:`DatasetNotFoundError` says what was tried and how to provide the
+files by hand. Offline, :meth:`MNIST.sample` gives 5,000 real digits shipped with giagrad.
+``dataset.source`` holds the paths the images and labels were read from.
 
 Checksums
 ---------
@@ -24,10 +35,14 @@ holds for every source:
 - Fashion-MNIST: sha256 of the decompressed content (computed from the Debian package's files),
   or the md5 of the ``.gz`` files published by Zalando Research for their mirrors;
 - MNIST: we know no published checksum of the decompressed files, so a download is checked
-  against the md5 of the mirrors' ``.gz`` files (as published with torchvision). An MNIST file
-  found in a folder is accepted when it matches that md5 or, failing that, on its IDX structure
-  alone (magic numbers, dimensions, exact length, 60,000 / 10,000 images of 28 x 28, labels 0-9),
-  unless its content is known to be Fashion-MNIST's.
+  against the md5 of the mirrors' ``.gz`` files (as published with torchvision); a raw or
+  recompressed copy can only be checked for its structure.
+
+A file is always checked for its structure (magic numbers, dimensions, exact length; then
+60,000 / 10,000 images of 28 x 28 and labels in range), and refused when its content is known
+to be another dataset's. A structurally valid file whose checksum is unknown or different is
+used as it is (a relabelled or cleaned copy is yours to use), with one warning per split naming
+the files.
 """
 
 from __future__ import annotations
@@ -37,6 +52,7 @@ import gzip
 import hashlib
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -45,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from giagrad.data.dataset import Dataset
-from giagrad.data.datasets.download import Checksum, DownloadError, download, verify_any
+from giagrad.data.datasets.download import DEFAULT_TIMEOUT, Checksum, DownloadError, download, verify_any
 from giagrad.data.datasets.idx import IdxFormatError, parse_idx, read_idx_bytes
 from giagrad.data.transforms import apply_batch
 
@@ -86,7 +102,8 @@ class MNIST(Dataset):
     root : path, optional
         A folder holding the ``*-idx?-ubyte[.gz]`` files, in ``<root>/mnist/``,
         ``<root>/MNIST/raw/`` or ``<root>`` itself; default the ``GIAGRAD_DATA`` environment
-        variable. Downloads go to ``<root>`` when it is given.
+        variable. A named folder is the only place looked at (see the module docstring);
+        downloads fill its missing files.
     train : bool
         The training split (``train-*``) or the test split (``t10k-*``).
     download : bool
@@ -100,6 +117,9 @@ class MNIST(Dataset):
         The cache folder (default ``~/.cache/giagrad/mnist``, or the class attribute ``cache_dir``).
     mirrors : sequence of str, optional
         Base URLs to download from, tried in order (default the class attribute ``mirrors``).
+    timeout : float, optional
+        Seconds a mirror may take to answer or stay silent while sending before the next one
+        is tried (default the class attribute ``timeout``, 15).
 
     Attributes
     ----------
@@ -138,14 +158,17 @@ class MNIST(Dataset):
     foreign_content_sha256: dict[str, str] = {}
     cache_dir: str | os.PathLike | None = None
     progress = True
+    timeout = DEFAULT_TIMEOUT
 
     def __init__(self, root: str | os.PathLike | None = None, train: bool = True, download: bool = True,
                  transform: Callable[[Any], Any] | None = None, target_transform: Callable[[Any], Any] | None = None,
-                 *, cache_dir: str | os.PathLike | None = None, mirrors: Sequence[str] | None = None) -> None:
+                 *, cache_dir: str | os.PathLike | None = None, mirrors: Sequence[str] | None = None,
+                 timeout: float | None = None) -> None:
         if not isinstance(train, bool):
             raise TypeError(f"{type(self).__name__}: train should be a bool, got {train!r}")
+        self._named_by = "root=" if root is not None else None
         if root is None and os.environ.get(DATA_ENVIRONMENT_VARIABLE):
-            root = os.environ[DATA_ENVIRONMENT_VARIABLE]
+            root, self._named_by = os.environ[DATA_ENVIRONMENT_VARIABLE], DATA_ENVIRONMENT_VARIABLE
         self.root: Path | None = Path(root).expanduser() if root is not None else None
         self.train = train
         self.transform = transform
@@ -153,30 +176,103 @@ class MNIST(Dataset):
         cache = cache_dir if cache_dir is not None else type(self).cache_dir
         self.cache = Path(cache).expanduser() if cache is not None else default_cache_root() / self.name
         self._mirrors = tuple(mirrors) if mirrors is not None else tuple(type(self).mirrors)
+        self._timeout = float(timeout) if timeout is not None else float(type(self).timeout)
         split = "train" if train else "t10k"
-        image_file, label_file = f"{split}-images-idx3-ubyte.gz", f"{split}-labels-idx1-ubyte.gz"
-        images_path, images = self._locate(image_file, 3, download)
-        labels_path, labels = self._locate(label_file, 1, download)
-        self._check_pair(images, labels, images_path, labels_path, self.split_sizes.get(split))
+        names = (f"{split}-images-idx3-ubyte.gz", f"{split}-labels-idx1-ubyte.gz")
+        if self.root is not None:
+            paths = self._files_in_named_folder(names, download)
+        else:
+            paths = self._files_searched(names, download)
+        unverified: list[str] = []
+        images = self._read_checked(paths[0], names[0], 3, unverified)
+        labels = self._read_checked(paths[1], names[1], 1, unverified)
+        self._check_pair(images, labels, paths[0], paths[1], self.split_sizes.get(split))
+        if unverified:
+            warnings.warn(f"{type(self).__name__} ({'train' if train else 'test'} split): using "
+                          f"{'; '.join(unverified)}. A structurally valid file is used as it is (a relabelled or "
+                          "cleaned copy?); delete it to get the published one.", UserWarning, stacklevel=2)
         self.data = images
         self.targets = labels.astype(np.int64)
-        self.source = (images_path, labels_path)
+        self.source = tuple(paths)
 
     # ------------------------------------------------------------------ finding the files
 
-    def _folders(self) -> list[tuple[str, Path]]:
-        folders: list[tuple[str, Path]] = []
-        if self.root is not None:
-            # <root>/<dataset> first: one GIAGRAD_DATA folder can hold both datasets, whose files
-            # have the same names.
-            folders += [("root", self.root / self.name), ("root", self.root / type(self).__name__ / "raw"),
-                        ("root", self.root)]
-        folders.append(("cache", self.cache))
-        folders += [("system", Path(folder)) for folder in self.system_dirs]
-        return folders
+    @staticmethod
+    def _present(folder: Path, file_name: str) -> Path | None:
+        """The file in ``folder``, compressed or not (the ``.gz`` first), or None."""
+        for candidate in (folder / file_name, folder / file_name[:-3]):
+            if candidate.is_file():
+                return candidate
+        return None
 
-    def _read_verified(self, path: Path, file_name: str, ndim: int) -> np.ndarray:
+    def _named_folders(self) -> list[Path]:
+        # <root>/<dataset> first: one GIAGRAD_DATA folder can hold both datasets, whose files
+        # have the same names.
+        assert self.root is not None
+        return [self.root / self.name, self.root / type(self).__name__ / "raw", self.root]
+
+    def _files_in_named_folder(self, names: tuple[str, str], allow_download: bool) -> list[Path]:
+        """Both files of the split from the named folder: found there, or downloaded into it."""
+        root, cls = self.root, type(self).__name__
+        assert root is not None
+        named = f"{root} (named by {self._named_by})"
+        if root.exists() and not root.is_dir():
+            raise DatasetNotFoundError(f"{cls}: {named} is not a folder")
+        if not root.exists() and not (allow_download and self._named_by == "root="):
+            raise DatasetNotFoundError(f"{cls}: the data folder {named} does not exist. Create it and put "
+                                       f"{names[0]} and {names[1]} there, or name another folder")
+        folders = self._named_folders()
+        folder = next((f for f in folders if any(self._present(f, name) for name in names)), None)
+        if folder is None:
+            if not allow_download:
+                raise DatasetNotFoundError(
+                    f"{cls}: the data folder {named} holds neither {names[0]} nor {names[1]} (looked in "
+                    f"{', '.join(str(f) for f in folders)}); nothing else is used in place of a named folder. "
+                    "Put the files there, or pass download=True to download them into it")
+            folder = folders[0]
+        paths = []
+        for name in names:
+            path = self._present(folder, name)
+            if path is None:
+                if not allow_download:
+                    other = names[1] if name == names[0] else names[0]
+                    raise DatasetNotFoundError(f"{cls}: {folder} holds {other} but not {name}; a split is read "
+                                               "from one folder: put it beside the other (or pass download=True)")
+                path = self._download(name, folder, [f"named folder {folder}: {name} not found"])
+            paths.append(path)
+        return paths
+
+    def _files_searched(self, names: tuple[str, str], allow_download: bool) -> list[Path]:
+        """Both files of the split from the first folder holding both: the cache, the system folders."""
+        looked = []
+        for place, folder in [("cache", self.cache), *(("system", Path(f)) for f in self.system_dirs)]:
+            present = [self._present(folder, name) for name in names]
+            if all(present):
+                return present  # type: ignore[return-value]
+            found = [name for name, path in zip(names, present, strict=True) if path is not None]
+            looked.append(f"{place} {folder}: " + (f"only {found[0]}" if found else "not found"))
+        if not allow_download:
+            raise DatasetNotFoundError(self._not_found_message(names, looked, [], allow_download))
+        # Complete the cache: download only the files missing there.
+        return [self._present(self.cache, name) or self._download(name, self.cache, looked) for name in names]
+
+    def _download(self, file_name: str, folder: Path, looked: list[str]) -> Path:
+        attempts: list[tuple[str, str]] = []
+        if self._mirrors:
+            try:
+                return download([mirror + file_name for mirror in self._mirrors], folder / file_name,
+                                self.checksums.get(file_name), progress=self.progress, timeout=self._timeout)
+            except DownloadError as error:
+                attempts = error.attempts
+            except OSError as error:  # the folder cannot be written: nothing was downloaded
+                raise DatasetNotFoundError(f"{type(self).__name__}: {error}. Choose a writable folder: "
+                                           f"cache_dir= (or XDG_CACHE_HOME), or root=") from None
+        raise DatasetNotFoundError(self._not_found_message((file_name,), looked, attempts, True))
+
+    def _read_checked(self, path: Path, file_name: str, ndim: int, unverified: list[str]) -> np.ndarray:
+        """The file's values, checked for structure; a checksum that does not hold is noted in ``unverified``."""
         content = read_idx_bytes(path)
+        array = parse_idx(content, str(path), expected_ndim=ndim)
         checks = self.checksums.get(file_name, ())
         content_checks = [c for c in checks if c.of_content]
         file_checks = [c for c in checks if not c.of_content]
@@ -187,49 +283,25 @@ class MNIST(Dataset):
                 matched = True
             except ValueError:
                 pass
-        if checks and not matched and content_checks:
-            raise IdxFormatError(f"{path}: its content does not match the known checksum of {file_name} "
-                                 f"(sha256 of the decompressed content should be {content_checks[0].hexdigest})")
-        if not matched and self.foreign_content_sha256:
-            # No checksum of ours holds; at least refuse a file we know belongs to another dataset.
-            digest = hashlib.sha256(content).hexdigest()
-            if digest in self.foreign_content_sha256:
-                raise IdxFormatError(f"{path}: this is {self.foreign_content_sha256[digest]}, "
-                                     f"not {type(self).__name__}")
-        # Without a known content checksum (MNIST), the IDX checks below are what we have.
-        return parse_idx(content, str(path), expected_ndim=ndim)
+        if matched:
+            return array
+        digest = hashlib.sha256(content).hexdigest()
+        if digest in self.foreign_content_sha256:
+            raise IdxFormatError(f"{path}: this is {self.foreign_content_sha256[digest]}, not {type(self).__name__}")
+        if content_checks:
+            unverified.append(f"{path}, whose content differs from the published {file_name} (sha256 {digest}, "
+                              f"expected {content_checks[0].hexdigest})")
+        elif file_checks and path.name == file_name:
+            unverified.append(f"{path}, which is not the mirrors' {file_name} (its md5 differs)")
+        else:
+            unverified.append(f"{path}, which no known checksum covers (checked for its structure only)")
+        return array
 
-    def _locate(self, file_name: str, ndim: int, allow_download: bool) -> tuple[Path, np.ndarray]:
-        looked: list[str] = []
-        raw_name = file_name[:-3]
-        for place, folder in self._folders():
-            for candidate in (folder / file_name, folder / raw_name):
-                if candidate.is_file():
-                    try:
-                        return candidate, self._read_verified(candidate, file_name, ndim)
-                    except (IdxFormatError, OSError) as error:
-                        looked.append(f"{place} {candidate}: present but unusable: {error}")
-                        break
-            else:
-                looked.append(f"{place} {folder}: not found")
-        attempts: list[tuple[str, str]] = []
-        if allow_download and self._mirrors:
-            destination = (self.root if self.root is not None else self.cache) / file_name
-            try:
-                path = download([mirror + file_name for mirror in self._mirrors], destination,
-                                self.checksums.get(file_name), progress=self.progress)
-                return path, self._read_verified(path, file_name, ndim)
-            except DownloadError as error:
-                attempts = error.attempts
-            except (IdxFormatError, OSError) as error:
-                attempts = [(str(destination), f"downloaded but unusable: {error}")]
-        raise DatasetNotFoundError(self._not_found_message(file_name, looked, attempts, allow_download))
-
-    def _not_found_message(self, file_name: str, looked: list[str], attempts: list[tuple[str, str]],
+    def _not_found_message(self, names: tuple[str, ...], looked: list[str], attempts: list[tuple[str, str]],
                            allow_download: bool) -> str:
         split = "train" if self.train else "t10k"
         lines = [f"{type(self).__name__} ({'train' if self.train else 'test'} split): could not find or download "
-                 f"{file_name}.", "Folders searched:"]
+                 f"{' and '.join(names)}.", "Folders searched:"]
         lines += [f"  - {entry}" for entry in looked]
         if not allow_download:
             lines.append("Download: not tried (download=False).")
@@ -277,6 +349,7 @@ class MNIST(Dataset):
                              f"{data.dtype} {data.shape} and {targets.shape}")
         dataset = cls.__new__(cls)
         dataset.root, dataset.cache, dataset._mirrors = None, None, ()  # type: ignore[assignment]  # no files
+        dataset._named_by = None
         dataset.train, dataset.transform, dataset.target_transform = train, transform, target_transform
         dataset.data, dataset.targets, dataset.source = data, targets.astype(np.int64), source
         return dataset
@@ -348,11 +421,16 @@ class MNIST(Dataset):
     def full_or_sample(cls, root: str | os.PathLike | None = None, train: bool = True, download: bool = True,
                        transform: Callable[[Any], Any] | None = None,
                        target_transform: Callable[[Any], Any] | None = None, **options: Any) -> MNIST:
-        """The full MNIST when it can be found or downloaded, else the bundled sample with a one-line notice."""
+        """The full MNIST when it can be found or downloaded, else the bundled sample with a one-line notice.
+
+        Only when no folder is named: with ``root=`` or ``GIAGRAD_DATA``, a missing dataset raises.
+        """
         try:
             return cls(root, train=train, download=download, transform=transform,
                        target_transform=target_transform, **options)
         except DatasetNotFoundError:
+            if root is not None or os.environ.get(DATA_ENVIRONMENT_VARIABLE):
+                raise
             print(f"MNIST: {SAMPLE_FALLBACK_NOTICE} Pass root= or set GIAGRAD_DATA to use them.", file=sys.stderr)
             return cls.sample(train=train, transform=transform, target_transform=target_transform)
 

@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import socket
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -90,14 +91,62 @@ def test_all_mirrors_down_one_error_listing_every_url(file_server, tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_a_file_is_replaced_only_when_verified(file_server, tmp_path):
+def test_an_existing_file_is_never_replaced(file_server, tmp_path):
     target = tmp_path / "x.gz"
     target.write_bytes(b"old")
     file_server.files["/m1/x.gz"] = GZ
-    file_server.wrong_content.add("/m1/x.gz")
-    with pytest.raises(DownloadError):
+    with pytest.raises(FileExistsError, match="never replaces"):
         download([file_server.url + "/m1/x.gz"], target, CONTENT_SHA256, progress=False)
-    assert target.read_bytes() == b"old"
+    assert target.read_bytes() == b"old" and file_server.requests == []
+    assert leftovers(tmp_path) == ["x.gz"]
+
+
+def download_in_a_thread(*args, **kwargs):
+    """Run download in a thread and give up waiting after 20 s (a hang must fail, not block)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["path"] = download(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "download hung"
+    return outcome
+
+
+def test_stalled_dripping_and_silent_mirrors_are_left_for_the_next(file_server, tmp_path):
+    for prefix in ("stall", "drip", "silent", "good"):
+        file_server.files[f"/{prefix}/x.gz"] = GZ
+    file_server.stall_after["/stall/x.gz"] = 100
+    file_server.drip["/drip/x.gz"] = 0.02
+    file_server.silent.add("/silent/x.gz")
+    urls = [f"{file_server.url}/{prefix}/x.gz" for prefix in ("stall", "drip", "silent", "good")]
+    outcome = download_in_a_thread(urls, tmp_path / "x.gz", CONTENT_SHA256, progress=False, timeout=0.5)
+    assert outcome.get("path") == tmp_path / "x.gz", outcome
+    np.testing.assert_array_equal(read_idx(tmp_path / "x.gz"), ARRAY)
+    assert leftovers(tmp_path) == ["x.gz"]
+
+    (tmp_path / "x.gz").unlink()
+    outcome = download_in_a_thread(urls[:3], tmp_path / "x.gz", CONTENT_SHA256, progress=False, timeout=0.5)
+    error = outcome["error"]
+    assert isinstance(error, DownloadError)
+    reasons = dict(error.attempts)
+    assert reasons[urls[0]] == "stalled: no data for 0.5 s after 100 bytes"
+    assert reasons[urls[1]].startswith("stalled: only ") and "bytes in" in reasons[urls[1]]
+    assert reasons[urls[2]] == "no answer within 0.5 s"
+    assert leftovers(tmp_path) == []
+
+
+def test_an_unwritable_folder_says_so_before_any_url(file_server, tmp_path):
+    (tmp_path / "a-file").write_bytes(b"")
+    file_server.files["/m1/x.gz"] = GZ
+    with pytest.raises(OSError, match=r"cannot write the download of x.gz to .*a-file"):
+        download([file_server.url + "/m1/x.gz"], tmp_path / "a-file" / "cache" / "x.gz", None, progress=False)
+    assert file_server.requests == []
 
 
 def test_verify_any(tmp_path):

@@ -53,6 +53,8 @@ GOOD = idx_bytes(IMAGES)
     (GOOD[:16], None, "truncated"),
     (GOOD + b"\x00", None, "1 unexpected trailing bytes"),
     (struct.pack(">IIII", 0x803, 5, 28, 27) + GOOD[16:], None, "trailing bytes"),
+    # sizes whose product overflows int64 (2**64 wraps to 0): still a truncated file, not a reshape error
+    (struct.pack(">I4I", 0x804, *(65536,) * 4), None, "truncated"),
 ])
 def test_corruptions_raise_naming_the_file(tmp_path, content, ndim, message):
     path = tmp_path / "broken-idx3-ubyte"

@@ -15,6 +15,9 @@ from giagrad.data.datasets.download import Checksum
 from giagrad.data.datasets.idx import idx_bytes, write_idx
 from giagrad.data.transforms import Compose, Flatten, Normalize, ToTensor
 
+# Most files below are not the "official" ones: the warning about them is tested on its own.
+pytestmark = pytest.mark.filterwarnings(r"ignore:.*split\)\W using:UserWarning")
+
 SPLITS = {"train": 12, "t10k": 6}
 
 
@@ -117,34 +120,143 @@ def test_mnist_refuses_files_known_to_be_fashion_mnist(folders, monkeypatch):
     fashion = {c.hexdigest: f"Fashion-MNIST's {name}" for name, (c,) in TinyFashion.checksums.items()}
     monkeypatch.setattr(TinyMNIST, "foreign_content_sha256", fashion)
     write_dataset(folders["root"], OFFICIAL, compressed=False)     # raw: the .gz md5 cannot vouch for it
-    with pytest.raises(DatasetNotFoundError, match="this is Fashion-MNIST's train-images"):
+    with pytest.raises(IdxFormatError, match="this is Fashion-MNIST's train-images"):
         TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False)
     assert "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b" in MNIST.foreign_content_sha256
     assert FashionMNIST.foreign_content_sha256 == {}
 
 
-def test_mnist_accepts_local_files_on_structure_when_no_content_checksum_is_known(folders):
+def test_mnist_uses_local_files_no_checksum_covers_with_one_warning(folders):
     write_dataset(folders["root"], 5, compressed=False)        # not the mirrors' .gz: md5 cannot match
-    assert_is_seed(TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False), 5)
+    with pytest.warns(UserWarning, match="no known checksum covers") as caught:
+        assert_is_seed(TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False), 5)
+    assert len(caught) == 1 and "train-images-idx3-ubyte," in str(caught[0].message)
+    assert "train-labels-idx1-ubyte," in str(caught[0].message)
 
 
-def test_fashion_rejects_local_files_with_wrong_content_and_moves_on(folders):
+def test_verified_files_give_no_warning(folders, recwarn):
+    write_dataset(folders["root"], OFFICIAL)
+    assert_is_seed(TinyFashion(folders["root"], cache_dir=folders["cache"], download=False), OFFICIAL)
+    assert_is_seed(TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False), OFFICIAL)
+    assert len(recwarn) == 0
+
+
+def test_a_named_folder_with_other_valid_content_is_used_with_a_warning(folders):
     write_dataset(folders["root"], 5)                          # valid IDX, but not the known content
     write_dataset(folders["cache"], OFFICIAL)
-    ds = TinyFashion(folders["root"], cache_dir=folders["cache"], download=False)
-    assert ds.source[0].parent == folders["cache"]
-    for path in folders["cache"].iterdir():
-        path.unlink()
-    with pytest.raises(DatasetNotFoundError, match="present but unusable.*does not match the known checksum"):
-        TinyFashion(folders["root"], cache_dir=folders["cache"], download=False)
+    with pytest.warns(UserWarning, match="content differs from the published train-images"):
+        ds = TinyFashion(folders["root"], cache_dir=folders["cache"], download=False)
+    assert_is_seed(ds, 5)
+    assert ds.source == (folders["root"] / "train-images-idx3-ubyte.gz", folders["root"] / "train-labels-idx1-ubyte.gz")
 
 
-def test_corrupted_local_file_is_skipped(folders):
-    folders["root"].mkdir()
-    (folders["root"] / "train-images-idx3-ubyte.gz").write_bytes(OFFICIAL_FILES["train-images-idx3-ubyte.gz"][:50])
+def truncated(data):
+    return data[:50]
+
+
+def not_idx(data):
+    return b"<html>404 Not Found</html>"
+
+
+def wrong_magic(data):
+    content = bytearray(gzip.decompress(data))
+    content[3] = 2                                         # announces 2 dimensions
+    return gzip.compress(bytes(content), mtime=0)
+
+
+@pytest.mark.parametrize("dataset_class", [TinyMNIST, TinyFashion])
+@pytest.mark.parametrize("breakage, message", [(truncated, "truncated"), (not_idx, "not an IDX file"),
+                                               (wrong_magic, "magic number 0x00000802")])
+@pytest.mark.parametrize("named_by", ["root", "GIAGRAD_DATA"])
+def test_a_broken_file_in_the_named_folder_raises_naming_it(folders, monkeypatch, dataset_class, breakage, message,
+                                                            named_by, file_server):
+    # valid copies elsewhere (the cache, a mirror) are not used in its place, nor downloaded over it
+    serve(file_server, "m1", OFFICIAL_FILES)
     write_dataset(folders["cache"], OFFICIAL)
-    ds = TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False)
-    assert ds.source[0].parent == folders["cache"]
+    write_dataset(folders["root"], OFFICIAL)
+    broken = folders["root"] / "train-images-idx3-ubyte.gz"
+    broken.write_bytes(breakage(OFFICIAL_FILES["train-images-idx3-ubyte.gz"]))
+    before = broken.read_bytes()
+    root = folders["root"] if named_by == "root" else None
+    if named_by == "GIAGRAD_DATA":
+        monkeypatch.setenv("GIAGRAD_DATA", str(folders["root"]))
+    with pytest.raises(IdxFormatError, match=message) as raised:
+        dataset_class(root, cache_dir=folders["cache"], mirrors=[f"{file_server.url}/m1/"])
+    assert str(broken) in str(raised.value)
+    assert broken.read_bytes() == before and file_server.requests == []
+
+
+def test_a_user_file_is_never_replaced_by_a_download(file_server, folders):
+    # The user's own (relabelled) labels, no images: the images are downloaded beside them,
+    # the labels are used as they are, with a warning.
+    serve(file_server, "m1", OFFICIAL_FILES)
+    folders["root"].mkdir()
+    _, labels = fake_split("train", OFFICIAL)
+    relabelled = (labels + 1) % 10
+    write_idx(folders["root"] / "train-labels-idx1-ubyte.gz", relabelled)
+    before = (folders["root"] / "train-labels-idx1-ubyte.gz").read_bytes()
+    with pytest.warns(UserWarning, match="train-labels-idx1-ubyte.gz, whose content differs"):
+        ds = TinyFashion(folders["root"], cache_dir=folders["cache"], mirrors=[f"{file_server.url}/m1/"])
+    np.testing.assert_array_equal(ds.targets, relabelled)
+    assert (folders["root"] / "train-labels-idx1-ubyte.gz").read_bytes() == before
+    assert file_server.requests == ["/m1/train-images-idx3-ubyte.gz"]
+    assert ds.source == (folders["root"] / "train-images-idx3-ubyte.gz", folders["root"] / "train-labels-idx1-ubyte.gz")
+    assert not folders["cache"].exists()
+
+
+def test_a_missing_or_empty_named_folder_raises(folders, monkeypatch, file_server):
+    write_dataset(folders["cache"], OFFICIAL)                  # a valid copy that must not stand in
+    with pytest.raises(DatasetNotFoundError, match=r"does not exist"):
+        TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False)
+    monkeypatch.setenv("GIAGRAD_DATA", str(folders["root"]))
+    serve(file_server, "m1", OFFICIAL_FILES)
+    with pytest.raises(DatasetNotFoundError, match=r"named by GIAGRAD_DATA\) does not exist"):
+        TinyMNIST(cache_dir=folders["cache"], mirrors=[f"{file_server.url}/m1/"])   # even with download
+    folders["root"].mkdir()
+    with pytest.raises(DatasetNotFoundError, match="holds neither .* nothing else is used"):
+        TinyMNIST(cache_dir=folders["cache"], download=False)
+    assert file_server.requests == []
+
+
+def test_one_split_never_mixes_two_folders(folders, monkeypatch):
+    write_dataset(folders["cache"], OFFICIAL)
+    folders["root"].mkdir()
+    images, _ = fake_split("train", 5)
+    write_idx(folders["root"] / "train-images-idx3-ubyte.gz", images)
+    with pytest.raises(DatasetNotFoundError, match="holds train-images-idx3-ubyte.gz but not train-labels"):
+        TinyMNIST(folders["root"], cache_dir=folders["cache"], download=False)
+    # unnamed: the cache and system folders count only when they hold both files
+    monkeypatch.setattr(TinyFashion, "system_dirs", (str(folders["root"]),))
+    (folders["cache"] / "train-labels-idx1-ubyte.gz").rename(folders["root"] / "train-labels-idx1-ubyte.gz")
+    ds = TinyFashion(cache_dir=folders["cache"], download=False)
+    assert [path.parent for path in ds.source] == [folders["root"], folders["root"]]
+
+
+def test_a_broken_cache_file_raises_naming_it(folders):
+    write_dataset(folders["cache"], OFFICIAL)
+    broken = folders["cache"] / "train-labels-idx1-ubyte.gz"
+    broken.write_bytes(b"\x1f\x8b broken")
+    with pytest.raises(IdxFormatError, match="train-labels-idx1-ubyte.gz: not a readable gzip file"):
+        TinyMNIST(cache_dir=folders["cache"], download=False)
+
+
+def test_an_unwritable_cache_says_what_failed(file_server, folders):
+    serve(file_server, "m1", OFFICIAL_FILES)
+    folders["cache"].parent.mkdir(exist_ok=True)
+    (folders["cache"].parent / "a-file").write_bytes(b"")
+    with pytest.raises(DatasetNotFoundError, match="cannot write the download of train-images.*cache_dir=") as raised:
+        TinyMNIST(cache_dir=folders["cache"].parent / "a-file" / "cache", mirrors=[f"{file_server.url}/m1/"])
+    assert "downloaded but unusable" not in str(raised.value) and file_server.requests == []
+
+
+def test_the_download_timeout_is_an_option(file_server, folders):
+    serve(file_server, "slow", OFFICIAL_FILES)
+    serve(file_server, "m2", OFFICIAL_FILES)
+    for name in OFFICIAL_FILES:
+        file_server.silent.add(f"/slow/{name}")
+    mirrors = [f"{file_server.url}/slow/", f"{file_server.url}/m2/"]
+    assert_is_seed(TinyFashion(cache_dir=folders["cache"], mirrors=mirrors, timeout=0.3), OFFICIAL)
+    assert TinyFashion.timeout == 15.0
 
 
 def serve(file_server, prefix, files):
@@ -167,11 +279,12 @@ def test_download_with_first_mirror_down(file_server, folders, dataset_class):
     assert len(file_server.requests) == requests              # the second time comes from the cache
 
 
-def test_download_goes_to_the_named_root(file_server, folders):
+def test_download_goes_to_the_dataset_folder_of_the_named_root(file_server, folders):
     serve(file_server, "m1", OFFICIAL_FILES)
-    TinyMNIST(folders["root"], cache_dir=folders["cache"], mirrors=[f"{file_server.url}/m1/"], train=False)
-    assert sorted(p.name for p in folders["root"].iterdir()) == ["t10k-images-idx3-ubyte.gz",
-                                                                  "t10k-labels-idx1-ubyte.gz"]
+    ds = TinyMNIST(folders["root"], cache_dir=folders["cache"], mirrors=[f"{file_server.url}/m1/"], train=False)
+    assert sorted(p.name for p in (folders["root"] / "mnist").iterdir()) == ["t10k-images-idx3-ubyte.gz",
+                                                                             "t10k-labels-idx1-ubyte.gz"]
+    assert ds.source[0] == folders["root"] / "mnist" / "t10k-images-idx3-ubyte.gz"
     assert not folders["cache"].exists()
 
 
@@ -198,9 +311,9 @@ def test_all_mirrors_down_one_clear_error(file_server, folders, monkeypatch):
     file_server.errors["/m1/train-images-idx3-ubyte.gz"] = 503
     mirrors = [f"{file_server.url}/m1/", f"{file_server.url}/m2/"]
     with pytest.raises(DatasetNotFoundError) as raised:
-        TinyFashion(folders["root"], cache_dir=folders["cache"], mirrors=mirrors)
+        TinyFashion(cache_dir=folders["cache"], mirrors=mirrors)
     message = str(raised.value)
-    for place in (folders["root"], folders["cache"], folders["system"]):
+    for place in (folders["cache"], folders["system"]):
         assert str(place) in message
     assert f"{file_server.url}/m1/train-images-idx3-ubyte.gz: HTTP 503" in message
     assert f"{file_server.url}/m2/train-images-idx3-ubyte.gz: HTTP 404" in message
@@ -311,6 +424,8 @@ def test_full_or_sample_falls_back_with_a_notice(folders, capsys):
     assert len(ds) == 4000
     notice = capsys.readouterr().err.strip()
     assert "MNIST.sample" in notice and len(notice.splitlines()) == 1
+    with pytest.raises(DatasetNotFoundError, match="does not exist"):   # a named folder is not replaced
+        MNIST.full_or_sample(folders["root"], cache_dir=folders["cache"], download=False)
 
 
 def test_bundled_files_and_notice_ship_with_the_package():
@@ -345,5 +460,5 @@ def test_from_arrays():
 
 @pytest.mark.skipif(not os.path.isdir(DEBIAN), reason="Debian package dataset-fashion-mnist is not installed")
 def test_mnist_refuses_the_real_fashion_mnist_files(folders):
-    with pytest.raises(DatasetNotFoundError, match="this is Fashion-MNIST's t10k-images"):
+    with pytest.raises(IdxFormatError, match="this is Fashion-MNIST's t10k-images"):
         MNIST(DEBIAN, train=False, cache_dir=folders["cache"], download=False)

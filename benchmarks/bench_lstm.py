@@ -1,0 +1,145 @@
+"""One LSTM layer, forward + backward through time: giagrad's ``nn.LSTM`` vs PyTorch's, in ms.
+
+One layer, batch 32, sequence 64, input 64, hidden 256, float32, time-major input that requires
+grad; a repetition runs the layer, backpropagates ``output.sum()`` into the input and every
+weight, and forgets the gradients. Both frameworks start from the same weights and input (the
+first results are compared before timing). Each framework runs in a process of its own, the
+two taking turns repetition by repetition; the figures are medians. PyTorch runs in the
+interpreter given by ``--torch-python`` (by default this one), with as many threads as numpy's
+BLAS; its column is skipped when it cannot import torch.
+
+    python benchmarks/bench_lstm.py                              # full run
+    python benchmarks/bench_lstm.py --torch-python PATH/TO/python # PyTorch from another environment
+    python benchmarks/bench_lstm.py --quick                      # a tiny smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (  # noqa: E402
+    argument_parser,
+    import_torch,
+    interleaved_worker_seconds,
+    machine,
+    print_machine,
+    serve_repetitions,
+    worker_environment,
+)
+
+SIZES = {"full": {"batch": 32, "steps": 64, "input_size": 64, "hidden_size": 256},
+         "quick": {"batch": 4, "steps": 8, "input_size": 8, "hidden_size": 16}}
+
+
+def problem(size: dict[str, int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The input ``(steps, batch, input_size)`` and the weights, by PyTorch's names."""
+    rng = np.random.default_rng(0)
+    hidden, bound = size["hidden_size"], 1 / np.sqrt(size["hidden_size"])
+    shapes = {"weight_ih_l0": (4 * hidden, size["input_size"]), "weight_hh_l0": (4 * hidden, hidden),
+              "bias_ih_l0": (4 * hidden,), "bias_hh_l0": (4 * hidden,)}
+    weights = {name: rng.uniform(-bound, bound, shape).astype(np.float32) for name, shape in shapes.items()}
+    x = rng.standard_normal((size["steps"], size["batch"], size["input_size"])).astype(np.float32)
+    return x, weights
+
+
+def giagrad_step(size: dict[str, int]) -> tuple[Callable[[], Any], Any]:
+    import giagrad
+    from giagrad import nn
+
+    x_array, weights = problem(size)
+    lstm = nn.LSTM(size["input_size"], size["hidden_size"])
+    lstm.load_state_dict(weights)
+    x = giagrad.Tensor(x_array, requires_grad=True)
+
+    def step() -> Any:
+        lstm.zero_grad()
+        x.grad = None
+        output, _ = lstm(x)
+        output.sum().backward()
+        return output
+
+    return step, lambda: (float(step().data.sum()), float(x.grad.sum()), float(lstm.weight_hh_l0.grad.sum()))
+
+
+def torch_step(size: dict[str, int]) -> tuple[Callable[[], Any], Any]:
+    torch = import_torch()
+    x_array, weights = problem(size)
+    lstm = torch.nn.LSTM(size["input_size"], size["hidden_size"])
+    lstm.load_state_dict({name: torch.from_numpy(value) for name, value in weights.items()})
+    x = torch.from_numpy(x_array).requires_grad_(True)
+
+    def step() -> Any:
+        lstm.zero_grad(set_to_none=True)
+        x.grad = None
+        output, _ = lstm(x)
+        output.sum().backward()
+        return output
+
+    def check() -> tuple[float, float, float]:
+        output = step()
+        return float(output.detach().sum()), float(x.grad.sum()), float(lstm.weight_hh_l0.grad.sum())
+
+    return step, check
+
+
+def worker(framework: str, size_name: str) -> None:
+    """Serve repetitions of one framework's step (run by :func:`main` in a child process)."""
+    step, check = (giagrad_step if framework == "giagrad" else torch_step)(SIZES[size_name])
+    serve_repetitions(step, first_line=check())
+
+
+def can_import_torch(python: str) -> bool:
+    return subprocess.run([python, "-c", "import torch"], capture_output=True, env=worker_environment()).returncode == 0
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Time both frameworks; return the sizes, ``giagrad_ms``, ``torch_ms`` and their ``ratio``."""
+    parser = argument_parser(__doc__, repeats_help="repetitions per framework (default 30)")
+    parser.add_argument("--torch-python", default=sys.executable, help="the Python that runs PyTorch's side")
+    parser.add_argument("--worker", choices=["giagrad", "torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    size_name = "quick" if args.quick else "full"
+    if args.worker:
+        worker(args.worker, size_name)
+        return {}
+    repeats = args.repeats or (3 if args.quick else 30)
+    size = SIZES[size_name]
+    script = os.path.abspath(__file__)
+    commands = {"giagrad": [sys.executable, script, "--worker", "giagrad", *(["--quick"] if args.quick else [])]}
+    if can_import_torch(args.torch_python):
+        commands["torch"] = [args.torch_python, script, "--worker", "torch", *(["--quick"] if args.quick else [])]
+    else:
+        print(f"PyTorch is not importable by {args.torch_python}: its column is skipped")
+    timings, checks = interleaved_worker_seconds(commands, repeats, warmup=1 if args.quick else 3)
+    if "torch" in checks:
+        np.testing.assert_allclose(checks["giagrad"], checks["torch"], rtol=1e-3, atol=1e-3,
+                                   err_msg="giagrad's and PyTorch's LSTM disagree: the comparison means nothing")
+    ours, ours_best = (1000 * seconds for seconds in timings["giagrad"])
+    theirs, theirs_best = (1000 * seconds for seconds in timings["torch"]) if "torch" in timings else (None, None)
+    return {**size, "repeats": repeats, "giagrad_ms": ours, "torch_ms": theirs,
+            "ratio": ours / theirs if theirs else None, "giagrad_best_ms": ours_best, "torch_best_ms": theirs_best}
+
+
+def report(results: dict[str, Any]) -> None:
+    print(f"One LSTM layer, batch {results['batch']}, sequence {results['steps']}, input {results['input_size']}, "
+          f"hidden {results['hidden_size']}, float32: forward + backward, median ms over {results['repeats']}")
+    torch_ms, ratio = results["torch_ms"], results["ratio"]
+    print(f"  giagrad {results['giagrad_ms']:8.2f}   PyTorch " + (f"{torch_ms:8.2f}   ratio {ratio:5.2f}"
+                                                                  if torch_ms else "       -"))
+    if torch_ms:
+        print(f"  best: giagrad {results['giagrad_best_ms']:.2f}, PyTorch {results['torch_best_ms']:.2f}")
+
+
+if __name__ == "__main__":
+    figures = main()
+    if figures:
+        print_machine(machine(with_torch=False))
+        report(figures)
