@@ -2,11 +2,11 @@
 
 Sections: the MLP epoch table (giagrad vs the hand-written numpy floor vs PyTorch), the CNN
 training step, one LSTM layer (each framework in a process of its own), the per-op overhead, the
-optimizer step, the DataLoader's overhead and the resident memory over 3 epochs. Each benchmark's
-own printout is kept out of the table (shown with ``--verbose``, and saved in the results file).
-BLAS runs with the threads the environment gives it (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...);
-PyTorch, when importable, gets the same number of threads; when it is not, its columns are
-skipped with a notice.
+optimizer step, the DataLoader's overhead, the resident memory over 3 epochs and data-parallel
+training over MPI (2 ranks vs PyTorch DDP). Each benchmark's own printout is kept out of the
+table (shown with ``--verbose``, and saved in the results file). BLAS runs with the threads the
+environment gives it (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...); PyTorch, when importable,
+gets the same number of threads; when it is not, its columns are skipped with a notice.
 
     python benchmarks/run_all.py                      # everything, results in benchmarks/results.json
     python benchmarks/run_all.py --quick --out r.json # tiny sizes: a smoke run, not figures to quote
@@ -30,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cnn  # noqa: E402
+import bench_ddp  # noqa: E402
 import bench_loader  # noqa: E402
 import bench_loader_workers  # noqa: E402
 import bench_lstm  # noqa: E402
@@ -44,6 +45,7 @@ DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.
 # The bars of the speed issue: the highest ratio giagrad / reference that passes.
 MLP_BAR_NUMPY, MLP_BAR_TORCH, CNN_BAR_TORCH, OPS_BAR_TORCH, LOADER_BAR_SHARE = 1.15, 1.0, 1.5, 1.0, 0.05
 LSTM_BAR_TORCH = 1.5
+DDP_BAR_TORCH = 0.5  # giagrad's 2-rank epoch at most half of PyTorch DDP's
 
 
 def quick_flag(quick: bool) -> list[str]:
@@ -75,6 +77,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "loader": lambda quick: bench_loader.main(quick_flag(quick)),
     "workers": lambda quick: bench_loader_workers.main(quick_flag(quick)),
     "memory": memory_in_own_process,
+    "ddp": lambda quick: bench_ddp.main(quick_flag(quick)),
 }
 
 
@@ -207,9 +210,23 @@ def memory_section(table: Table, result: dict[str, Any]) -> None:
         table.add(f"{'growth epoch 2 -> 3':<22} {growth:+8.1f} (tolerance {result['tolerance_mb']:.0f} MB: {mark})")
 
 
+def ddp_section(table: Table, result: dict[str, Any]) -> None:
+    table.section("Data-parallel MLP 784-256-128-10 epoch over MPI, SGD momentum, seconds (median)")
+    table.add(f"{'global batch':>12} {'1 rank':>8} {'2 ranks':>8} {'torch 2':>8} {'g2/t2':>8} {'<=0.5':>6}")
+    for row in result["rows"]:
+        ratio = row["giagrad_2_vs_torch_2"]
+        mark = table.bar(f"DDP epoch at 2 ranks, batch {row['batch']}, vs PyTorch DDP", ratio, DDP_BAR_TORCH)
+        seconds = [number(row[key], 8, 3) for key in ("giagrad_1_rank_s", "giagrad_2_ranks_s", "torch_ddp_2_ranks_s")]
+        table.add(f"{row['batch']:>12} {' '.join(seconds)} {number(ratio, 8, 2)} {mark:>6}")
+    allreduce = result["allreduce"]
+    table.add(f"all-reduce: {allreduce['latency_us']:.1f} us for 8 bytes; bus bandwidth "
+              f"{allreduce['bus_bandwidth_1MB_gb_s']:.2f} GB/s at 1 MB, {allreduce['bus_bandwidth_16MB_gb_s']:.2f} "
+              "GB/s at 16 MB")
+
+
 SECTIONS: dict[str, Callable[[Table, dict[str, Any]], None]] = {
     "mlp": mlp_section, "cnn": cnn_section, "lstm": lstm_section, "ops": ops_section, "optim": optim_section,
-    "loader": loader_section, "workers": workers_section, "memory": memory_section,
+    "loader": loader_section, "workers": workers_section, "memory": memory_section, "ddp": ddp_section,
 }
 
 

@@ -20,17 +20,26 @@ import numpy as np
 
 import giagrad
 from giagrad import nn, optim
-from giagrad.data import DataLoader, TensorDataset
+from giagrad.data import DataLoader, DistributedSampler, Subset, TensorDataset
 from giagrad.train import ModelCheckpoint, Trainer
 
 DATASETS = ("mnist", "fashion")
 
 
+class RecipeParser(argparse.ArgumentParser):
+    """The recipes' command line: parsing ``--distributed`` also starts the process group."""
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed = super().parse_args(args, namespace)
+        start_distributed(parsed)
+        return parsed
+
+
 def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr: float,
                 images: bool = True) -> argparse.ArgumentParser:
     """The options every recipe has; a recipe adds its own to the returned parser."""
-    parser = argparse.ArgumentParser(prog=f"python -m recipes.{name}", description=description,
-                                     formatter_class=DefaultsOnceHelpFormatter)
+    parser = RecipeParser(prog=f"python -m recipes.{name}", description=description,
+                          formatter_class=DefaultsOnceHelpFormatter)
     parser.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="samples per training batch")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
@@ -44,6 +53,9 @@ def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr
                             help="never download: use local files, or the bundled MNIST sample")
         parser.add_argument("--limit", type=int, default=None,
                             help="use only the first N training and N/5 test images (quick trials)")
+        parser.add_argument("--distributed", action="store_true",
+                            help="data-parallel over the processes mpiexec started (mpiexec -n 2 python -m "
+                                 f"recipes.{name} --distributed); --batch-size stays the global batch")
     default_folder = f"runs/{name}-DATASET" if images else f"runs/{name}"
     parser.add_argument("--out", default=None, help=f"run folder (default: {default_folder})")
     parser.add_argument("--resume", default=None, help="continue from a checkpoint (e.g. RUN/last.npz)")
@@ -141,11 +153,44 @@ def load_images(dataset: str, data_dir: str | None, limit: int | None = None, qu
     )
 
 
+def start_distributed(args: argparse.Namespace) -> None:
+    """With ``--distributed``: start the process group, and keep ranks other than 0 quiet."""
+    if getattr(args, "distributed", False):
+        from giagrad import distributed
+
+        if not distributed.is_initialized():
+            distributed.init_process_group("mpi")
+        args.quiet = args.quiet or distributed.get_rank() != 0
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a data-parallel job, or the only process: the one that prints and writes files."""
+    from giagrad import distributed
+
+    return not distributed.is_initialized() or distributed.get_rank() == 0
+
+
 def loaders(train_set: Any, test_images: np.ndarray, test_labels: np.ndarray, batch_size: int,
-            seed: int) -> tuple[DataLoader, DataLoader]:
-    """A shuffling training loader over ``train_set`` and a plain test loader."""
-    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
-    test_loader = DataLoader(TensorDataset(test_images, test_labels), batch_size=1000)
+            seed: int, distributed: bool = False) -> tuple[DataLoader, DataLoader]:
+    """A shuffling training loader over ``train_set`` and a plain test loader.
+
+    ``distributed``: each rank reads its share, ``batch_size / world size`` samples per step from
+    a ``DistributedSampler`` (so the global batch stays ``batch_size``), and evaluates every
+    world-size-th test image (no padding: the summed metrics are those of the whole test set).
+    """
+    test_set = TensorDataset(test_images, test_labels)
+    if not distributed:
+        return DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed), \
+            DataLoader(test_set, batch_size=1000)
+    from giagrad import distributed as dist
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if batch_size % world:
+        raise SystemExit(f"--batch-size {batch_size} is the global batch: it must be a multiple of the "
+                         f"{world} processes")
+    sampler = DistributedSampler(train_set, seed=seed)
+    train_loader = DataLoader(train_set, batch_size=batch_size // world, sampler=sampler)
+    test_loader = DataLoader(Subset(test_set, list(range(rank, len(test_set), world))), batch_size=1000)
     return train_loader, test_loader
 
 
@@ -164,21 +209,31 @@ def train_image_classifier(model: Any, args: argparse.Namespace, data: ImageData
     measured on the test set after every epoch and a checkpoint per epoch in ``runs/NAME-DATASET``
     (or ``--out``). ``data_note`` follows the data's description in the opening lines.
     """
+    if not args.quiet:
+        print(f"data: {data.source}{data_note}\nmodel: {model.num_parameters():,} parameters\n{model}")
+    if getattr(args, "distributed", False):
+        from giagrad import distributed
+        from giagrad.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model)
+        if not args.quiet:
+            print(f"data-parallel over {distributed.get_world_size()} processes, "
+                  f"{len(train_loader)} steps of {args.batch_size} images per epoch")
     optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader))
-    folder = run_folder(args.out, f"{name}-{args.dataset}")
+    folder = run_folder(args.out, f"{name}-{args.dataset}", create=is_main_process())
     trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
                       metrics=["accuracy"], scheduler=scheduler,
                       callbacks=[ModelCheckpoint(folder, monitor="val_accuracy", save_best=False)],
                       verbose=0 if args.quiet else 1)
-    if not args.quiet:
-        print(f"data: {data.source}{data_note}\nmodel: {model.num_parameters():,} parameters\n{model}")
     history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
     data_record = {"data": data.source, **({"data_files": data.files} if data.files else {})}
     stop_if_interrupted(trainer, folder, history, data_record, args, title)
     test = trainer.evaluate(test_loader)
+    if not is_main_process():
+        return {"test_loss": test["loss"], "test_accuracy": test["accuracy"]}
     if args.export_onnx:
-        export_onnx(model, next(iter(test_loader))[0].data[:1], folder)
+        export_onnx(getattr(model, "module", model), next(iter(test_loader))[0].data[:1], folder)
     return write_results(folder, history, {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
                                            **data_record},
                          args, title=title)
@@ -202,10 +257,11 @@ def stop_if_interrupted(trainer: Trainer, folder: Path, history: Any, results: d
     raise SystemExit(130)
 
 
-def run_folder(out: str | None, name: str) -> Path:
-    """Create (if needed) and return the folder a run writes its files to."""
+def run_folder(out: str | None, name: str, create: bool = True) -> Path:
+    """Create (if needed and ``create``) and return the folder a run writes its files to."""
     path = Path(out if out is not None else os.path.join("runs", name))
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -2,6 +2,7 @@
 
     python -m recipes.mnist_cnn --dataset fashion
     python -m recipes.mnist_cnn --help
+    mpiexec -n 2 python -m recipes.mnist_cnn --distributed   # data-parallel over 2 processes
 
 The model: two 3x3 convolutions (32 and 64 channels), each followed by batch norm, ReLU and 2x2
 max-pooling, then dropout and one linear layer to the 10 classes. Trained for 6 epochs in batches
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     flip = args.flip == "yes" or (args.flip == "auto" and args.dataset == "fashion")
     train_set = Images(data.train_images[:, None], data.train_labels, RandomHorizontalFlip() if flip else None)
     train_loader, test_loader = loaders(train_set, data.test_images[:, None], data.test_labels,
-                                        args.batch_size, args.seed)
+                                        args.batch_size, args.seed, args.distributed)
 
     model = ConvNet(dropout=args.dropout)
     return train_image_classifier(model, args, data, train_loader, test_loader, "mnist_cnn",

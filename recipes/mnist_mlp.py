@@ -3,6 +3,7 @@
     python -m recipes.mnist_mlp                       # MNIST (or the bundled sample offline)
     python -m recipes.mnist_mlp --dataset fashion     # Fashion-MNIST
     python -m recipes.mnist_mlp --help
+    mpiexec -n 2 python -m recipes.mnist_mlp --distributed   # data-parallel over 2 processes
 
 The model is a 784-256-128-10 MLP with ReLU, defined by subclassing ``nn.Module``; dropout after
 the hidden layers is optional (``--dropout 0.2``), and off by default because with the settings
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_images(args.dataset, args.data_dir, args.limit, quiet=args.quiet, download=not args.offline)
     train_set = TensorDataset(data.train_images.reshape(len(data.train_images), -1), data.train_labels)
     train_loader, test_loader = loaders(train_set, data.test_images.reshape(len(data.test_images), -1),
-                                        data.test_labels, args.batch_size, args.seed)
+                                        data.test_labels, args.batch_size, args.seed, args.distributed)
 
     model = MLP(dropout=args.dropout)
     return train_image_classifier(model, args, data, train_loader, test_loader, "mnist_mlp",

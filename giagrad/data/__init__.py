@@ -23,6 +23,7 @@ from giagrad.data.dataset import (
 )
 from giagrad.data.sampler import (
     BatchSampler,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -34,5 +35,5 @@ __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
     "supports_batch_indexing", "DataLoader", "default_collate", "default_convert", "get_worker_info", "Sampler",
     "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
-    "transforms",
+    "DistributedSampler", "transforms",
 ]

@@ -32,7 +32,7 @@ from giagrad.tensor import Tensor
 
 __all__ = [
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
-    "BatchSampler",
+    "BatchSampler", "DistributedSampler",
 ]
 
 
@@ -324,3 +324,84 @@ class BatchSampler(Sampler):
         if self.drop_last:
             return len(self.sampler) // self.batch_size
         return -(-len(self.sampler) // self.batch_size)
+
+
+class DistributedSampler(Sampler, _EpochRandomness):
+    """The share of a dataset one process of a data-parallel job visits, as PyTorch's.
+
+    The epoch's order (a permutation drawn from ``[seed, epoch]`` when ``shuffle``, else
+    ``0..n-1``) is padded by repeating its first indices, or cut with ``drop_last``, to a multiple
+    of ``num_replicas``; replica ``rank`` takes every ``num_replicas``-th index from position
+    ``rank``. Every replica gets the same number of samples (a job whose ranks ran different
+    numbers of steps would hang), and together they cover the epoch. With a batch of ``b`` per
+    replica, step ``k`` of the ``N`` replicas together sees exactly batch ``k`` of one process
+    reading the same order in batches of ``N * b``.
+
+    Call ``set_epoch(epoch)`` before each epoch for a new order (the ``DataLoader`` and the
+    ``Trainer`` do it), with the same seed on every replica.
+
+    Parameters
+    ----------
+    dataset : sized
+        Only its length is used.
+    num_replicas, rank : int, optional
+        Default: the process group's world size and rank (1 and 0 without one).
+    shuffle : bool
+        A new random order each epoch (default) or the dataset's order.
+    seed : int
+        The same on every replica.
+    drop_last : bool
+        Drop the tail that does not divide evenly instead of padding with repeated indices.
+
+    Examples
+    --------
+    >>> list(DistributedSampler(range(5), num_replicas=2, rank=1, shuffle=False))
+    [1, 3, 0]
+    """
+
+    def __init__(self, dataset: Sized, num_replicas: int | None = None, rank: int | None = None,
+                 shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
+        if num_replicas is None or rank is None:
+            from giagrad import distributed
+
+            initialized = distributed.is_initialized()
+            if num_replicas is None:
+                num_replicas = distributed.get_world_size() if initialized else 1
+            if rank is None:
+                rank = distributed.get_rank() if initialized else 0
+        _check_positive_int("num_replicas", num_replicas, "DistributedSampler")
+        if not isinstance(rank, (int, np.integer)) or isinstance(rank, bool) or not 0 <= rank < num_replicas:
+            raise ValueError(f"DistributedSampler: rank should be an integer in [0, {num_replicas - 1}], got {rank!r}")
+        for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"DistributedSampler: {name} should be a bool, got {flag!r}")
+        _EpochRandomness.__init__(self, seed, None, "DistributedSampler")
+        self.dataset = dataset
+        self.num_replicas = int(num_replicas)
+        self.rank = int(rank)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+
+    @property
+    def num_samples(self) -> int:
+        """How many indices each replica gets per epoch."""
+        n = len(self.dataset)
+        if self.drop_last:
+            return n // self.num_replicas
+        return -(-n // self.num_replicas)
+
+    @property
+    def total_size(self) -> int:
+        return self.num_samples * self.num_replicas
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def index_array(self) -> np.ndarray:
+        n = len(self.dataset)
+        order = self._rng().permutation(n) if self.shuffle else np.arange(n)
+        order = order.astype(np.int64, copy=False)
+        total = self.total_size
+        if total > n and n > 0:  # pad by repeating the start (several times if the dataset is tiny)
+            order = np.resize(order, total)
+        return order[:total][self.rank::self.num_replicas]

@@ -62,3 +62,8 @@ from giagrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, AvgPool3d, MaxPool2
 
 # --- recurrent layers ---
 from giagrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
+
+# isort: split
+
+# --- data parallelism over MPI (MPI itself is imported only when a process group starts) ---
+from giagrad.nn import parallel  # noqa: F401

@@ -16,9 +16,10 @@ beside its foreach path): ``foreach=False`` runs that one, and the tests check t
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,10 +29,43 @@ from giagrad._validation import check_betas, check_non_negative
 from giagrad.grad_mode import enable_grad
 from giagrad.tensor import Tensor
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "register_optimizer_step_pre_hook"]
 
 # What an optimizer takes as ``params``: tensors, or parameter groups (dicts with "params").
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+# Functions called at the start of every optimizer's step, by registration number.
+_step_pre_hooks: OrderedDict[int, Callable[[Any, tuple, dict], None]] = OrderedDict()
+_hook_ids = itertools.count()
+
+
+class StepHookHandle:
+    """What ``register_optimizer_step_pre_hook`` returns: ``remove()`` unregisters the hook."""
+
+    def __init__(self, key: int) -> None:
+        self.id = key
+
+    def remove(self) -> None:
+        _step_pre_hooks.pop(self.id, None)
+
+
+def register_optimizer_step_pre_hook(hook: Callable[[Any, tuple, dict], None]) -> StepHookHandle:
+    """Call ``hook(optimizer, args, kwargs)`` at the start of every optimizer's ``step``.
+
+    As ``torch.optim.optimizer.register_optimizer_step_pre_hook``, except that the hook's return
+    value is ignored (it cannot replace the step's arguments). ``DistributedDataParallel`` uses it
+    to average the gradients across processes before the parameters are updated.
+
+    Examples
+    --------
+    >>> handle = register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: print("stepping"))
+    >>> handle.remove()
+    """
+    if not callable(hook):
+        raise TypeError(f"register_optimizer_step_pre_hook: expected a callable, got {type(hook).__name__}")
+    handle = StepHookHandle(next(_hook_ids))
+    _step_pre_hooks[handle.id] = hook
+    return handle
 
 
 class _Bucket:
@@ -286,6 +320,9 @@ class Optimizer:
             Re-evaluates the model and returns the loss (called with gradients enabled, before
             the update); its result is returned.
         """
+        if _step_pre_hooks:
+            for hook in list(_step_pre_hooks.values()):
+                hook(self, (closure,) if closure is not None else (), {})
         loss = None
         if closure is not None:
             with enable_grad():

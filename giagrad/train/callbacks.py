@@ -237,7 +237,8 @@ class ModelCheckpoint(Callback):
         return self.directory / "interrupted.npz"
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if trainer.is_main_process:  # in a data-parallel job rank 0 alone writes
+            self.directory.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         improved = False
@@ -253,6 +254,8 @@ class ModelCheckpoint(Callback):
             trainer.save_checkpoint(self.best_path)
 
     def on_interrupt(self, trainer: Trainer) -> None:
+        if not trainer.is_main_process:
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         trainer.save_checkpoint(self.interrupted_path)
         trainer.log(f"saved {self.interrupted_path}")

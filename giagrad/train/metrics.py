@@ -10,6 +10,10 @@ A metric may also have ``state_dict()`` / ``load_state_dict(state)`` (the ones h
 checkpoint taken in the middle of an epoch then keeps what it had summed, and the resumed
 epoch reports the value over the whole epoch.
 
+In a data-parallel job the trainer combines the ranks' metrics through ``sum_states``: the
+names of the attributes that add up across ranks (``("correct", "count")`` for ``Accuracy``).
+A metric without it is averaged over the ranks.
+
 A plain function ``fn(output, target) -> float`` works too: ``as_metric`` wraps it in
 ``BatchMean``, which averages its per-batch values weighted by the batch sizes.
 
@@ -79,6 +83,9 @@ class Accuracy:
         self.name = name or ("accuracy" if top_k == 1 else f"top{top_k}_accuracy")
         self.reset()
 
+    # what adds up across the ranks of a data-parallel job
+    sum_states = ("correct", "count")
+
     def reset(self) -> None:
         self.correct = 0
         self.count = 0
@@ -138,6 +145,8 @@ class BatchMean:
         self.function = function
         self.name = str(name or getattr(function, "__name__", "mean"))
         self.reset()
+
+    sum_states = ("total", "count")
 
     def reset(self) -> None:
         self.total = 0.0

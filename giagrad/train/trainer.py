@@ -18,6 +18,12 @@ schedules stepped at the right time, a NaN check, callbacks (early stopping, che
 handling and exact resumption. Nothing is hidden: the trainer only calls the public APIs of the
 model, optimizer, scheduler and loaders, and writing the loop yourself loses nothing.
 
+Data-parallel training (``mpiexec -n N``, a ``DistributedDataParallel`` model, loaders with a
+``DistributedSampler``) needs no other change: rank 0 alone prints and writes checkpoints; each
+step's loss and the epoch's loss and metrics are summed over the ranks (so ``val_accuracy`` is
+that of the whole validation set, when each rank evaluates its own part of it), and every rank
+sees the same logs, so a NaN or early stopping ends training on all ranks together.
+
 Examples
 --------
 >>> trainer = Trainer(model, optim.AdamW(model.parameters(), lr=1e-3), nn.CrossEntropyLoss(),
@@ -164,15 +170,20 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- output
 
+    @property
+    def is_main_process(self) -> bool:
+        """Whether this process prints and writes files: rank 0 of a data-parallel job, or the only one."""
+        return _rank_and_world_size()[0] == 0
+
     def log(self, message: str) -> None:
-        """Print a line (unless ``verbose=0``) without breaking a progress bar."""
-        if self.verbose:
+        """Print a line (unless ``verbose=0``, or on ranks other than 0) without breaking a progress bar."""
+        if self.verbose and self.is_main_process:
             from tqdm import tqdm
 
             tqdm.write(message, file=sys.stdout)
 
     def _show_bar(self) -> bool:
-        if self.verbose != 1:
+        if self.verbose != 1 or not self.is_main_process:
             return False
         stream = sys.stderr
         return hasattr(stream, "isatty") and stream.isatty()
@@ -256,6 +267,8 @@ class Trainer:
     def _train_epoch(self, loader: Iterable[Any], epochs: int, batch_callbacks: list[Callback]) -> dict[str, float]:
         """One pass over ``loader``: the hot loop, so it does little beyond the hand-written loop."""
         model, optimizer, loss_fn, metrics = self.model, self.optimizer, self.loss_fn, self.metrics
+        distributed = _rank_and_world_size()[1] > 1
+        reduce_gradients = getattr(model, "reduce_gradients", None)  # DistributedDataParallel's, before clipping
         batch_scheduler = self.scheduler if self.scheduler_interval == "batch" else None
         clip = self._clipper()
         steps = self.history.steps
@@ -306,12 +319,16 @@ class Trainer:
                 outputs = model(inputs)
                 loss = loss_fn(outputs, targets)
                 value = loss.item()
+                if distributed:  # the global batch's loss; a NaN on any rank stops every rank
+                    value = _mean_across_ranks(value)
                 if not math.isfinite(value):
                     raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
                                        f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped before "
                                        "updating the parameters. Try a smaller learning rate, gradient clipping "
                                        "(grad_clip=) or check the inputs for NaN")
                 loss.backward()
+                if reduce_gradients is not None:
+                    reduce_gradients()
                 if clip is not None:
                     clip()
                 lr = group["lr"]
@@ -348,8 +365,14 @@ class Trainer:
         if not sample_count and not skipped:
             raise ValueError(f"fit: the training loader yielded no batches in epoch {epoch_number} (an empty "
                              "dataset, or drop_last=True with fewer samples than batch_size?)")
+        return self._logs(loss_total, sample_count)
+
+    def _logs(self, loss_total: float, sample_count: int) -> dict[str, float]:
+        """The mean loss and the metrics, over the samples of every rank."""
+        if _rank_and_world_size()[1] > 1:
+            return _logs_across_ranks(loss_total, sample_count, self.metrics)
         logs = {"loss": loss_total / sample_count if sample_count else math.nan}
-        for metric in metrics:
+        for metric in self.metrics:
             logs[metric.name] = float(metric.compute())
         return logs
 
@@ -423,10 +446,7 @@ class Trainer:
             model.train(was_training)
         if not sample_count:
             raise ValueError("evaluate: the loader yielded no samples; a mean loss over nothing would be NaN")
-        logs = {"loss": loss_total / sample_count}
-        for metric in metrics:
-            logs[metric.name] = float(metric.compute())
-        return logs
+        return self._logs(loss_total, sample_count)
 
     def predict(self, loader: Iterable[Any]) -> giagrad.Tensor:
         """The model's outputs for every batch of ``loader``, concatenated along the first dim.
@@ -478,8 +498,10 @@ class Trainer:
 
         It holds the model, optimizer and scheduler state dicts, the epoch and step counters,
         the history, giagrad's RNG state, the training loader's state and the callbacks' state.
+        In a data-parallel job only rank 0 writes (the ranks hold the same state).
         """
-        giagrad.save(self.state_dict(), path)
+        if self.is_main_process:
+            giagrad.save(self.state_dict(), path)
 
     def load_checkpoint(self, path: str | os.PathLike[str], train_loader: Any = None) -> None:
         """Restore a checkpoint written by ``save_checkpoint`` (and the loader's state, if given).
@@ -588,6 +610,55 @@ def _count(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"expected a non-negative integer, got {value!r}")
     return value
+
+
+def _rank_and_world_size() -> tuple[int, int]:
+    """This process's rank and the world size of the data-parallel job; (0, 1) outside one."""
+    from giagrad import distributed
+
+    if distributed.is_initialized():
+        return distributed.get_rank(), distributed.get_world_size()
+    return 0, 1
+
+
+def _mean_across_ranks(value: float) -> float:
+    from giagrad import distributed
+
+    buffer = np.array([value], dtype=np.float64)
+    distributed.all_reduce(buffer, distributed.ReduceOp.AVG)
+    return float(buffer[0])
+
+
+def _logs_across_ranks(loss_total: float, sample_count: int, metrics: list[Metric]) -> dict[str, float]:
+    """Loss and metrics over all ranks' samples, from the sums each rank holds (one all-reduce).
+
+    A metric with ``sum_states`` (names of attributes that add up across ranks, such as
+    ``Accuracy``'s correct and count) is computed from the summed attributes, exactly as over
+    one process; any other metric is the mean of the ranks' values.
+    """
+    from giagrad import distributed
+
+    values = [loss_total, sample_count]
+    for metric in metrics:
+        states = getattr(metric, "sum_states", None)
+        values += [getattr(metric, name) for name in states] if states else [metric.compute()]
+    buffer = np.array(values, dtype=np.float64)
+    distributed.all_reduce(buffer, distributed.ReduceOp.SUM)
+    loss_total, sample_count = float(buffer[0]), float(buffer[1])
+    logs = {"loss": loss_total / sample_count if sample_count else math.nan}
+    position = 2
+    for metric in metrics:
+        states = getattr(metric, "sum_states", None)
+        if states:
+            for name in states:
+                kind = type(getattr(metric, name))  # int counts stay ints
+                setattr(metric, name, kind(buffer[position]) if kind in (int, float) else buffer[position])
+                position += 1
+            logs[metric.name] = float(metric.compute())
+        else:
+            logs[metric.name] = float(buffer[position]) / distributed.get_world_size()
+            position += 1
+    return logs
 
 
 def _as_text(value: Any) -> str:

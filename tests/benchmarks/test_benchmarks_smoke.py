@@ -36,6 +36,7 @@ REQUIRED = {
     "loader": ["loader_seconds_per_epoch", "numpy_mlp_seconds_per_epoch", "loader_share_of_numpy_mlp"],
     "workers": ["per_sample_workers_0_seconds", "per_sample_workers_2_seconds", "speedup_2_workers"],
     "memory": ["rss_after_epoch_mb", "peak_rss_mb"],
+    "ddp": ["rows", "allreduce"],
 }
 
 

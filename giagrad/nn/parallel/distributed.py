@@ -1,0 +1,315 @@
+"""``DistributedDataParallel``: one model replica per process, gradients averaged across processes.
+
+Each process (rank) trains the same model on its own share of every batch. At construction
+rank 0's parameters and buffers are copied to every rank; before each optimizer step the
+gradients are averaged across ranks, so every rank takes the same step and the replicas stay
+identical, bit for bit. With a global batch of B samples split into N shares of B/N, the
+average of the N shares' mean-loss gradients is the gradient of the mean loss over the whole
+batch: training follows the single-process run with batch B (up to float32 rounding).
+
+When the gradients are averaged
+-------------------------------
+PyTorch's DDP averages inside ``loss.backward()``, through hooks in its autograd engine.
+giagrad's engine has no hooks (it stays small enough to read in one sitting), so the averaging
+runs at the latest moment it can, and the usual loop needs no change::
+
+    loss_fn(model(x), y).backward()
+    optimizer.step()          # averages the gradients first, then updates
+
+``DistributedDataParallel`` registers an optimizer step pre-hook
+(``giagrad.optim.optimizer.register_optimizer_step_pre_hook``): the first ``step`` of an
+optimizer holding the model's parameters after a forward pass in grad mode averages the
+gradients, once. Code that reads the gradients between ``backward`` and ``step`` (gradient
+clipping, logging a gradient norm) calls :meth:`DistributedDataParallel.reduce_gradients` first,
+as ``Trainer`` does; without it, it sees this rank's own gradients (clipping then still keeps the
+ranks identical, but clips each rank's gradient before averaging instead of the average).
+
+Buckets
+-------
+The gradients are averaged in a few large messages, not one per parameter: the parameters are
+grouped by dtype, in registration order, into buckets of at most ``bucket_cap_mb`` megabytes,
+one all-reduce each. When the gradients of a bucket already lie end to end in one array (an
+optimizer keeps them so: see ``giagrad.optim.Optimizer``), the reduction runs on that memory
+directly; otherwise they are copied into the bucket's flat buffer and back.
+
+The reduction is not overlapped with backward (PyTorch starts each bucket's all-reduce as soon
+as its gradients are final): that needs the engine to say when a leaf's gradient is final, a
+hook it does not have. ``benchmarks/bench_ddp.py`` reports the share of an epoch the averaging
+takes, the most an overlap could save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from giagrad import distributed as dist
+from giagrad.grad_mode import is_grad_enabled
+from giagrad.nn.module import Module, Parameter
+from giagrad.tensor import Tensor
+
+__all__ = ["DistributedDataParallel"]
+
+_MODULE_PREFIX = "module."
+
+
+class _GradientBucket:
+    """Parameters of one dtype whose gradients travel in one message, and that message's buffer."""
+
+    def __init__(self, params: list[Parameter]) -> None:
+        self.params = params
+        self.sizes = [p.data.size for p in params]
+        self.flat = np.empty(sum(self.sizes), dtype=params[0].data.dtype)
+        self._cached_grads: list[np.ndarray] = []
+        self._cached_view: np.ndarray | None = None
+
+    def gradients_in_place(self, grads: list[np.ndarray]) -> np.ndarray | None:
+        """A flat view of ``grads`` when they lie end to end in one array, else None."""
+        if len(grads) == len(self._cached_grads) and all(g is c for g, c in zip(grads, self._cached_grads)):
+            return self._cached_view
+        view = _end_to_end_view(grads, self.flat.dtype)
+        self._cached_grads, self._cached_view = list(grads), view
+        return view
+
+
+def _end_to_end_view(arrays: list[np.ndarray], dtype: np.dtype) -> np.ndarray | None:
+    """One 1-D array over the memory of ``arrays`` if they are contiguous segments of a common
+    array, one after the other; None otherwise."""
+    root = arrays[0]
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.dtype != dtype or not root.flags.c_contiguous or not root.flags.writeable:
+        return None
+    root_start = root.ctypes.data
+    expected = arrays[0].ctypes.data
+    for array in arrays:
+        if (array.dtype != dtype or not array.flags.c_contiguous or array.ctypes.data != expected):
+            return None
+        owner = array
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        if owner is not root:
+            return None
+        expected += array.nbytes
+    first = (arrays[0].ctypes.data - root_start) // dtype.itemsize
+    count = (expected - arrays[0].ctypes.data) // dtype.itemsize
+    return root.reshape(-1)[first:first + count]
+
+
+class DistributedDataParallel(Module):
+    """Wrap a model for data-parallel training: same start on every rank, averaged gradients.
+
+    Parameters
+    ----------
+    module : Module
+        The model; ``ddp.module`` is it, unchanged in type.
+    broadcast_buffers : bool
+        Copy rank 0's buffers (batch norm's running statistics) to every rank at the start of
+        each training-mode forward, as PyTorch does, so that the replicas stay identical.
+    bucket_cap_mb : float
+        The largest message of the gradient averaging, in megabytes (PyTorch's default 25).
+
+    Notes
+    -----
+    Needs ``giagrad.distributed.init_process_group()`` when started by ``mpiexec``; started as
+    one plain process without a process group it is a transparent wrapper (a world of one), so
+    that the same script runs with and without ``mpiexec``.
+
+    **state_dict has no prefix.** PyTorch's DDP prefixes every key with ``module.``, so that a
+    checkpoint saved from the wrapper does not load into the bare model (nor back) without
+    renaming. Here ``state_dict()`` is ``module.state_dict()``: a checkpoint written under DDP
+    loads into the plain model and the other way round. ``load_state_dict`` also accepts keys
+    that all start with ``module.`` (a checkpoint of PyTorch's DDP, converted). The module tree
+    (``named_parameters``, ``named_modules``) keeps the ``module.`` level, as in PyTorch.
+
+    A parameter that got no gradient on this rank in a step counts as zeros in the average, and
+    holds the average afterwards (as with PyTorch's ``find_unused_parameters=True``).
+
+    Examples
+    --------
+    Run with ``mpiexec -n 2 python train.py``::
+
+        import giagrad.distributed as dist
+        from giagrad.nn.parallel import DistributedDataParallel
+        from giagrad.data import DataLoader, DistributedSampler
+
+        dist.init_process_group("mpi")
+        model = DistributedDataParallel(MLP())
+        optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sampler = DistributedSampler(train_set, seed=0)
+        loader = DataLoader(train_set, batch_size=64 // dist.get_world_size(), sampler=sampler)
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch)
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss_fn(model(x), y).backward()
+                optimizer.step()      # the gradients are averaged across ranks first
+    """
+
+    def __init__(self, module: Module, broadcast_buffers: bool = True, bucket_cap_mb: float = 25.0) -> None:
+        super().__init__()
+        if not isinstance(module, Module):
+            raise TypeError(f"DistributedDataParallel: expected an nn.Module, got {type(module).__name__}")
+        if not bucket_cap_mb > 0:
+            raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got {bucket_cap_mb!r}")
+        if not dist.is_initialized() and dist.launched_by_mpiexec() > 1:
+            raise RuntimeError("DistributedDataParallel: this process is one of several started by mpiexec, but "
+                               "the process group is not initialized; call "
+                               "giagrad.distributed.init_process_group() before wrapping the model")
+        self.module = module
+        self.broadcast_buffers = broadcast_buffers
+        self.bucket_cap_mb = float(bucket_cap_mb)
+        self.world_size = dist.get_world_size() if dist.is_initialized() else 1
+        self.require_backward_grad_sync = True  # PyTorch's name; False inside no_sync()
+        object.__setattr__(self, "_params", [p for p in module.parameters() if p.requires_grad])
+        object.__setattr__(self, "_param_ids", {id(p) for p in self._params})
+        object.__setattr__(self, "_buckets", self._make_buckets())
+        self._gradients_pending = False
+        buffers = self._buffers_to_sync()
+        self._has_buffers = bool(buffers)  # spares the forward a walk over the modules when False
+        if self.world_size > 1:
+            self._broadcast_from_rank_zero(list(module.parameters()) + buffers)
+        # The hook holds the wrapper weakly: a dropped wrapper is not kept alive, and its hook goes.
+        from giagrad.optim.optimizer import register_optimizer_step_pre_hook
+
+        wrapper = weakref.ref(self)
+
+        def reduce_before_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
+            ddp = wrapper()
+            if ddp is not None:
+                ddp._reduce_before_step(optimizer)
+
+        handle = register_optimizer_step_pre_hook(reduce_before_step)
+        object.__setattr__(self, "_hook_finalizer", weakref.finalize(self, handle.remove))
+
+    # ------------------------------------------------------------------------------ setup
+
+    def _make_buckets(self) -> list[_GradientBucket]:
+        cap = max(1, int(self.bucket_cap_mb * 2**20))
+        by_dtype: dict[np.dtype, list[Parameter]] = {}
+        for p in self._params:
+            by_dtype.setdefault(p.data.dtype, []).append(p)
+        buckets: list[_GradientBucket] = []
+        for params in by_dtype.values():
+            current: list[Parameter] = []
+            size = 0
+            for p in params:
+                if current and size + p.data.nbytes > cap:
+                    buckets.append(_GradientBucket(current))
+                    current, size = [], 0
+                current.append(p)
+                size += p.data.nbytes
+            buckets.append(_GradientBucket(current))
+        return buckets
+
+    def _buffers_to_sync(self) -> list[Tensor]:
+        return [b for b in self.module.buffers() if b is not None and b.data.dtype.kind in "fiu"]
+
+    def _broadcast_from_rank_zero(self, tensors: list[Tensor]) -> None:
+        """Rank 0's values of ``tensors`` on every rank: one ``Bcast`` per dtype, over a flat copy."""
+        by_dtype: dict[np.dtype, list[Tensor]] = {}
+        for tensor in tensors:
+            by_dtype.setdefault(tensor.data.dtype, []).append(tensor)
+        for group in by_dtype.values():
+            flat = np.concatenate([t.data.reshape(-1) for t in group])
+            dist.broadcast(flat, src=0)
+            start = 0
+            for tensor in group:
+                size = tensor.data.size
+                np.copyto(tensor.data, flat[start:start + size].reshape(tensor.data.shape))
+                tensor._mark_modified()
+                start += size
+
+    # ---------------------------------------------------------------------------- forward
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """``module(*args, **kwargs)``, after syncing the buffers; marks the gradients to average."""
+        if self.world_size > 1 and self.training and self.broadcast_buffers and self._has_buffers:
+            self._broadcast_from_rank_zero(self._buffers_to_sync())
+        if is_grad_enabled() and self.require_backward_grad_sync:
+            self._gradients_pending = True
+        return self.module(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Within it, forward passes do not mark the gradients for averaging: they accumulate locally.
+
+        For gradient accumulation: the first forward and backward after the block averages
+        everything accumulated (at the next ``optimizer.step()`` or ``reduce_gradients()``).
+
+        Examples
+        --------
+        >>> with ddp.no_sync():                              # doctest: +SKIP
+        ...     loss_fn(ddp(x1), y1).backward()             # local only
+        >>> loss_fn(ddp(x2), y2).backward()                 # doctest: +SKIP
+        >>> optimizer.step()                                 # averages x1's and x2's gradients  # doctest: +SKIP
+        """
+        previous = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = previous
+
+    # ---------------------------------------------------------------------- the averaging
+
+    def reduce_gradients(self) -> None:
+        """Average the gradients across ranks now (a no-op if already done since the last forward).
+
+        ``optimizer.step()`` calls this by itself; call it yourself to read the averaged
+        gradients before the step (to clip them, say).
+        """
+        if not self._gradients_pending:
+            return
+        self._gradients_pending = False
+        if self.world_size == 1:
+            return
+        for bucket in self._buckets:
+            grads = []
+            for p in bucket.params:
+                grad = p.grad
+                if grad is None:  # no gradient here: zeros in the sum, the average afterwards
+                    grad = p.grad = np.zeros_like(p.data)
+                grads.append(grad)
+            view = bucket.gradients_in_place(grads)
+            if view is not None:
+                dist.all_reduce(view, dist.ReduceOp.AVG)
+                continue
+            flat, start = bucket.flat, 0
+            for grad, size in zip(grads, bucket.sizes, strict=True):
+                flat[start:start + size] = grad.reshape(-1)
+                start += size
+            dist.all_reduce(flat, dist.ReduceOp.AVG)
+            start = 0
+            for grad, size in zip(grads, bucket.sizes, strict=True):
+                np.copyto(grad, flat[start:start + size].reshape(grad.shape))
+                start += size
+
+    def _reduce_before_step(self, optimizer: Any) -> None:
+        if not self._gradients_pending:
+            return
+        ids = self._param_ids
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if id(p) in ids:
+                    self.reduce_gradients()
+                    return
+
+    # ------------------------------------------------------------------------ state dict
+
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> Any:
+        """The wrapped module's state dict, without a ``module.`` prefix (see the class notes)."""
+        return self.module.state_dict(prefix=prefix, keep_vars=keep_vars)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> Any:
+        """Load into the wrapped module; keys that all start with ``module.`` lose that prefix."""
+        if state_dict and all(key.startswith(_MODULE_PREFIX) for key in state_dict):
+            state_dict = {key[len(_MODULE_PREFIX):]: value for key, value in state_dict.items()}
+        return self.module.load_state_dict(state_dict, strict=strict)
+
+    def extra_repr(self) -> str:
+        return f"world_size={self.world_size}"
