@@ -206,6 +206,9 @@ class TensorBase:
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires grad.
 
+        Gradients accumulate into the leaves' ``.grad`` across calls (zero them between
+        optimisation steps). Intermediate tensors keep theirs only after ``retain_grad()``.
+
         Parameters
         ----------
         gradient : array_like, optional
@@ -213,9 +216,6 @@ class TensorBase:
             tensor has one element.
         retain_graph : bool
             Keep what the nodes saved, so that backward can run through the graph again.
-
-        Gradients accumulate into the leaves' ``.grad`` across calls (zero them between
-        optimisation steps). Intermediate tensors keep theirs only after ``retain_grad()``.
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph; "
