@@ -57,3 +57,6 @@ from giagrad.nn.dropout import Dropout, Dropout2d  # noqa: F401
 from giagrad.nn.embedding import Embedding  # noqa: F401
 from giagrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
 from giagrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
+
+# --- attention ---
+from giagrad.nn.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer  # noqa: F401
