@@ -182,7 +182,7 @@ class Scatter(Function):
 
     def forward(self, x: np.ndarray, src: np.ndarray, *, index: tuple[np.ndarray, ...], add: bool) -> np.ndarray:
         self.index, self.add, self.src_shape = index, add, src.shape
-        self.crop = tuple(slice(0, n) for n in index[0].shape) if src.ndim else ()
+        self.crop = tuple(slice(0, n) for n in np.broadcast_shapes(*[i.shape for i in index])) if src.ndim else ()
         values = src[self.crop] if src.ndim else src
         out = x.copy()
         if add:

@@ -1045,7 +1045,11 @@ class Tensor:
         mask_array = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
         if mask_array.dtype != np.bool_:
             raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {mask_array.dtype}")
-        if np.broadcast_shapes(mask_array.shape, self.data.shape) != self.data.shape:
+        try:
+            fits = np.broadcast_shapes(mask_array.shape, self.data.shape) == self.data.shape
+        except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(f"masked_fill: mask of shape {mask_array.shape} does not broadcast to {self.shape}")
         if isinstance(value, Tensor) and value.ndim != 0:
             raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
