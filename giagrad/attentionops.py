@@ -41,8 +41,7 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None, *,
                 scale: float, dropout_mask: np.ndarray | None = None) -> np.ndarray:
-        scores = np.matmul(q, np.swapaxes(k, -1, -2))
-        scores *= scale
+        scores = np.matmul(q * np.asarray(scale, dtype=q.dtype), np.swapaxes(k, -1, -2))  # q is smaller than q k^T
         if mask is not None:
             scores = np.add(scores, mask, out=scores if np.broadcast_shapes(scores.shape, mask.shape)
                             == scores.shape else None)
@@ -77,8 +76,13 @@ class ScaledDotProductAttention(Function):
         row_dot = np.einsum("...j,...j->...", grad_scores, weights)[..., None]
         grad_scores -= row_dot
         grad_scores *= weights
-        grad_q = np.matmul(grad_scores, k) * self.scale if needs[0] else None
-        grad_k = np.matmul(np.swapaxes(grad_scores, -1, -2), q) * self.scale if needs[1] else None
+        grad_q = grad_k = None
+        if needs[0]:
+            grad_q = np.matmul(grad_scores, k)
+            grad_q *= self.scale
+        if needs[1]:
+            grad_k = np.matmul(np.swapaxes(grad_scores, -1, -2), q)
+            grad_k *= self.scale
         grads = [unbroadcast(grad_q, q.shape) if grad_q is not None else None,
                  unbroadcast(grad_k, k.shape) if grad_k is not None else None,
                  unbroadcast(grad_v, v.shape) if grad_v is not None else None]
