@@ -90,7 +90,8 @@ def measure_torch(config: dict[str, int]) -> dict[str, float] | None:
             super().__init__()
             self.ln_1, self.ln_2 = tnn.LayerNorm(width, bias=False), tnn.LayerNorm(width, bias=False)
             self.c_attn, self.attn_proj = tnn.Linear(width, 3 * width, bias=False), tnn.Linear(width, width, bias=False)
-            self.c_fc, self.mlp_proj = tnn.Linear(width, 4 * width, bias=False), tnn.Linear(4 * width, width, bias=False)
+            self.c_fc = tnn.Linear(width, 4 * width, bias=False)
+            self.mlp_proj = tnn.Linear(4 * width, width, bias=False)
             self.heads = heads
 
         def forward(self, x: Any) -> Any:
@@ -181,7 +182,8 @@ def report(results: dict[str, Any]) -> None:
     print(f"  training iteration   giagrad {ours['iteration_ms']:7.1f} ms   torch "
           f"{theirs.get('iteration_ms', math.nan):7.1f} ms   giagrad/torch {ratio:.2f}")
     print(f"  generation           giagrad {ours['generate_cached_chars_per_s']:7.0f} chars/s (cached), "
-          f"{ours['generate_chars_per_s']:.0f} (recomputed)   torch {theirs.get('generate_chars_per_s', math.nan):7.0f}")
+          f"{ours['generate_chars_per_s']:.0f} (recomputed)   "
+          f"torch {theirs.get('generate_chars_per_s', math.nan):7.0f}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Run every benchmark and print one table of the figures against the bars, with the machine.
 
 Sections: the MLP epoch table (giagrad vs the hand-written numpy floor vs PyTorch), the CNN
-training step, the character-level GPT's training iteration and generation, the per-op overhead, the optimizer step, the DataLoader's overhead and the
-resident memory over 3 epochs. Each benchmark's own printout is kept out of the table (shown
-with ``--verbose``, and saved in the results file). BLAS runs with the threads the environment
+training step, the character-level GPT's training iteration and generation, the per-op
+overhead, the optimizer step, the DataLoader's overhead and the resident memory over 3 epochs.
+Each benchmark's own printout is kept out of the table (shown with ``--verbose``, and saved in
+the results file). BLAS runs with the threads the environment
 gives it (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...); PyTorch, when importable, gets the same
 number of threads; when it is not, its columns are skipped with a notice.
 
@@ -142,7 +143,8 @@ def cnn_section(table: Table, result: dict[str, Any]) -> None:
 
 def gpt_section(table: Table, result: dict[str, Any]) -> None:
     config, ours, theirs = result["config"], result["giagrad"], result["torch"] or {}
-    table.section(f"Character-level GPT ({config['layers']} layers, width {config['width']}, context {config['block']}, "
+    table.section(f"Character-level GPT ({config['layers']} layers, width {config['width']}, "
+                  f"context {config['block']}, "
                   f"batch {config['batch']}), each framework in its own process")
     table.add(f"{'figure':<30} {'giagrad':>8} {'torch':>8} {'g/torch':>8} {'<=1.0':>6}")
     ratio = ratio_of(ours["iteration_ms"], theirs.get("iteration_ms"))

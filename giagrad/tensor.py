@@ -814,8 +814,6 @@ class Tensor:
             return self
         return Tensor.comm(shapeops.Reshape, self, shape=new_shape)
 
-    view = reshape
-
     def permute(self, *dims: int | Sequence[int]) -> Tensor:
         """Reorder the dimensions: ``x.permute(2, 0, 1)``."""
         order = _shape_arg(dims)
@@ -1126,12 +1124,14 @@ class Tensor:
             return Tensor(order.astype(np.int64))
         return Tensor(np.argsort(data, axis=axis, kind="stable").astype(np.int64))
 
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> reductionops.ValuesIndices:  # noqa: A002
+    def topk(self, k: int, dim: int = -1, largest: bool = True,
+             sorted: bool = True) -> reductionops.ValuesIndices:  # noqa: A002 (PyTorch's name)
         """The ``k`` largest (or smallest) elements along ``dim`` as ``(values, indices)``, in order."""
         axis = _check_dim("topk", dim, self.ndim)
         size = self.data.shape[axis] if self.ndim else 1
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k <= size:
-            raise ValueError(f"topk: k must be an integer in [0, {size}] for dim {dim} of shape {self.shape}, got {k!r}")
+            raise ValueError(f"topk: k must be an integer in [0, {size}] for dim {dim} of shape {self.shape}, "
+                             f"got {k!r}")
         if self.ndim == 0:
             return reductionops.ValuesIndices(self, Tensor(np.array(0, dtype=np.int64)))
         before = (slice(None),) * axis

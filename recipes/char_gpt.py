@@ -10,7 +10,8 @@ nanoGPT's CPU configuration (4 layers, 4 heads, 128 wide, context 64, batch 12, 
 
 The model is a decoder-only transformer as in GPT-2 / nanoGPT: token and position embeddings,
 pre-norm blocks of causal self-attention and a GELU MLP (GPT-2's tanh form of GELU, cheaper
-than the exact one; each block's output is added back to the residual stream), a final layer norm and a linear head that shares its weight with the token embedding.
+than the exact one; each block's output is added back to the residual stream), a final layer
+norm and a linear head that shares its weight with the token embedding.
 Training: AdamW (betas 0.9, 0.99) with weight decay on the weight matrices only, a linear
 warm-up then a cosine decay to a tenth of the peak learning rate, gradient clipping at 1.0, on
 random blocks of the first 90% of the text. Every ``--eval-interval`` iterations the loss on the

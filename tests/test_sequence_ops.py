@@ -36,7 +36,8 @@ CASES = {
     "gather_negative_dim_3d": (lambda x: x.gather(-1, giagrad.tensor(np.zeros((2, 4, 2), dtype=np.int64))),
                                lambda x: x.gather(-1, _t(np.zeros((2, 4, 2), dtype=np.int64))), [X245]),
     "scatter": (lambda x, s: x.scatter(1, giagrad.tensor([[3, 1], [0, 2], [1, 0]]), s),
-                lambda x, s: x.scatter(1, _t(np.array([[3, 1], [0, 2], [1, 0]])), s), [X34, RNG.standard_normal((3, 2))]),
+                lambda x, s: x.scatter(1, _t(np.array([[3, 1], [0, 2], [1, 0]])), s),
+                [X34, RNG.standard_normal((3, 2))]),
     "scatter_src_larger_than_index": (lambda x, s: x.scatter(1, giagrad.tensor([[3, 1], [0, 2], [1, 0]]), s),
                                       None, [X34, RNG.standard_normal((3, 3))]),
     "scatter_value": (lambda x: x.scatter(0, giagrad.tensor([[2, 0, 1, 1]]), 7.0),
@@ -99,7 +100,8 @@ def test_matches_pytorch(name):
 
 @pytest.mark.parametrize("name, ours, theirs", [
     ("argsort", lambda x: x.argsort(dim=1), lambda x: x.argsort(dim=1, stable=True)),
-    ("argsort_descending_ties", lambda x: x.argsort(descending=True), lambda x: x.argsort(descending=True, stable=True)),
+    ("argsort_descending_ties", lambda x: x.argsort(descending=True),
+     lambda x: x.argsort(descending=True, stable=True)),
     ("sort_indices", lambda x: x.sort(dim=0).indices, lambda x: x.sort(dim=0, stable=True).indices),
     ("topk_indices", lambda x: x.topk(3).indices, lambda x: x.topk(3).indices),
 ])

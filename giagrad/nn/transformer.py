@@ -74,7 +74,8 @@ class MultiheadAttention(Module):
         embed_dim = F._positive_int("MultiheadAttention", "embed_dim", embed_dim)
         num_heads = F._positive_int("MultiheadAttention", "num_heads", num_heads)
         if embed_dim % num_heads:
-            raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+            raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by "
+                             f"num_heads ({num_heads})")
         if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) or vdim not in (None, embed_dim):
             raise NotImplementedError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim other than "
                                       "embed_dim are not supported")
