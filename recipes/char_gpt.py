@@ -296,7 +296,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.sample = args.sample_length
     sample = generate_text(model, text, args) if args.sample_length else ""
     return write_results(folder, history, {"val_loss": history["val_loss"][-1], "iterations": trainer.step,
-                                           "sample": sample}, args, title="char GPT", val_label="validation")
+                                           "sample": sample}, args,
+                         title=f"char GPT (an epoch is {interval} iterations)", val_label="validation")
 
 
 if __name__ == "__main__":
