@@ -1,12 +1,13 @@
 """Run every benchmark and print one table of the figures against the bars, with the machine.
 
 Sections: the MLP epoch table (giagrad vs the hand-written numpy floor vs PyTorch), the CNN
-training step, one LSTM layer (each framework in a process of its own), the per-op overhead, the
-optimizer step, the DataLoader's overhead, the resident memory over 3 epochs and data-parallel
-training over MPI (2 ranks vs PyTorch DDP). Each benchmark's own printout is kept out of the
-table (shown with ``--verbose``, and saved in the results file). BLAS runs with the threads the
-environment gives it (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...); PyTorch, when importable,
-gets the same number of threads; when it is not, its columns are skipped with a notice.
+training step, one LSTM layer and the character-level GPT's training iteration and generation
+(each framework in a process of its own), the per-op overhead, the optimizer step, the
+DataLoader's overhead, the resident memory over 3 epochs and data-parallel training over MPI
+(2 ranks vs PyTorch DDP). Each benchmark's own printout is kept out of the table (shown with
+``--verbose``, and saved in the results file). BLAS runs with the threads the environment gives
+it (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...); PyTorch, when importable, gets the same number
+of threads; when it is not, its columns are skipped with a notice.
 
     python benchmarks/run_all.py                      # everything, results in benchmarks/results.json
     python benchmarks/run_all.py --quick --out r.json # tiny sizes: a smoke run, not figures to quote
@@ -31,6 +32,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cnn  # noqa: E402
 import bench_ddp  # noqa: E402
+import bench_gpt  # noqa: E402
 import bench_loader  # noqa: E402
 import bench_loader_workers  # noqa: E402
 import bench_lstm  # noqa: E402
@@ -46,6 +48,7 @@ DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.
 MLP_BAR_NUMPY, MLP_BAR_TORCH, CNN_BAR_TORCH, OPS_BAR_TORCH, LOADER_BAR_SHARE = 1.15, 1.0, 1.5, 1.0, 0.05
 LSTM_BAR_TORCH = 1.5
 DDP_BAR_TORCH = 0.5  # giagrad's 2-rank epoch at most half of PyTorch DDP's
+GPT_BAR_TORCH = 1.0
 
 
 def quick_flag(quick: bool) -> list[str]:
@@ -72,6 +75,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "mlp": lambda quick: bench_mlp.main(quick=quick, repeats=1 if quick else 5),
     "cnn": lambda quick: bench_cnn.main(quick=quick),
     "lstm": lambda quick: bench_lstm.main(quick_flag(quick)),
+    "gpt": lambda quick: bench_gpt.main(quick=quick),
     "ops": lambda quick: bench_ops.main(quick_flag(quick)),
     "optim": lambda quick: bench_optim.main(quick_flag(quick)),
     "loader": lambda quick: bench_loader.main(quick_flag(quick)),
@@ -151,6 +155,21 @@ def lstm_section(table: Table, result: dict[str, Any]) -> None:
               f"{number(result['ratio'], 8, 2)} {mark:>6}")
 
 
+def gpt_section(table: Table, result: dict[str, Any]) -> None:
+    config, ours, theirs = result["config"], result["giagrad"], result["torch"] or {}
+    table.section(f"Character-level GPT ({config['layers']} layers, width {config['width']}, "
+                  f"context {config['block']}, "
+                  f"batch {config['batch']}), each framework in its own process")
+    table.add(f"{'figure':<30} {'giagrad':>8} {'torch':>8} {'g/torch':>8} {'<=1.0':>6}")
+    ratio = ratio_of(ours["iteration_ms"], theirs.get("iteration_ms"))
+    mark = table.bar("GPT training iteration vs PyTorch", ratio, GPT_BAR_TORCH)
+    table.add(f"{'training iteration, ms':<30} {number(ours['iteration_ms'], 8, 1)} "
+              f"{number(theirs.get('iteration_ms'), 8, 1)} {number(ratio, 8, 2)} {mark:>6}")
+    table.add(f"{'generation, chars/s (cached)':<30} {number(ours['generate_cached_chars_per_s'], 8, 0)}")
+    table.add(f"{'generation, chars/s (recomputed)':<30} {number(ours['generate_chars_per_s'], 8, 0)} "
+              f"{number(theirs.get('generate_chars_per_s'), 8, 0)}")
+
+
 def ops_section(table: Table, result: dict[str, Any]) -> None:
     table.section("Per-op overhead, chains of 100 small ops, forward + backward, ns per op (median)")
     table.add(f"{'chain':<22} {'giagrad':>8} {'torch':>8} {'g/torch':>8} {'<1':>6}")
@@ -225,8 +244,9 @@ def ddp_section(table: Table, result: dict[str, Any]) -> None:
 
 
 SECTIONS: dict[str, Callable[[Table, dict[str, Any]], None]] = {
-    "mlp": mlp_section, "cnn": cnn_section, "lstm": lstm_section, "ops": ops_section, "optim": optim_section,
-    "loader": loader_section, "workers": workers_section, "memory": memory_section, "ddp": ddp_section,
+    "mlp": mlp_section, "cnn": cnn_section, "lstm": lstm_section, "gpt": gpt_section, "ops": ops_section,
+    "optim": optim_section, "loader": loader_section, "workers": workers_section, "memory": memory_section,
+    "ddp": ddp_section,
 }
 
 

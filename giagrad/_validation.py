@@ -16,11 +16,11 @@ from giagrad.autograd import is_tensor
 from giagrad.dtypes import DEFAULT_FLOAT
 
 
-def require_tensor(layer: str, value: Any) -> None:
+def require_tensor(layer: str, value: Any, name: str = "input") -> None:
     """A layer's input must be a Tensor: a list or an array gets a clear error naming the layer."""
     if not is_tensor(value):
         hint = "; convert it with giagrad.tensor(...)" if isinstance(value, (list, tuple, np.ndarray)) else ""
-        raise TypeError(f"{layer}: input must be a Tensor, got {type(value).__name__}{hint}")
+        raise TypeError(f"{layer}: {name} must be a Tensor, got {type(value).__name__}{hint}")
 
 
 def check_dim(op: str, dim: Any, ndim: int) -> int:

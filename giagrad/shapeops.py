@@ -198,6 +198,60 @@ class IndexPad(Function):
         return grad
 
 
+class Scatter(Function):
+    """``x`` with ``src`` written (or, with ``add``, added) where ``index`` points along a dim.
+
+    ``index`` is the full numpy index (one array per dim, see :func:`along_dim_index`) of the
+    positions; ``src`` is cropped to ``index``'s shape (or is 0-d: one value everywhere).
+    Backward: ``x`` gets the output gradient, except at overwritten positions (plain scatter);
+    ``src`` gets the output gradient at the positions it went to (repeated positions each pass
+    their gradient on, as in PyTorch).
+    """
+
+    def forward(self, x: np.ndarray, src: np.ndarray, *, index: tuple[np.ndarray, ...], add: bool) -> np.ndarray:
+        self.index, self.add, self.src_shape = index, add, src.shape
+        self.crop = tuple(slice(0, n) for n in np.broadcast_shapes(*[i.shape for i in index])) if src.ndim else ()
+        values = src[self.crop] if src.ndim else src
+        out = x.copy()
+        if add:
+            np.add.at(out, index, values)
+        else:
+            out[index] = values
+        return out
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        need_x, need_src = self.needs_input_grad
+        grad_x = grad_src = None
+        if need_x:
+            grad_x = grad if self.add else grad.copy()
+            if not self.add:
+                grad_x[self.index] = 0
+        if need_src:
+            picked = grad[self.index]
+            if not self.src_shape:
+                grad_src = picked.sum()
+            else:
+                grad_src = np.zeros(self.src_shape, dtype=grad.dtype)
+                grad_src[self.crop] = picked
+        return grad_x, grad_src
+
+
+def along_dim_index(index: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
+    """The numpy index of ``gather``/``scatter``: ``index`` along ``axis``, the position itself elsewhere.
+
+    Element ``(i, j, k)`` of ``index`` names the position ``(i, index[i, j, k], k)`` for ``axis=1``.
+    """
+    grid = []
+    for d, n in enumerate(index.shape):
+        if d == axis:
+            grid.append(index)
+        else:
+            shape = [1] * index.ndim
+            shape[d] = n
+            grid.append(np.arange(n).reshape(shape))
+    return tuple(grid)
+
+
 def _crop_slices(widths: Sequence[tuple[int, int]], shape: tuple[int, ...]) -> tuple[slice, ...]:
     """Slices removing ``-width`` elements on each side where a width is negative."""
     return tuple(slice(-min(a, 0), n + min(b, 0)) for (a, b), n in zip(widths, shape, strict=True))

@@ -17,6 +17,7 @@ import numpy as np
 
 from giagrad import device as _device
 from giagrad import mathops, mlops, reductionops, shapeops
+from giagrad import random as _random
 
 # Under their earlier private names, which the methods below (and code written for them) use.
 from giagrad._validation import check_dim as _check_dim
@@ -528,8 +529,6 @@ class Tensor(TensorBase):
             return self
         return Tensor.comm(shapeops.Reshape, self, shape=new_shape)
 
-    view = reshape
-
     def permute(self, *dims: int | Sequence[int]) -> Tensor:
         """Reorder the dimensions: ``x.permute(2, 0, 1)``."""
         order = _shape_arg(dims)
@@ -844,6 +843,180 @@ class Tensor(TensorBase):
         if alpha == 0:
             raise ValueError("celu: alpha must be non-zero")
         return Tensor.comm(mlops.CELU, self, alpha=float(alpha))
+
+
+    # ------------------------------------------- indexing, sorting and sampling (sequence models)
+
+    def view(self, *shape: int | Sequence[int]) -> Tensor:
+        """``reshape`` that never copies: an error where the layout would need a copy (as PyTorch).
+
+        Raises RuntimeError when the tensor's strides do not allow the new shape; call
+        ``reshape`` (which copies then) or ``contiguous().view(...)`` instead.
+        """
+        target = _shape_arg(shape)
+        try:
+            np.ndarray.view(self.data).shape = target  # numpy refuses exactly when a copy is needed
+        except AttributeError:
+            raise RuntimeError(f"view: shape {target} is not compatible with the strides of this tensor of "
+                               f"shape {self.shape} (it is not contiguous); use .reshape(...) instead") from None
+        except ValueError as error:
+            raise RuntimeError(f"view: shape {target} is invalid for a tensor of shape {self.shape}: {error}") \
+                from None
+        return self.reshape(target)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        """The lower triangle of the last two dims (``j <= i + diagonal``); the rest is 0."""
+        return self._triangle("tril", np.tril, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        """The upper triangle of the last two dims (``j >= i + diagonal``); the rest is 0."""
+        return self._triangle("triu", np.triu, diagonal)
+
+    def _triangle(self, op: str, numpy_triangle: Any, diagonal: int) -> Tensor:
+        if self.ndim < 2:
+            raise ValueError(f"{op}: needs a tensor with at least 2 dims, got shape {self.shape}")
+        if not isinstance(diagonal, (int, np.integer)) or isinstance(diagonal, bool):
+            raise TypeError(f"{op}: diagonal must be an integer, got {diagonal!r}")
+        kept = numpy_triangle(np.ones(self.data.shape[-2:], dtype=bool), int(diagonal))
+        # `where`, not a product with the mask: inf * 0 would be NaN outside the triangle.
+        return mathops.where(kept, self, np.zeros((), dtype=self.data.dtype))
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """``value`` where the bool ``mask`` (broadcast to this shape) is True, else this tensor's element.
+
+        ``value`` is a number or a 0-d tensor (which receives the gradient of the filled elements).
+        """
+        mask_array = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        if mask_array.dtype != np.bool_:
+            raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {mask_array.dtype}")
+        try:
+            fits = np.broadcast_shapes(mask_array.shape, self.data.shape) == self.data.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"masked_fill: mask of shape {mask_array.shape} does not broadcast to {self.shape}")
+        if isinstance(value, Tensor) and value.ndim != 0:
+            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+        return mathops.where(mask_array, value, self)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """``out[i][j][k] = self[i][index[i][j][k]][k]`` for ``dim=1`` (PyTorch's ``gather``).
+
+        ``index`` has as many dims as the tensor, sizes no larger except along ``dim``; repeated
+        indices accumulate their gradients.
+        """
+        axis, index = self._along_dim_args("gather", dim, index, self.data.shape)
+        return Tensor.comm(shapeops.Getitem, self, index=shapeops.along_dim_index(index, axis), accumulate=True)
+
+    def scatter(self, dim: int, index: Any, src: Any) -> Tensor:
+        """A copy with ``src`` written at ``index`` along ``dim`` (``out[i][index[i][j]] = src[i][j]``).
+
+        ``src`` is a tensor at least as large as ``index`` or a number. Where an index repeats the
+        result is one of the values (unspecified, as in PyTorch).
+        """
+        return self._scatter("scatter", dim, index, src, add=False)
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        """A copy with ``src`` added at ``index`` along ``dim``; repeated indices add up."""
+        return self._scatter("scatter_add", dim, index, src, add=True)
+
+    def _scatter(self, op: str, dim: int, index: Any, src: Any, add: bool) -> Tensor:
+        if isinstance(src, Tensor):
+            if src.ndim and src.ndim != self.ndim:
+                raise ValueError(f"{op}: src has {src.ndim} dims but the tensor has {self.ndim}")
+        elif isinstance(src, (bool, numbers.Number)):
+            src = Tensor(np.asarray(src, dtype=self.data.dtype))
+        else:
+            raise TypeError(f"{op}: src must be a Tensor or a number, got {type(src).__name__}")
+        limits = tuple(min(a, b) for a, b in zip(self.data.shape, src.data.shape, strict=True)) if src.ndim \
+            else self.data.shape
+        axis, index = self._along_dim_args(op, dim, index, limits, src.data.shape if src.ndim else None)
+        return Tensor.comm(shapeops.Scatter, self, src, index=shapeops.along_dim_index(index, axis), add=add)
+
+    def _along_dim_args(self, op: str, dim: int, index: Any, limits: tuple[int, ...],
+                        src_shape: tuple[int, ...] | None = None) -> tuple[int, np.ndarray]:
+        axis = _check_dim(op, dim, self.ndim)
+        index = index.data if isinstance(index, Tensor) else np.asarray(index)
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"{op}: index must be an integer tensor, got dtype {index.dtype}")
+        if index.ndim != max(self.ndim, 1):
+            raise ValueError(f"{op}: index has {index.ndim} dims but the tensor has {self.ndim}")
+        too_big = [d for d, n in enumerate(index.shape) if (d != axis or src_shape is not None) and n > (
+            src_shape[d] if src_shape is not None and d == axis else limits[d])]
+        if too_big:
+            raise ValueError(f"{op}: index of shape {index.shape} is larger than allowed in dim {too_big[0]} "
+                             f"(tensor {self.shape}{'' if src_shape is None else f', src {src_shape}'})")
+        size = self.data.shape[axis] if self.ndim else 1
+        if index.size and (index.min() < -size or index.max() >= size):
+            raise IndexError(f"{op}: index values must be in [0, {size}) for dim {dim} of shape {self.shape}, "
+                             f"got values from {index.min()} to {index.max()}")
+        return axis, index.astype(np.int64, copy=False) % size if index.size else index.astype(np.int64)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> reductionops.ValuesIndices:
+        """``(values, indices)`` sorted along ``dim``; ties keep their order (the sort is always stable)."""
+        indices = self.argsort(dim, descending, stable)
+        return reductionops.ValuesIndices(self.gather(dim, indices) if self.ndim else self, indices)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """The indices that sort the tensor along ``dim`` (a stable sort: ties keep their order)."""
+        axis = _check_dim("argsort", dim, self.ndim)
+        if self.ndim == 0:
+            return Tensor(np.array(0, dtype=np.int64))
+        data = self.data
+        if descending:  # a stable descending sort: sort the reversed array, then map back
+            flipped = np.flip(data, axis)
+            order = np.argsort(flipped, axis=axis, kind="stable")
+            order = data.shape[axis] - 1 - np.flip(order, axis)
+            return Tensor(order.astype(np.int64))
+        return Tensor(np.argsort(data, axis=axis, kind="stable").astype(np.int64))
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True,
+             sorted: bool = True) -> reductionops.ValuesIndices:  # noqa: A002 (PyTorch's name)
+        """The ``k`` largest (or smallest) elements along ``dim`` as ``(values, indices)``, in order."""
+        axis = _check_dim("topk", dim, self.ndim)
+        size = self.data.shape[axis] if self.ndim else 1
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k <= size:
+            raise ValueError(f"topk: k must be an integer in [0, {size}] for dim {dim} of shape {self.shape}, "
+                             f"got {k!r}")
+        if self.ndim == 0:
+            return reductionops.ValuesIndices(self, Tensor(np.array(0, dtype=np.int64)))
+        before = (slice(None),) * axis
+        indices = self.argsort(dim, descending=largest)[before + (slice(0, int(k)),)]
+        return reductionops.ValuesIndices(self.gather(dim, indices), indices)
+
+    def multinomial(self, num_samples: int, replacement: bool = False) -> Tensor:
+        """Draw ``num_samples`` category indices per row, with probabilities proportional to the weights.
+
+        The tensor is 1-D ``(categories,)`` or 2-D ``(rows, categories)`` of non-negative weights
+        (they need not sum to 1). Sampling is not differentiable; it uses giagrad's generator
+        (``giagrad.manual_seed``). Without replacement a category is drawn at most once per row.
+
+        Examples
+        --------
+        >>> giagrad.tensor([0.1, 0.0, 0.9]).multinomial(2)      # e.g. tensor([2, 0])
+        """
+        weights = self.data
+        if self.ndim not in (1, 2) or weights.shape[-1] == 0:
+            raise ValueError(f"multinomial: expects a 1-D or 2-D tensor of weights, got shape {self.shape}")
+        if not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
+            raise ValueError(f"multinomial: num_samples must be a positive integer, got {num_samples!r}")
+        rows = weights.reshape(-1, weights.shape[-1]).astype(np.float64)
+        totals = rows.sum(axis=1)
+        if not np.all(np.isfinite(rows)) or np.any(rows < 0) or np.any(totals <= 0):
+            raise ValueError("multinomial: weights must be finite, non-negative and not all zero in a row")
+        if not replacement and num_samples > np.count_nonzero(rows, axis=1).min():
+            raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from a row with "
+                             f"{np.count_nonzero(rows, axis=1).min()} non-zero weights")
+        rng = _random.generator()
+        if replacement:  # inverse transform: where each uniform draw falls in the cumulative weights
+            cumulative = np.cumsum(rows, axis=1)
+            draws = rng.random((len(rows), num_samples)) * totals[:, None]
+            samples = np.stack([np.searchsorted(c, d, side="right") for c, d in zip(cumulative, draws, strict=True)])
+            samples = np.minimum(samples, rows.shape[1] - 1)
+        else:
+            samples = np.stack([rng.choice(rows.shape[1], size=num_samples, replace=False, p=row / total)
+                                for row, total in zip(rows, totals, strict=True)])
+        return Tensor(samples.astype(np.int64).reshape(weights.shape[:-1] + (num_samples,)))
 
 
 # -------------------------------------------------------------------------------- helpers

@@ -35,12 +35,16 @@ class RecipeParser(argparse.ArgumentParser):
         return parsed
 
 
-def base_parser(name: str, description: str, *, epochs: int, batch_size: int, lr: float,
+def base_parser(name: str, description: str, *, epochs: int | None, batch_size: int, lr: float,
                 images: bool = True) -> argparse.ArgumentParser:
-    """The options every recipe has; a recipe adds its own to the returned parser."""
+    """The options every recipe has; a recipe adds its own to the returned parser.
+
+    ``epochs=None`` leaves out ``--epochs`` (for a recipe that counts iterations instead).
+    """
     parser = RecipeParser(prog=f"python -m recipes.{name}", description=description,
                           formatter_class=DefaultsOnceHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=epochs, help="training epochs")
+    if epochs is not None:
+        parser.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="samples per training batch")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed for initialisation, dropout and shuffling")
@@ -266,7 +270,7 @@ def run_folder(out: str | None, name: str, create: bool = True) -> Path:
 
 
 def write_results(folder: Path, history: Any, results: dict[str, Any], args: argparse.Namespace,
-                  title: str) -> dict[str, Any]:
+                  title: str, val_label: str = "test") -> dict[str, Any]:
     """Write ``curves.png``, ``history.csv`` and ``metrics.json``; print the final line.
 
     ``metrics.json`` says ``"status": "finished"``, or ``"interrupted"`` when ``results`` has an
@@ -274,7 +278,7 @@ def write_results(folder: Path, history: Any, results: dict[str, Any], args: arg
     """
     interrupted = "interrupted" in results
     if len(history) or not interrupted:
-        history.plot(folder / "curves.png", title=title, val_label="test")
+        history.plot(folder / "curves.png", title=title, val_label=val_label)
     history.to_csv(folder / "history.csv")
     seconds = [row["seconds"] for row in history.epochs]
     summary = {

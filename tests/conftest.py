@@ -76,3 +76,21 @@ def check_float32_grads() -> Callable[[Tensor, Sequence[Tensor]], None]:
 @pytest.fixture
 def check_float32_grads_of_square_sum() -> Callable[[Tensor, Tensor, Tensor], None]:
     return assert_float32_grads_of_square_sum
+
+
+def assert_matches_torch(out: Tensor, expected, ours: Sequence[Tensor], theirs: Sequence, tolerance: float) -> None:
+    """``out`` equals PyTorch's ``expected``, and so do the gradients of ``ours`` and ``theirs`` (the
+    inputs on each side) after both backpropagate the same random direction."""
+    import torch
+
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=tolerance, atol=tolerance)
+    direction = np.random.default_rng(1).standard_normal(out.shape)
+    (out * Tensor(direction)).sum().backward()
+    (expected * torch.tensor(direction)).sum().backward()
+    for mine, reference in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=tolerance, atol=tolerance)
+
+
+@pytest.fixture
+def matches_torch() -> Callable[..., None]:
+    return assert_matches_torch

@@ -24,7 +24,7 @@ INDEX = np.array([2, 0, 2, 2])  # repeated indices: their gradients must add up
 # name, function of the tensor, numpy reference, input shape
 CASES = [
     ("reshape", lambda t: t.reshape(4, 3), lambda a: a.reshape(4, 3), (3, 4)),
-    ("view -1", lambda t: t.view(-1, 2), lambda a: a.reshape(-1, 2), (3, 4)),
+    ("view -1", lambda t: t.contiguous().view(-1, 2), lambda a: a.reshape(-1, 2), (3, 4)),
     ("flatten", lambda t: t.flatten(), lambda a: a.reshape(-1), (2, 3, 2)),
     ("flatten from 1", lambda t: t.flatten(1), lambda a: a.reshape(2, 6), (2, 3, 2)),
     ("flatten 0..-2", lambda t: t.flatten(0, -2), lambda a: a.reshape(6, 2), (2, 3, 2)),

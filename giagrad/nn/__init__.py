@@ -63,6 +63,9 @@ from giagrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, AvgPool3d, MaxPool2
 # --- recurrent layers ---
 from giagrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 
+# --- attention ---
+from giagrad.nn.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer  # noqa: F401
+
 # isort: split
 
 # --- data parallelism over MPI (MPI itself is imported only when a process group starts) ---

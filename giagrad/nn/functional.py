@@ -7,11 +7,12 @@ API boundary, so that the ``Function`` classes underneath can trust their inputs
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
 
-from giagrad import convops, mathops, mlops, normops
+from giagrad import attentionops, convops, mathops, mlops, normops
 from giagrad import random as _random
 from giagrad._validation import check_floating, check_probability, int_tuple
 from giagrad.dtypes import operand_array
@@ -1325,3 +1326,94 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
             raise ValueError(f"{op}: padding_idx {padding_idx} is out of range for {rows} embeddings")
         padding_idx = int(padding_idx) % rows
     return Tensor.comm(normops.Embedding, weight, indices=indices, padding_idx=padding_idx)
+
+
+# -------------------------------------------------------------------------------- attention
+
+
+def _attention_mask(op: str, attn_mask: Any, scores_shape: tuple[int, ...], dtype: np.dtype) -> Tensor:
+    """``attn_mask`` as an additive float tensor: bool True (take part) -> 0, False -> -inf."""
+    mask = _tensor(op, attn_mask, "attn_mask")
+    try:
+        np.broadcast_shapes(mask.shape, scores_shape)
+    except ValueError:
+        raise ValueError(f"{op}: attn_mask of shape {mask.shape} does not broadcast to the attention "
+                         f"weights' shape {scores_shape} (..., L, S)") from None
+    if mask.dtype == np.bool_:
+        return Tensor(np.where(mask.data, np.array(0, dtype=dtype), np.array(-np.inf, dtype=dtype)))
+    if mask.dtype != dtype:
+        raise TypeError(f"{op}: a float attn_mask must have the query's dtype {dtype}, got {mask.dtype}")
+    return mask
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: float | None = None) -> Tensor:
+    r"""Attention weights ``softmax(q k^T * scale + mask)`` applied to ``value``, in one fused node.
+
+    .. math:: \mathrm{out} = \mathrm{dropout}\left(\mathrm{softmax}\left(\frac{q k^T}{\sqrt{E}}
+              + M\right)\right) v
+
+    Parameters
+    ----------
+    query : Tensor
+        ``(..., L, E)``.
+    key : Tensor
+        ``(..., S, E)``.
+    value : Tensor
+        ``(..., S, Ev)``. Leading dims broadcast against each other.
+    attn_mask : Tensor, optional
+        Broadcasts to ``(..., L, S)``. Bool: True where a query may attend to a key. Float: added
+        to the scores (it may require grad).
+    dropout_p : float
+        Dropout on the attention weights. As in PyTorch, it applies whenever it is above 0 (pass
+        ``dropout_p=0.0`` when evaluating).
+    is_causal : bool
+        Query ``i`` attends to keys ``0..i`` only (top-left aligned); excludes ``attn_mask``.
+    scale : float, optional
+        Default ``1 / sqrt(E)``.
+
+    Returns
+    -------
+    Tensor
+        ``(..., L, Ev)``. A query that may attend to no key gets an output of 0 (not NaN).
+
+    Examples
+    --------
+    >>> q = k = v = giagrad.randn(2, 4, 16, 8)              # batch, heads, sequence, head size
+    >>> F.scaled_dot_product_attention(q, k, v, is_causal=True).shape
+    (2, 4, 16, 8)
+    """
+    op = "scaled_dot_product_attention"
+    query, key, value = _tensor(op, query, "query"), _tensor(op, key, "key"), _tensor(op, value, "value")
+    for name, x in (("query", query), ("key", key), ("value", value)):
+        check_floating(op, x, name)
+        if x.ndim < 2:
+            raise ValueError(f"{op}: {name} must have at least 2 dims (..., length, features), got shape {x.shape}")
+        if x.dtype != query.dtype:
+            raise TypeError(f"{op}: {name} is {x.dtype} but query is {query.dtype}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"{op}: shapes do not fit: query {query.shape} (..., L, E), key {key.shape} (..., S, E), "
+                         f"value {value.shape} (..., S, Ev)")
+    try:
+        batch = np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except ValueError:
+        raise ValueError(f"{op}: the leading dims of query {query.shape}, key {key.shape} and value "
+                         f"{value.shape} do not broadcast") from None
+    p = check_probability(op, dropout_p)
+    length, source = query.shape[-2], key.shape[-2]
+    scores_shape = batch + (length, source)
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
+    inputs = [query, key, value]
+    if is_causal:
+        inputs.append(Tensor(attentionops.causal_mask(length, source, query.dtype)))
+    elif attn_mask is not None:
+        inputs.append(_attention_mask(op, attn_mask, scores_shape, query.dtype))
+    dropout_mask = None
+    if p > 0.0:
+        keep = _random.generator().random(scores_shape, dtype=query.dtype)
+        dropout_mask = (keep >= p).astype(query.dtype) * np.asarray(1.0 / (1.0 - p), dtype=query.dtype) \
+            if p < 1.0 else np.zeros(scores_shape, dtype=query.dtype)
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    return Tensor.comm(attentionops.ScaledDotProductAttention, *inputs, scale=scale, dropout_mask=dropout_mask)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from giagrad import rnnops
-from giagrad._validation import check_floating, check_probability, float_dtype, positive_int
+from giagrad._validation import check_floating, check_probability, float_dtype, positive_int, require_tensor
 from giagrad.nn import functional as F
 from giagrad.nn import init
 from giagrad.nn.module import Module, Parameter
@@ -75,7 +75,7 @@ class _RecurrentParameters(Module):
 
     def _check_input(self, input: Any, batched_ndim: int) -> Tensor:  # noqa: A002 (PyTorch's name)
         op = type(self).__name__
-        input = F._tensor(op, input)
+        require_tensor(op, input)
         check_floating(op, input)
         if input.ndim not in (batched_ndim - 1, batched_ndim) or input.shape[-1] != self.input_size:
             layout = "(L, N, input_size)" if batched_ndim == 3 else "(N, input_size)"
@@ -92,7 +92,7 @@ class _RecurrentParameters(Module):
 
     def _check_state(self, state: Any, name: str, shape: tuple[int, ...], dtype: np.dtype) -> Tensor:
         op = type(self).__name__
-        state = F._tensor(op, state, name)
+        require_tensor(op, state, name)
         if state.shape != shape:
             raise ValueError(f"{op}: expected {name} of shape {shape}, got shape {state.shape}")
         if state.dtype != dtype:

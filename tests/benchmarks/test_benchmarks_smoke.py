@@ -31,6 +31,7 @@ REQUIRED = {
     "mlp": ["rows"],
     "cnn": ["giagrad_ms", "layers_ms"],
     "lstm": ["giagrad_ms"],
+    "gpt": ["giagrad"],
     "ops": ["giagrad_ns_per_op", "giagrad_matmul_ns_per_op"],
     "optim": ["adam_us_per_step", "sgd_us_per_step", "adam_naive_us_per_step", "sgd_naive_us_per_step"],
     "loader": ["loader_seconds_per_epoch", "numpy_mlp_seconds_per_epoch", "loader_share_of_numpy_mlp"],

@@ -13,7 +13,7 @@ import pytest
 import giagrad
 from giagrad import nn
 from giagrad.data.datasets import DatasetNotFoundError
-from recipes import mnist_cnn, mnist_mlp, moons
+from recipes import char_gpt, mnist_cnn, mnist_mlp, moons
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -24,6 +24,8 @@ ONNX_INSTALLED = all(importlib.util.find_spec(name) is not None for name in ("on
     ("moons", ["--epochs", "--batch-size", "--lr", "--seed", "--out", "--noise", "--export-onnx"]),
     ("mnist_mlp", ["--epochs", "--batch-size", "--lr", "--seed", "--data-dir", "--dataset", "--out", "--limit"]),
     ("mnist_cnn", ["--epochs", "--batch-size", "--lr", "--seed", "--data-dir", "--dataset", "--out", "--flip"]),
+    ("char_gpt", ["--text", "--n-layer", "--n-head", "--n-embd", "--block-size", "--batch-size", "--max-iters", "--lr",
+                  "--dropout", "--seed", "--out", "--resume", "--sample", "--prompt", "--temperature", "--top-k"]),
 ])
 def test_help_lists_the_options(name, options):
     result = subprocess.run([sys.executable, "-m", f"recipes.{name}", "--help"], cwd=ROOT, capture_output=True,
@@ -170,3 +172,40 @@ def test_metrics_record_the_files_the_data_came_from(tmp_path, no_data):
     assert "from /usr/share/datasets/fashion-mnist" in metrics["data"]
     assert metrics["data_files"]["test_labels"] == "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
     assert json.loads((tmp_path / "metrics.json").read_text())["data_files"] == metrics["data_files"]
+
+
+TINY_GPT = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "8", "--batch-size", "4",
+            "--max-iters", "4", "--eval-interval", "2", "--sample-length", "20", "--quiet"]
+
+
+def test_char_gpt_tiny_run_then_samples_from_its_checkpoint(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question.\n" * 40, encoding="utf-8")
+    out = tmp_path / "run"
+    metrics = char_gpt.main(["--text", str(corpus), "--out", str(out), *TINY_GPT])
+    assert 0 < metrics["val_loss"] < 10 and metrics["iterations"] == 4 and len(metrics["sample"]) == 20
+    assert (out / "curves.png").read_bytes().startswith(PNG_MAGIC)
+    assert (out / "history.csv").read_text().startswith("epoch,")
+    assert json.loads((out / "metrics.json").read_text())["val_loss"] == metrics["val_loss"]
+    capsys.readouterr()
+    char_gpt.main(["--sample", "30", "--resume", str(out / "last.npz"), "--prompt", "to be", "--top-k", "5"])
+    printed = capsys.readouterr().out
+    assert "30 sampled characters" in printed and "\nto be" in printed
+    # resuming continues the iteration count
+    metrics = char_gpt.main(["--text", str(corpus), "--out", str(out), "--resume", str(out / "last.npz"),
+                             *TINY_GPT[:-3], "--max-iters", "6", "--sample-length", "0", "--quiet"])
+    assert metrics["iterations"] == 6
+
+
+def test_char_gpt_cached_generation_equals_recomputing_within_the_context():
+    giagrad_module = char_gpt.giagrad
+    giagrad_module.manual_seed(0)
+    model = char_gpt.GPT(vocab_size=11, block_size=16, n_layer=2, n_head=2, n_embd=8)
+    prompt = [1, 2, 3]
+    giagrad_module.manual_seed(5)
+    cached = model.generate(prompt, 13, use_cache=True)
+    giagrad_module.manual_seed(5)
+    recomputed = model.generate(prompt, 13, use_cache=False)
+    assert cached.tolist() == recomputed.tolist()
+    giagrad_module.manual_seed(5)
+    assert len(model.generate(prompt, 40, use_cache=True, top_k=3)) == 40  # the window slides past the context

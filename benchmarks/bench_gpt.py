@@ -1,0 +1,212 @@
+"""Character-level GPT (the char_gpt recipe's model): training iteration and generation, giagrad vs PyTorch.
+
+The configuration is nanoGPT's for CPUs: 4 layers, 4 heads, 128 wide, context 64, batch 12,
+vocabulary 65, no biases, tied embedding and head weights. An iteration is what training does:
+zero the gradients, forward, cross-entropy over (batch * context, vocabulary), backward, clip
+the gradient norm to 1 and an AdamW step (weight decay on matrices). Generation: 500 characters
+from the (untrained) model, one at a time, sampling from the softmax; giagrad with its key/value
+cache (the recipe's default) and without (re-reading the last 64 characters at every step, as
+nanoGPT's ``generate`` does, and as the PyTorch column does).
+
+Each framework runs in a process of its own, so neither one's threads or memory disturb the
+other. PyTorch's figures come from ``GIAGRAD_TORCH_PYTHON`` (a Python with torch installed)
+or from this Python when it has torch; otherwise its column is skipped.
+
+    python benchmarks/bench_gpt.py            # full run
+    python benchmarks/bench_gpt.py --quick    # a tiny model, a few repetitions (smoke test)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import argument_parser, import_torch, median_wall_and_cpu_seconds  # noqa: E402
+
+FULL = {"vocab": 65, "block": 64, "layers": 4, "heads": 4, "width": 128, "batch": 12, "repeats": 20, "chars": 500}
+QUICK = {"vocab": 65, "block": 16, "layers": 1, "heads": 2, "width": 32, "batch": 2, "repeats": 3, "chars": 20}
+
+
+def batch_arrays(config: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, config["vocab"], size=(config["batch"], config["block"] + 1))
+    return ids[:, :-1].astype(np.int64), ids[:, 1:].astype(np.int64)
+
+
+def timed_iteration(iteration: Any, repeats: int) -> dict[str, float]:
+    """Median wall and CPU milliseconds of ``iteration()``: CPU time is less disturbed when other work
+    shares the machine (with one BLAS thread it is close to the wall time of a quiet machine)."""
+    wall, cpu = median_wall_and_cpu_seconds(iteration, repeats, warmup=3)
+    return {"iteration_ms": 1000 * wall, "iteration_cpu_ms": 1000 * cpu}
+
+
+# ----------------------------------------------------------------------------------- giagrad
+
+
+def measure_giagrad(config: dict[str, int]) -> dict[str, float]:
+    sys.path.insert(0, os.path.dirname(HERE))  # the repository root, for `recipes`
+    import giagrad
+    from giagrad import nn, optim
+    from recipes.char_gpt import GPT, next_token_loss
+
+    giagrad.manual_seed(0)
+    model = GPT(config["vocab"], config["block"], config["layers"], config["heads"], config["width"])
+    matrices = [p for p in model.parameters() if p.ndim >= 2]
+    others = [p for p in model.parameters() if p.ndim < 2]
+    optimizer = optim.AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": others, "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.99))
+    inputs, targets = (giagrad.tensor(a) for a in batch_arrays(config))
+
+    def iteration() -> None:
+        optimizer.zero_grad()
+        next_token_loss(model(inputs), targets).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    results = timed_iteration(iteration, config["repeats"])
+    prompt = np.zeros(1, dtype=np.int64)
+    for label, use_cache in (("generate_cached_chars_per_s", True), ("generate_chars_per_s", False)):
+        giagrad.manual_seed(0)
+        start = time.perf_counter()
+        model.generate(prompt, config["chars"], use_cache=use_cache)
+        results[label] = config["chars"] / (time.perf_counter() - start)
+    return results
+
+
+# ----------------------------------------------------------------------------------- PyTorch
+
+
+def measure_torch(config: dict[str, int]) -> dict[str, float] | None:
+    torch = import_torch()
+    if torch is None:
+        return None
+    tnn, functional = torch.nn, torch.nn.functional
+
+    class Block(tnn.Module):
+        def __init__(self, width: int, heads: int) -> None:
+            super().__init__()
+            self.ln_1, self.ln_2 = tnn.LayerNorm(width, bias=False), tnn.LayerNorm(width, bias=False)
+            self.c_attn, self.attn_proj = tnn.Linear(width, 3 * width, bias=False), tnn.Linear(width, width, bias=False)
+            self.c_fc = tnn.Linear(width, 4 * width, bias=False)
+            self.mlp_proj = tnn.Linear(4 * width, width, bias=False)
+            self.heads = heads
+
+        def forward(self, x: Any) -> Any:
+            batch, length, width = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(width, dim=2)
+            q, k, v = (t.view(batch, length, self.heads, width // self.heads).transpose(1, 2) for t in (q, k, v))
+            y = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.attn_proj(y.transpose(1, 2).contiguous().view(batch, length, width))
+            return x + self.mlp_proj(functional.gelu(self.c_fc(self.ln_2(x))))
+
+    class GPT(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wte, self.wpe = tnn.Embedding(config["vocab"], config["width"]), tnn.Embedding(config["block"],
+                                                                                                config["width"])
+            self.h = tnn.ModuleList([Block(config["width"], config["heads"]) for _ in range(config["layers"])])
+            self.ln_f = tnn.LayerNorm(config["width"], bias=False)
+            self.lm_head = tnn.Linear(config["width"], config["vocab"], bias=False)
+            self.lm_head.weight = self.wte.weight
+
+        def forward(self, ids: Any) -> Any:
+            x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
+            for block in self.h:
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+
+    torch.manual_seed(0)
+    model = GPT()
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    others = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": others, "weight_decay": 0.0}],
+                                  lr=1e-3, betas=(0.9, 0.99))
+    inputs, targets = (torch.from_numpy(a) for a in batch_arrays(config))
+
+    def iteration() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(inputs)
+        functional.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1)).backward()
+        tnn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    results = timed_iteration(iteration, config["repeats"])
+    ids = torch.zeros((1, 1), dtype=torch.long)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(config["chars"]):
+            logits = model(ids[:, -config["block"]:])[:, -1, :]
+            ids = torch.cat([ids, torch.multinomial(functional.softmax(logits, dim=-1), 1)], dim=1)
+    results["generate_chars_per_s"] = config["chars"] / (time.perf_counter() - start)
+    return results
+
+
+# ------------------------------------------------------------------------------------- driver
+
+
+def torch_python() -> str:
+    return os.environ.get("GIAGRAD_TORCH_PYTHON", sys.executable)
+
+
+def in_own_process(framework: str, quick: bool, python: str) -> dict[str, float] | None:
+    """Run this script for one framework in a fresh interpreter and return its figures."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, f"{framework}.json")
+        command = [python, os.path.abspath(__file__), "--framework", framework, "--json", out]
+        completed = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True)
+        if completed.returncode:
+            raise RuntimeError(f"bench_gpt.py --framework {framework} exited with {completed.returncode}:\n"
+                               f"{completed.stderr}")
+        with open(out) as file:
+            return json.load(file)
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    """Both frameworks, each in its own process: ``{"config", "giagrad", "torch"}``."""
+    config = QUICK if quick else FULL
+    results = {"config": {key: value for key, value in config.items() if key != "repeats"},
+               "giagrad": in_own_process("giagrad", quick, sys.executable),
+               "torch": in_own_process("torch", quick, torch_python())}
+    report(results)
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    config, ours, theirs = results["config"], results["giagrad"], results["torch"] or {}
+    print(f"char GPT: {config['layers']} layers, {config['heads']} heads, width {config['width']}, context "
+          f"{config['block']}, batch {config['batch']}")
+    ratio = ours["iteration_ms"] / theirs["iteration_ms"] if theirs else math.nan
+    print(f"  training iteration   giagrad {ours['iteration_ms']:7.1f} ms   torch "
+          f"{theirs.get('iteration_ms', math.nan):7.1f} ms   giagrad/torch {ratio:.2f}")
+    print(f"    CPU time           giagrad {ours['iteration_cpu_ms']:7.1f} ms   torch "
+          f"{theirs.get('iteration_cpu_ms', math.nan):7.1f} ms")
+    print(f"  generation           giagrad {ours['generate_cached_chars_per_s']:7.0f} chars/s (cached), "
+          f"{ours['generate_chars_per_s']:.0f} (recomputed)   "
+          f"torch {theirs.get('generate_chars_per_s', math.nan):7.0f}")
+
+
+if __name__ == "__main__":
+    parser = argument_parser(__doc__)
+    parser.add_argument("--framework", choices=("giagrad", "torch"), default=None,
+                        help="measure one framework in this process (the default runs both, each in its own)")
+    parser.add_argument("--json", default=None, help="write the figures to this file")
+    args = parser.parse_args()
+    if args.framework is None:
+        figures: Any = main(args.quick)
+    else:
+        measure = measure_giagrad if args.framework == "giagrad" else measure_torch
+        figures = measure(QUICK if args.quick else FULL)
+        print(json.dumps(figures))
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(figures, file)
