@@ -8,12 +8,17 @@ a fresh temporary folder, so the files it writes go nowhere.
 import numpy as np
 import pytest
 
+# Imported before pytest collects the package's modules for their doctests: pytest then finds
+# each module in sys.modules instead of executing its file a second time, which would make a
+# second Tensor class (``giagrad.tensor`` is also the name of a function, so the module cannot be
+# reached as an attribute of the package).
+import giagrad  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _doctest_namespace(request, doctest_namespace, tmp_path, monkeypatch):
     if not isinstance(request.node, pytest.DoctestItem):
         return
-    import giagrad
     from giagrad import Function, Tensor, nn, optim
     from giagrad.data import DataLoader, TensorDataset
     from giagrad.data.transforms import Compose, Normalize, ToTensor

@@ -993,7 +993,9 @@ class Tensor(TensorBase):
 
         Examples
         --------
-        >>> giagrad.tensor([0.1, 0.0, 0.9]).multinomial(2)      # e.g. tensor([2, 0])
+        >>> giagrad.manual_seed(0)
+        >>> giagrad.tensor([0.1, 0.0, 0.9]).multinomial(2)
+        tensor([2, 0])
         """
         weights = self.data
         if self.ndim not in (1, 2) or weights.shape[-1] == 0:
