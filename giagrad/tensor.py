@@ -993,7 +993,7 @@ class Tensor(TensorBase):
 
         Examples
         --------
-        >>> giagrad.manual_seed(0)
+        >>> _ = giagrad.manual_seed(0)
         >>> giagrad.tensor([0.1, 0.0, 0.9]).multinomial(2)
         tensor([2, 0])
         """
