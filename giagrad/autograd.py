@@ -39,9 +39,25 @@ from giagrad.grad_mode import _state as _grad_state
 __all__ = ["Function", "TensorBase", "is_tensor", "use_tensor_class"]
 
 # A clock that ticks at every in-place change of a tensor. A node remembers the tick at which it was
-# recorded; backward compares it with the tick at which each parent last changed in place. When
-# nothing changed in place since (the usual case), one integer comparison replaces a check per parent.
+# recorded; backward compares it with the tick at which each parent's storage last changed in place.
+# When nothing changed in place since (the usual case), one integer comparison replaces a check per parent.
 _inplace_clock = 0
+
+
+class VersionCounter:
+    """When a storage last changed in place: one per storage, shared by every tensor viewing it.
+
+    A view (``reshape``, slicing, ``transpose``, ``expand``, ``detach``, ...) shares its base's
+    counter, as in PyTorch, so changing any of them in place is seen by every node that saved one
+    of them. Created lazily: a tensor that is never viewed nor changed in place has none.
+    """
+
+    __slots__ = ("modified_at", "version", "has_views")
+
+    def __init__(self) -> None:
+        self.modified_at = 0  # the clock's tick at the last in-place change
+        self.version = 0  # how many in-place changes (PyTorch's ``Tensor._version``)
+        self.has_views = False  # whether a view op shares this storage (detach does not count)
 
 
 class Function:
@@ -81,6 +97,8 @@ class Function:
     # Any: subclasses unpack what they saved (arrays, shapes, None) without a check per use
     saved_tensors: Any = ()
     recorded_at: int = 0
+    # the version counter of its output, when the node saved the output itself (see comm)
+    output_counter: VersionCounter | None = None
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
@@ -123,8 +141,8 @@ class TensorBase:
         gradients in one flat buffer sets it to a view of that buffer. The engine never sets it.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_storage", "_ctx", "_retains_grad", "_modified_at",
-                 "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "grad_storage", "_ctx", "_retains_grad", "_version_counter",
+                 "_hooks", "__weakref__")
     # Let numpy hand `array + tensor` to Tensor.__radd__ instead of converting the tensor.
     __array_ufunc__ = None
 
@@ -135,7 +153,8 @@ class TensorBase:
         self.grad_storage: np.ndarray | None = None
         self._ctx: Function | None = None
         self._retains_grad = False
-        self._modified_at = 0
+        self._version_counter: VersionCounter | None = None
+        self._hooks: list[Any] | None = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -149,7 +168,8 @@ class TensorBase:
         out.grad_storage = None
         out._ctx = ctx
         out._retains_grad = False
-        out._modified_at = 0
+        out._version_counter = None
+        out._hooks = None
         return out
 
     # ------------------------------------------------------------------------------ recording
@@ -196,10 +216,13 @@ class TensorBase:
             raise _named_error(error, function, inputs) from None
         if type(out) is not np.ndarray:  # numpy reductions return scalars, not 0-d arrays
             out = np.asarray(out)
-        if not record:
-            return _tensor_class._make(out, None)
-        fn.recorded_at = _inplace_clock
-        return _tensor_class._make(out, fn)
+        result = _tensor_class._make(out, fn if record else None)
+        if out.base is not None:  # a view of an input's storage shares its version counter
+            _share_storage(result, inputs)
+        if record:
+            fn.recorded_at = _inplace_clock
+            _note_saved_output(fn, result)
+        return result
 
     # ------------------------------------------------------------------------------- backward
 
@@ -289,10 +312,28 @@ class TensorBase:
         return self
 
     def _mark_modified(self) -> None:
-        """Record that ``data`` changed in place (in-place ops and optimizers call this)."""
+        """Record that ``data`` changed in place (in-place ops and optimizers call this).
+
+        The change is recorded on the storage's counter, so every view of it sees it too.
+        """
         global _inplace_clock
         _inplace_clock += 1
-        self._modified_at = _inplace_clock
+        counter = self._storage_counter()
+        counter.modified_at = _inplace_clock
+        counter.version += 1
+
+    def _storage_counter(self) -> VersionCounter:
+        """This tensor's version counter, created on first use."""
+        counter = self._version_counter
+        if counter is None:
+            counter = self._version_counter = VersionCounter()
+        return counter
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's storage was changed in place (as PyTorch's ``_version``)."""
+        counter = self._version_counter
+        return 0 if counter is None else counter.version
 
 
 # The class of op results: giagrad.Tensor. tensor.py defines it over TensorBase and registers it
@@ -347,10 +388,13 @@ def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], option
     except (ValueError, IndexError, TypeError) as error:
         raise _named_error(error, function, inputs) from None
     out = np.asarray(out.data if isinstance(out, TensorBase) else out)
-    if not record:
-        return _tensor_class._make(out, None)
-    fn.recorded_at = _inplace_clock
-    return _tensor_class._make(out, fn)
+    result = _tensor_class._make(out, fn if record else None)
+    if out.base is not None:
+        _share_storage(result, inputs)
+    if record:
+        fn.recorded_at = _inplace_clock
+        _note_saved_output(fn, result)
+    return result
 
 
 def _seed_style_backward(fn: Function, seed_backward: Any, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
@@ -424,17 +468,54 @@ def _accumulate_grad(leaf: TensorBase, grad: np.ndarray) -> None:
         leaf.grad = np.array(grad, dtype=data.dtype, copy=True)
 
 
+def _share_storage(result: TensorBase, inputs: tuple[TensorBase, ...]) -> None:
+    """Give ``result`` the version counter of the input whose storage its array views.
+
+    numpy points a view's ``base`` at the array owning the memory, so comparing bases finds the
+    input viewed by reshape, slicing, transpose, expand and the like (user Functions too).
+    """
+    base = result.data.base
+    for x in inputs:
+        data = x.data
+        if base is data or (base is data.base and base is not None):
+            counter = x._storage_counter()
+            counter.has_views = True
+            result._version_counter = counter
+            return
+
+
+def _note_saved_output(fn: Function, result: TensorBase) -> None:
+    # A node that saved its own output (exp, sigmoid, tanh, softmax, ...) must see that output
+    # changed in place too: it keeps the output's counter beside its parents'.
+    saved = fn.saved_tensors
+    if type(saved) is tuple and saved:
+        out = result.data
+        for value in saved:
+            if value is out:
+                fn.output_counter = result._storage_counter()
+                return
+
+
 def _check_can_run_backward(fn: Function) -> None:
+    name = type(fn).__name__
     if fn.saved_tensors is None:
-        raise RuntimeError(f"backward: trying to backward through the graph a second time ({type(fn).__name__} "
+        raise RuntimeError(f"backward: trying to backward through the graph a second time ({name} "
                            "has already freed what it saved); pass retain_graph=True to the first backward")
     for parent in fn.parents:
-        if parent._modified_at > fn.recorded_at:
+        counter = parent._version_counter
+        if counter is not None and counter.modified_at > fn.recorded_at:
             raise RuntimeError(
-                f"backward: an input of {type(fn).__name__} (shape {parent.data.shape}, dtype {parent.data.dtype}) "
-                "was modified in place after it was used; its gradient would be wrong. Use an out-of-place "
-                "operation instead"
+                f"backward: an input of {name} (shape {parent.data.shape}, dtype {parent.data.dtype}) "
+                "was modified in place (directly or through a view) after it was used; its gradient "
+                "would be wrong. Use an out-of-place operation instead (or clone() before changing it)"
             )
+    counter = fn.output_counter
+    if counter is not None and counter.modified_at > fn.recorded_at:
+        raise RuntimeError(
+            f"backward: the output of {name}, which its backward needs, was modified in place (directly "
+            "or through a view) after it was computed; its gradient would be wrong. Use an out-of-place "
+            "operation instead (or clone() the output before changing it)"
+        )
 
 
 def _conform_grad(fn: Function, parent: TensorBase, grad: Any) -> np.ndarray:

@@ -56,8 +56,10 @@ class Tensor(TensorBase):
     __slots__ = ()
 
     def detach(self) -> Tensor:
-        """A tensor sharing this one's data, cut from the graph."""
-        return Tensor._make(self.data, None)
+        """A tensor sharing this one's data (and its version counter, as in PyTorch), cut from the graph."""
+        out = Tensor._make(self.data, None)
+        out._version_counter = self._storage_counter()
+        return out
 
     @property
     def is_leaf(self) -> bool:
@@ -114,9 +116,12 @@ class Tensor(TensorBase):
     def numpy(self) -> np.ndarray:
         """The underlying numpy array (shared, not copied).
 
-        Unlike PyTorch this also works on tensors that require grad; changing the array in
-        place bypasses the in-place checks of autograd.
+        As in PyTorch, a tensor that requires grad raises: writing into its array would silently
+        corrupt gradients. Use ``t.detach().numpy()``.
         """
+        if self.requires_grad:
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
+                               "use tensor.detach().numpy() instead")
         return self.data
 
     def tolist(self) -> Any:
@@ -172,7 +177,11 @@ class Tensor(TensorBase):
         return int(self.data.item())
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        # np.asarray(t): as PyTorch, refused for a tensor that requires grad (see numpy())
+        array = self.numpy()
+        if copy:
+            return np.array(array, dtype=dtype, copy=True)
+        return array if dtype is None else array.astype(dtype, copy=False)
 
     __hash__ = object.__hash__
 
@@ -189,12 +198,9 @@ class Tensor(TensorBase):
 
     # ------------------------------------------------------------------- in-place arithmetic
 
-    def _inplace(self, name: str, ufunc: Callable[..., Any], other: Any) -> Tensor:
+    def _inplace(self, name: str, ufunc: Callable[..., Any], other: Any, function: Any = None) -> Tensor:
         if _grad_state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
-            raise RuntimeError(
-                f"{name}: in-place arithmetic on a tensor that requires grad would not be recorded; "
-                "write x = x op y, or wrap the update in giagrad.no_grad()"
-            )
+            return self._inplace_recorded(name, function, other)
         value = other.data if isinstance(other, Tensor) else other
         try:
             ufunc(self.data, value, out=self.data, casting="same_kind")
@@ -203,20 +209,62 @@ class Tensor(TensorBase):
                 f"{name}: cannot update a tensor of shape {self.shape} in place with shape "
                 f"{np.shape(value)}"
             ) from None
+        except TypeError as error:  # numpy's casting error (a float result into an int tensor)
+            raise RuntimeError(f"{name}: {error}") from None
         self._mark_modified()
         return self
 
+    def _inplace_recorded(self, name: str, function: Any, other: Any) -> Tensor:
+        """``x op= y`` in grad mode: recorded, as PyTorch records it; ``x`` now holds the new node.
+
+        The op runs out of place on the old value and the result is written back into ``x``'s
+        array, so that views of ``x`` see it. Refused, as in PyTorch, on a leaf that requires
+        grad (its ``.grad`` would belong to no value) and, unlike PyTorch, on a tensor that has
+        views or is one (giagrad does not rewrite the graph of the other views).
+        """
+        if self._ctx is None and self.requires_grad:
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place "
+                               "operation; wrap the update in giagrad.no_grad() or write x = x op y")
+        counter = self._version_counter
+        if function is None or (counter is not None and counter.has_views):
+            raise RuntimeError(
+                f"{name}: in-place change of a tensor that requires grad through a view (or of one that has "
+                "views) is not recorded; write x = x op y, or wrap the update in giagrad.no_grad()"
+                if function is not None else
+                f"{name}: in-place change of a tensor that requires grad is not recorded; "
+                "build a new tensor, or wrap the update in giagrad.no_grad()"
+            )
+        old = Tensor._make(self.data, self._ctx)
+        old.requires_grad = self.requires_grad
+        result = Tensor.comm(function, old, old if other is self else other)
+        fn = result._ctx
+        assert fn is not None  # an input requires grad and grad mode is on
+        saved = fn.saved_tensors
+        if type(saved) is tuple:  # what the node saved of the old value must survive the write below
+            fn.saved_tensors = tuple([value.copy() if value is self.data else value for value in saved])
+        if result.data.shape != self.data.shape:
+            raise RuntimeError(f"{name}: output with shape {self.shape} doesn't match the broadcast shape "
+                               f"{result.shape}")
+        try:
+            np.copyto(self.data, result.data, casting="same_kind")
+        except TypeError as error:
+            raise RuntimeError(f"{name}: {error}") from None
+        self._mark_modified()
+        self._ctx = fn
+        self.requires_grad = True
+        return self
+
     def __iadd__(self, other: Any) -> Tensor:
-        return self._inplace("__iadd__", np.add, other)
+        return self._inplace("__iadd__", np.add, other, mathops.Add)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._inplace("__isub__", np.subtract, other)
+        return self._inplace("__isub__", np.subtract, other, mathops.Sub)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._inplace("__imul__", np.multiply, other)
+        return self._inplace("__imul__", np.multiply, other, mathops.Mul)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._inplace("__itruediv__", np.true_divide, other)
+        return self._inplace("__itruediv__", np.true_divide, other, mathops.Div)
 
     def copy_(self, source: Any) -> Tensor:
         """Copy ``source`` into this tensor's array (shape kept, dtype converted)."""
@@ -449,8 +497,10 @@ class Tensor(TensorBase):
         return self._arg_extreme("argmin", np.argmin, dim, keepdim)
 
     def _arg_extreme(self, op: str, arg_function: Any, dim: int | None, keepdim: bool) -> Tensor:
-        if self.data.size == 0:
-            raise ValueError(f"{op}: the tensor of shape {self.shape} is empty")
+        empty = self.data.size == 0
+        if empty and (dim is None or self.ndim == 0 or self.data.shape[_check_dim(op, dim, self.ndim)] == 0):
+            # as PyTorch: only an empty reduced dim has no answer; (0, 3).argmax(1) is empty
+            raise ValueError(f"{op}: the tensor of shape {self.shape} is empty along the reduced dim")
         if dim is None or self.ndim == 0:
             if dim is not None:
                 _check_dim(op, dim, self.ndim)
@@ -523,7 +573,7 @@ class Tensor(TensorBase):
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
         """The same elements in a new shape (one dimension may be -1)."""
-        new_shape = _shape_arg(shape)
+        new_shape = _shape_arg(shape, "reshape")
         if new_shape == self.data.shape:
             return self
         return Tensor.comm(shapeops.Reshape, self, shape=new_shape)
@@ -532,7 +582,7 @@ class Tensor(TensorBase):
 
     def permute(self, *dims: int | Sequence[int]) -> Tensor:
         """Reorder the dimensions: ``x.permute(2, 0, 1)``."""
-        order = _shape_arg(dims)
+        order = _shape_arg(dims, "permute")
         if sorted(_check_dim("permute", d, self.ndim) for d in order) != list(range(self.ndim)):
             raise ValueError(f"permute: {order} is not a permutation of the {self.ndim} dims of {self.shape}")
         return Tensor.comm(shapeops.Permute, self, axes=tuple(d % self.ndim for d in order))
@@ -576,7 +626,7 @@ class Tensor(TensorBase):
 
         Like PyTorch, the result is a read-only view: no memory is copied.
         """
-        sizes = _shape_arg(sizes)
+        sizes = _shape_arg(sizes, "expand")
         shape = self.data.shape
         added = len(sizes) - len(shape)
         if added < 0:
@@ -596,7 +646,7 @@ class Tensor(TensorBase):
 
     def broadcast_to(self, *shape: int | Sequence[int]) -> Tensor:
         """Broadcast to ``shape`` with numpy/PyTorch broadcasting rules (a read-only view)."""
-        target = _shape_arg(shape)
+        target = _shape_arg(shape, "broadcast_to")
         try:
             broadcast = np.broadcast_shapes(self.data.shape, target)
         except ValueError:
@@ -677,7 +727,7 @@ class Tensor(TensorBase):
 
     def flip(self, *dims: int | Sequence[int]) -> Tensor:
         """Reverse the order of elements along ``dims``."""
-        axes = _check_dims("flip", _shape_arg(dims), self.ndim)
+        axes = _check_dims("flip", _shape_arg(dims, "flip"), self.ndim)
         if not axes:
             return self
         return Tensor.comm(shapeops.Flip, self, axes=axes)
@@ -687,7 +737,7 @@ class Tensor(TensorBase):
 
         ``sizes`` may have more entries than the tensor has dims; new leading dims are added.
         """
-        reps = _shape_arg(sizes)
+        reps = _shape_arg(sizes, "repeat")
         if len(reps) < self.ndim or any(r < 0 for r in reps):
             raise ValueError(f"repeat: needs at least {self.ndim} non-negative sizes for shape {self.shape}, "
                              f"got {reps}")
@@ -765,7 +815,7 @@ class Tensor(TensorBase):
 
     def _new(self, maker: Any, size: tuple[Any, ...], dtype: Any, requires_grad: bool, *fill: Any) -> Tensor:
         dtype = self.data.dtype if dtype is None else _device.resolve_dtype("new_tensor", dtype)
-        return Tensor(maker(_shape_arg(size), *fill, dtype=dtype), requires_grad=requires_grad)
+        return Tensor(maker(_shape_arg(size, f"new_{maker.__name__}"), *fill, dtype=dtype), requires_grad=requires_grad)
 
     def new_zeros(self, *size: int | Sequence[int], dtype: Any = None, device: Any = None,
                   requires_grad: bool = False) -> Tensor:
