@@ -29,11 +29,12 @@ only this module. Speed tricks live here once each, with a comment saying why.
 from __future__ import annotations
 
 import copy
+import numbers
 from typing import Any
 
 import numpy as np
 
-from giagrad.dtypes import as_array, is_floating, operand_array
+from giagrad.dtypes import DEFAULT_FLOAT, as_array, is_floating, operand_array, result_type
 from giagrad.grad_mode import _state as _grad_state
 
 __all__ = ["Function", "TensorBase", "is_tensor", "use_tensor_class"]
@@ -97,7 +98,10 @@ class Function:
     # Any: subclasses unpack what they saved (arrays, shapes, None) without a check per use
     saved_tensors: Any = ()
     recorded_at: int = 0
-    # the version counter of its output, when the node saved the output itself (see comm)
+    # How the inputs' dtypes meet (PyTorch's rules, see ``_promote``): None (as they come),
+    # "elementwise", "where", "float" or "same".
+    promotion: str | None = None
+    # the version counter of its output's storage, once it has one (see TensorBase._storage_counter)
     output_counter: VersionCounter | None = None
 
     @property
@@ -185,10 +189,20 @@ class TensorBase:
         """
         # This runs once per op, so it avoids generator expressions and other per-call allocations:
         # they cost as much as the numpy work of a small op.
+        python_scalars = None
         for x in inputs:
             if not isinstance(x, TensorBase):
-                inputs = _wrap_operands(function, inputs)
+                inputs, python_scalars = _wrap_operands(function, inputs)
                 break
+        # PyTorch's dtype promotion, for the ops that ask for it; skipped (a few comparisons) when
+        # the operands already share a floating dtype, as they do in almost every op of a model.
+        promotion = function.promotion
+        result_dtype = None
+        if promotion is not None:
+            first = inputs[0].data.dtype
+            if (python_scalars is not None or first.kind != "f" or len(inputs) > 2
+                    or (len(inputs) == 2 and inputs[1].data.dtype is not first)):
+                inputs, result_dtype = _promote(function, promotion, inputs, python_scalars)
         record = False
         if _grad_state.enabled:
             for x in inputs:
@@ -216,12 +230,13 @@ class TensorBase:
             raise _named_error(error, function, inputs) from None
         if type(out) is not np.ndarray:  # numpy reductions return scalars, not 0-d arrays
             out = np.asarray(out)
+        if result_dtype is not None and out.dtype != result_dtype:  # an input that requires grad kept its dtype
+            out = out.astype(result_dtype)
         result = _tensor_class._make(out, fn if record else None)
         if out.base is not None:  # a view of an input's storage shares its version counter
             _share_storage(result, inputs)
         if record:
             fn.recorded_at = _inplace_clock
-            _note_saved_output(fn, result)
         return result
 
     # ------------------------------------------------------------------------------- backward
@@ -266,7 +281,7 @@ class TensorBase:
                 node.grad = grad.copy() if node.grad is None else node.grad + grad
             fn: Function = node._ctx  # type: ignore[assignment]  # nodes in the order are never leaves
             if fn.saved_tensors is None or fn.recorded_at != _inplace_clock:
-                _check_can_run_backward(fn)
+                _check_can_run_backward(fn, node.data)
             parent_grads = fn.backward(grad)
             if type(parent_grads) is not tuple:
                 parent_grads = (parent_grads,)
@@ -323,10 +338,17 @@ class TensorBase:
         counter.version += 1
 
     def _storage_counter(self) -> VersionCounter:
-        """This tensor's version counter, created on first use."""
+        """This tensor's version counter, created on first use (a view, detach or in-place change).
+
+        The node that made this tensor gets it too: one that saved its own output (exp, tanh,
+        softmax, ...) must see that output changed in place. Handing it over here, rather than
+        when the node is recorded, keeps recording free of this work.
+        """
         counter = self._version_counter
         if counter is None:
             counter = self._version_counter = VersionCounter()
+            if self._ctx is not None:
+                self._ctx.output_counter = counter
         return counter
 
     @property
@@ -359,19 +381,69 @@ def _name(function: type[Function] | Function) -> str:
     return function.__name__ if isinstance(function, type) else type(function).__name__
 
 
-def _wrap_operands(function: Any, inputs: tuple[Any, ...]) -> tuple[TensorBase, ...]:
-    # A Python number takes the dtype of the first floating tensor beside it (not of a bool condition).
+def _wrap_operands(function: Any, inputs: tuple[Any, ...]) -> tuple[tuple[TensorBase, ...], tuple[bool, ...] | None]:
+    """Wrap the operands that are not tensors; say which were Python numbers (for promotion).
+
+    A Python number takes the dtype of the first floating tensor beside it (not of a bool
+    condition). The flags are None when nothing is left to promote: every tensor has that one
+    floating dtype and every other operand was a real Python number (``x * 2``, the usual case).
+    """
+    if len(inputs) == 2:  # the usual case, a floating tensor and a Python float or int: no promotion left
+        x, y = inputs
+        tensor, number = (x, y) if isinstance(x, TensorBase) else (y, x)
+        kind = type(number)
+        if isinstance(tensor, TensorBase) and (kind is float or kind is int) and tensor.data.dtype.kind == "f":
+            array = np.asarray(number, dtype=tensor.data.dtype)
+            wrapped_number = _tensor_class._make(array, None)
+            return ((tensor, wrapped_number) if tensor is x else (wrapped_number, tensor)), None
     reference = None
+    uniform = True
     for x in inputs:
-        if isinstance(x, TensorBase) and (reference is None or is_floating(x.data.dtype)
-                                          and not is_floating(reference.data.dtype)):
-            reference = x
+        if isinstance(x, TensorBase):
+            if reference is None or is_floating(x.data.dtype) and not is_floating(reference.data.dtype):
+                reference = x
+        elif isinstance(x, complex) or not isinstance(x, (bool, numbers.Number)):
+            uniform = False
     dtype = None if reference is None else reference.data.dtype
     try:
-        return tuple(x if isinstance(x, TensorBase) else _tensor_class._make(operand_array(x, dtype), None)
-                     for x in inputs)
+        wrapped = tuple(x if isinstance(x, TensorBase) else _tensor_class._make(operand_array(x, dtype), None)
+                        for x in inputs)
     except TypeError as error:
         raise TypeError(f"{_name(function)}: {error}") from None
+    if uniform and dtype is not None and is_floating(dtype):
+        for x in inputs:
+            if isinstance(x, TensorBase) and x.data.dtype != dtype:
+                uniform = False
+        if uniform:
+            return wrapped, None
+    return wrapped, tuple(not isinstance(x, TensorBase) and isinstance(x, (bool, numbers.Number)) for x in inputs)
+
+
+def _promote(function: Any, promotion: str, inputs: tuple[TensorBase, ...],
+             python_scalars: tuple[bool, ...] | None) -> tuple[tuple[TensorBase, ...], np.dtype | None]:
+    """Bring an op's operands to PyTorch's result dtype (``Function.promotion`` says how).
+
+    ``"elementwise"``: the common dtype of all inputs (``"where"``: of all but the condition);
+    ``"float"``: the same, but an integer or bool result becomes float32 (``/``, ``sqrt``, ``exp``);
+    ``"same"``: no promotion, mismatched dtypes raise (``matmul``, as in PyTorch). Inputs that do
+    not require grad are converted; one that requires grad keeps its dtype (its gradient must have
+    it) and the result is converted instead.
+    """
+    skip = 1 if promotion == "where" else 0
+    operands = inputs[skip:]
+    if promotion == "same":
+        dtypes = [x.data.dtype for x in operands]
+        if any(d != dtypes[0] for d in dtypes):
+            raise RuntimeError(f"{_name(function)}: expected both operands to have the same dtype, but got "
+                               f"{' and '.join(str(d) for d in dtypes)}; convert one with .to(dtype)")
+        return inputs, None
+    scalars = python_scalars[skip:] if python_scalars is not None else (False,) * len(operands)
+    dtype = result_type([x.data for x in operands], scalars)
+    if promotion == "float" and not is_floating(dtype):
+        dtype = DEFAULT_FLOAT
+    converted = tuple(x if x.data.dtype == dtype or x.requires_grad
+                      else _tensor_class._make(x.data.astype(dtype), None) for x in operands)
+    return inputs[:skip] + converted, dtype
 
 
 def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], options: dict[str, Any],
@@ -393,7 +465,6 @@ def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], option
         _share_storage(result, inputs)
     if record:
         fn.recorded_at = _inplace_clock
-        _note_saved_output(fn, result)
     return result
 
 
@@ -481,22 +552,13 @@ def _share_storage(result: TensorBase, inputs: tuple[TensorBase, ...]) -> None:
             counter = x._storage_counter()
             counter.has_views = True
             result._version_counter = counter
+            if result._ctx is not None:
+                result._ctx.output_counter = counter
             return
 
 
-def _note_saved_output(fn: Function, result: TensorBase) -> None:
-    # A node that saved its own output (exp, sigmoid, tanh, softmax, ...) must see that output
-    # changed in place too: it keeps the output's counter beside its parents'.
-    saved = fn.saved_tensors
-    if type(saved) is tuple and saved:
-        out = result.data
-        for value in saved:
-            if value is out:
-                fn.output_counter = result._storage_counter()
-                return
-
-
-def _check_can_run_backward(fn: Function) -> None:
+def _check_can_run_backward(fn: Function, output: np.ndarray) -> None:
+    """Raise if the graph was freed, or if what ``fn`` saved was changed in place since."""
     name = type(fn).__name__
     if fn.saved_tensors is None:
         raise RuntimeError(f"backward: trying to backward through the graph a second time ({name} "
@@ -510,7 +572,7 @@ def _check_can_run_backward(fn: Function) -> None:
                 "would be wrong. Use an out-of-place operation instead (or clone() before changing it)"
             )
     counter = fn.output_counter
-    if counter is not None and counter.modified_at > fn.recorded_at:
+    if counter is not None and counter.modified_at > fn.recorded_at and any(v is output for v in fn.saved_tensors):
         raise RuntimeError(
             f"backward: the output of {name}, which its backward needs, was modified in place (directly "
             "or through a view) after it was computed; its gradient would be wrong. Use an out-of-place "

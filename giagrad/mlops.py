@@ -21,6 +21,8 @@ def stable_sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Sigmoid(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = stable_sigmoid(x)
         self.save_for_backward(out)

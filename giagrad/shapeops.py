@@ -110,6 +110,8 @@ class Getitem(Function):
 class Cat(Function):
     """Join arrays along ``axis``; each input's gradient is its slice of the output gradient."""
 
+    promotion = "elementwise"  # cat([int, float32]) is float32, as in PyTorch
+
     def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
         self.boundaries = np.cumsum([a.shape[axis] for a in arrays[:-1]])
@@ -121,6 +123,8 @@ class Cat(Function):
 
 class Stack(Function):
     """Join same-shape arrays along a new ``axis``; each gradient is one index of that axis."""
+
+    promotion = "elementwise"  # cat([int, float32]) is float32, as in PyTorch
 
     def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis

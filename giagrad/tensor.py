@@ -249,8 +249,9 @@ class Tensor(TensorBase):
             np.copyto(self.data, result.data, casting="same_kind")
         except TypeError as error:
             raise RuntimeError(f"{name}: {error}") from None
-        self._mark_modified()
+        self._mark_modified()  # before the new node takes over: the old one gets the counter
         self._ctx = fn
+        fn.output_counter = self._version_counter
         self.requires_grad = True
         return self
 
@@ -306,7 +307,9 @@ class Tensor(TensorBase):
 
     def __pow__(self, other: Any) -> Tensor:
         if isinstance(other, numbers.Number) and not isinstance(other, bool):
-            return Tensor.comm(mathops.PowScalar, self, exponent=other)
+            # an integer tensor to a float power is float32, as in PyTorch (numpy: float64)
+            base = self.float() if isinstance(other, builtins.float) and not is_floating(self.data.dtype) else self
+            return Tensor.comm(mathops.PowScalar, base, exponent=other)
         return Tensor.comm(mathops.Pow, self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
@@ -369,7 +372,10 @@ class Tensor(TensorBase):
         """Limit values to ``[min, max]``; the gradient is zero where a bound is active."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
-        return Tensor.comm(mathops.Clamp, self, low=min, high=max)
+        source = self
+        if not is_floating(self.data.dtype) and (isinstance(min, builtins.float) or isinstance(max, builtins.float)):
+            source = self.float()  # float bounds make an integer tensor float32, as in PyTorch
+        return Tensor.comm(mathops.Clamp, source, low=min, high=max)
 
     clip = clamp
 

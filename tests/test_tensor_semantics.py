@@ -264,3 +264,79 @@ def test_sizes_given_as_floats_raise(name, call):
 def test_sizes_accept_numpy_ints_and_integer_tensors():
     assert giagrad.zeros(np.int64(2), 3).shape == (2, 3)
     assert giagrad.zeros(6).reshape(giagrad.tensor(3), 2).shape == (3, 2)
+
+
+# ------------------------------------------------------------------ 4. dtype promotion
+
+
+# (case, expression over a module, expected dtype): the expression is written once for giagrad
+# and PyTorch (the same names), so the parity test runs it on torch when it is importable.
+PROMOTION_CASES = [
+    ("int + float", lambda g: _i(g) + 0.5, "float32"),
+    ("int / int", lambda g: _i(g) / 2, "float32"),
+    ("int / int tensor", lambda g: _i(g) / _i(g), "float32"),
+    ("int.sqrt", lambda g: _i(g).sqrt(), "float32"),
+    ("int.exp", lambda g: _i(g).exp(), "float32"),
+    ("int.sigmoid", lambda g: _i(g).sigmoid(), "float32"),
+    ("int ** 0.5", lambda g: _i(g) ** 0.5, "float32"),
+    ("int ** 2", lambda g: _i(g) ** 2, "int64"),
+    ("int * 2", lambda g: _i(g) * 2, "int64"),
+    ("int + True", lambda g: _i(g) + True, "int64"),
+    ("0.5 - int", lambda g: 0.5 - _i(g), "float32"),
+    ("clamp(int, 0.5)", lambda g: _i(g).clamp(0.5), "float32"),
+    ("clamp(int, 1)", lambda g: _i(g).clamp(1), "int64"),
+    ("where(int, f32)", lambda g: g.where(_i(g) > 1, _i(g), _f(g)), "float32"),
+    ("where(int, 0.5)", lambda g: g.where(_i(g) > 1, _i(g), 0.5), "float32"),
+    ("maximum(int, f32)", lambda g: g.maximum(_i(g), _f(g)), "float32"),
+    ("cat(int, f32)", lambda g: g.cat([_i(g), _f(g)]), "float32"),
+    ("stack(int, f32)", lambda g: g.stack([_i(g), _f(g)]), "float32"),
+    ("cat(f32, f64)", lambda g: g.cat([_f(g), _d(g)]), "float64"),
+    ("int + f32", lambda g: _i(g) + _f(g), "float32"),
+    ("f32 + f64", lambda g: _f(g) + _d(g), "float64"),
+    ("f32 + 0-d f64", lambda g: _f(g) + g.tensor(1.0, dtype=g.float64), "float32"),
+    ("int32 + 5", lambda g: g.tensor([1, 2], dtype=g.int32) + 5, "int32"),
+    ("f32 * 2", lambda g: _f(g) * 2, "float32"),
+]
+
+
+def _i(g):
+    return g.tensor([1, 2])
+
+
+def _f(g):
+    return g.tensor([1.0, 2.0])
+
+
+def _d(g):
+    return g.tensor([1.0, 2.0], dtype=g.float64)
+
+
+@pytest.mark.parametrize("name, expression, expected", PROMOTION_CASES, ids=[c[0] for c in PROMOTION_CASES])
+def test_dtype_promotion_follows_pytorch(name, expression, expected):
+    assert expression(giagrad).dtype == np.dtype(expected)
+
+
+@pytest.mark.parametrize("name, expression, expected", PROMOTION_CASES, ids=[c[0] for c in PROMOTION_CASES])
+def test_dtype_promotion_table_matches_torch(name, expression, expected):
+    torch = pytest.importorskip("torch")
+    assert str(expression(torch).dtype) == f"torch.{expected}"
+
+
+@pytest.mark.parametrize("left, right", [(_f, _d), (_d, _f), (lambda g: g.ones(2, 2), _i)])
+def test_matmul_with_mismatched_dtypes_raises_like_pytorch(left, right):
+    with pytest.raises(RuntimeError, match="same dtype"):
+        left(giagrad) @ right(giagrad)
+
+
+def test_promotion_keeps_the_gradient_in_each_input_dtype():
+    x = giagrad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * giagrad.tensor([3, 4])  # int operand: float32 result, float32 gradient
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad, [3.0, 4.0])
+    w = giagrad.tensor([1.0, 2.0], dtype=np.float64, requires_grad=True)
+    z = giagrad.tensor([1.0, 2.0], requires_grad=True) + w
+    assert z.dtype == np.float64
+    z.sum().backward()
+    assert w.grad.dtype == np.float64
