@@ -669,18 +669,26 @@ class Tensor(TensorBase):
         """Index like numpy/PyTorch: ints, slices (negative steps too), None, ``...``, bool masks and
         integer arrays or tensors. Elements picked several times accumulate their gradients."""
         normalized, repeats = _normalize_index(index)
-        return Tensor.comm(shapeops.Getitem, self, index=normalized, accumulate=repeats)
+        basic, advanced = _split_integers_from_arrays(normalized)
+        if advanced is None:
+            return Tensor.comm(shapeops.Getitem, self, index=normalized, accumulate=repeats)
+        return Tensor.comm(shapeops.Getitem, self, index=basic, accumulate=repeats, then=advanced)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         """Assign in place (not recorded): allowed on tensors that need no graph or under ``no_grad``."""
         normalized, _ = _normalize_index(index)
+        basic, advanced = _split_integers_from_arrays(normalized)
         if _grad_state.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
             raise RuntimeError(
                 "setitem: assigning into a tensor that requires grad would not be recorded; "
                 "build a new tensor (where, cat) or wrap the update in giagrad.no_grad()"
             )
         try:
-            self.data[normalized] = value.data if isinstance(value, Tensor) else value
+            source = value.data if isinstance(value, Tensor) else value
+            if advanced is None:
+                self.data[normalized] = source
+            else:
+                self.data[basic][advanced] = source  # the basic part is a view: writes reach self
         except (ValueError, IndexError) as error:
             raise type(error)(f"setitem: {error} (tensor shape {self.shape})") from None
         self._mark_modified()
@@ -956,6 +964,44 @@ def _normalize_index(index: Any) -> tuple[tuple[Any, ...], bool]:
             raise IndexError(f"getitem: unsupported index of type {type(item).__name__}")
         normalized.append(item)
     return tuple(normalized), repeats
+
+
+def _split_integers_from_arrays(index: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+    """Split an index that mixes integers with index arrays into a basic part and an advanced part.
+
+    numpy counts an integer beside index arrays as one more advanced index, so in
+    ``x[1, :, [0, 2]]`` on shape (3, 4, 5) the two are "separated by a slice" and the result
+    dims go first: (2, 4). PyTorch applies integers first (they select, as basic indexing) and
+    only then the arrays: (4, 2). Indexing with the basic part, then the advanced part, gives
+    PyTorch's result. ``(index, None)`` when there is nothing to split.
+    """
+    has_integer = has_array = False
+    for item in index:
+        if isinstance(item, np.ndarray):
+            has_array = True
+        elif isinstance(item, (int, np.integer)):
+            has_integer = True
+    if not (has_integer and has_array):
+        return index, None
+    basic: list[Any] = []
+    advanced: list[Any] = []
+    for item in index:
+        if isinstance(item, np.ndarray):
+            width = item.ndim if item.dtype == np.bool_ else 1  # a mask covers as many dims as it has
+            basic.extend([slice(None)] * width)
+            advanced.append(item)
+        elif item is None:
+            basic.append(None)
+            advanced.append(slice(None))  # the new dim exists after the basic part
+        elif item is Ellipsis:
+            basic.append(Ellipsis)
+            advanced.append(Ellipsis)
+        elif isinstance(item, slice):
+            basic.append(item)
+            advanced.append(slice(None))
+        else:  # an integer: its dim is gone after the basic part
+            basic.append(item)
+    return tuple(basic), tuple(advanced)
 
 
 use_tensor_class(Tensor)

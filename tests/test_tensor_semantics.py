@@ -340,3 +340,43 @@ def test_promotion_keeps_the_gradient_in_each_input_dtype():
     assert z.dtype == np.float64
     z.sum().backward()
     assert w.grad.dtype == np.float64
+
+
+# ------------------------------------------------------------------- 5. advanced indexing
+
+# (index, PyTorch's result shape on a (3, 4, 5) tensor): integers select first, then the arrays.
+INDEX_CASES = [
+    ((1, slice(None), [0, 2]), (4, 2)),  # numpy: (2, 4)
+    ((slice(None), 1, [0, 2]), (3, 2)),
+    (([0, 1], slice(None), 1), (2, 4)),
+    (([0, 1], 1, [0, 2]), (2,)),
+    ((Ellipsis, 1, None, [0, 2]), (3, 1, 2)),  # numpy: (2, 3, 1)
+    ((1, slice(None), [True, False, True, False, True]), (4, 3)),
+    ((None, 2, slice(1, 3), [[0, 1], [1, 1]]), (1, 2, 2, 2)),
+    ((-1, Ellipsis, [4, 0, 4]), (4, 3)),
+]
+
+
+@pytest.mark.parametrize("index, shape", INDEX_CASES)
+def test_advanced_indexing_places_dims_as_pytorch(index, shape):
+    values = np.arange(60.0).reshape(3, 4, 5)
+    x = giagrad.tensor(values)
+    assert x[index].shape == shape
+    # setitem follows the same placement: a value of the result's shape fits
+    target = giagrad.tensor(values.copy())
+    target[index] = np.full(shape, -1.0)
+    assert np.all(target[index].numpy() == -1.0)
+
+
+@pytest.mark.parametrize("index, shape", INDEX_CASES)
+def test_advanced_indexing_matches_torch(index, shape):
+    torch = pytest.importorskip("torch")
+    values = np.arange(60.0).reshape(3, 4, 5)
+    torch_index = tuple(torch.tensor(i) if isinstance(i, list) else i for i in index)
+    np.testing.assert_array_equal(giagrad.tensor(values)[index].numpy(), torch.tensor(values)[torch_index].numpy())
+
+
+@pytest.mark.parametrize("index", [(1, slice(None), [0, 2, 2]), ([2, 2], slice(1, 3), 0), (Ellipsis, 1, [4, 4, 0])])
+def test_advanced_indexing_gradient_with_repeated_indices(index):
+    x = giagrad.tensor(np.random.default_rng(0).standard_normal((3, 4, 5)), requires_grad=True)
+    assert giagrad.gradcheck(lambda t: t[index] * t[index], [x])
