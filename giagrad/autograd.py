@@ -30,19 +30,29 @@ from __future__ import annotations
 
 import copy
 import numbers
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from giagrad.dtypes import DEFAULT_FLOAT, as_array, is_floating, operand_array, result_type
 from giagrad.grad_mode import _state as _grad_state
+from giagrad.hooks import RemovableHandle, register
 
-__all__ = ["Function", "TensorBase", "is_tensor", "use_tensor_class"]
+__all__ = ["Function", "TensorBase", "VersionCounter", "detect_anomaly", "set_detect_anomaly",
+           "is_anomaly_enabled", "is_tensor", "use_tensor_class"]
 
 # A clock that ticks at every in-place change of a tensor. A node remembers the tick at which it was
 # recorded; backward compares it with the tick at which each parent's storage last changed in place.
 # When nothing changed in place since (the usual case), one integer comparison replaces a check per parent.
 _inplace_clock = 0
+
+# Anomaly mode (detect_anomaly): nodes remember where their forward was called from, and backward
+# checks every gradient for NaN. Off by default; recording then reads this flag once per op.
+_anomaly_enabled = False
 
 
 class VersionCounter:
@@ -101,6 +111,8 @@ class Function:
     # How the inputs' dtypes meet (PyTorch's rules, see ``_promote``): None (as they come),
     # "elementwise", "where", "float" or "same".
     promotion: str | None = None
+    # where forward was called from, recorded in anomaly mode only (see detect_anomaly)
+    forward_stack: str | None = None
     # the version counter of its output's storage, once it has one (see TensorBase._storage_counter)
     output_counter: VersionCounter | None = None
 
@@ -237,6 +249,8 @@ class TensorBase:
             _share_storage(result, inputs)
         if record:
             fn.recorded_at = _inplace_clock
+            if _anomaly_enabled:
+                fn.forward_stack = _caller_stack()
         return result
 
     # ------------------------------------------------------------------------------- backward
@@ -269,14 +283,19 @@ class TensorBase:
                 raise ValueError(f"backward: gradient has shape {seed.shape} but the tensor has shape "
                                  f"{self.data.shape}")
         if self._ctx is None:
-            _accumulate_grad(self, seed)
+            _accumulate_grad(self, _run_hooks(self, seed) if self._hooks else seed)
             return
+        anomaly = _anomaly_enabled
         # The gradient of each non-leaf tensor, summed over its uses, until its node runs.
         grads: dict[int, np.ndarray] = {id(self): seed}
+        # Leaves with hooks: their gradient is summed first, so that each hook runs once (as PyTorch).
+        hooked_leaves: dict[int, tuple[TensorBase, np.ndarray]] = {}
         for node in reversed(_topological_order(self)):
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
+            if node._hooks:
+                grad = _run_hooks(node, grad)
             if node._retains_grad:
                 node.grad = grad.copy() if node.grad is None else node.grad + grad
             fn: Function = node._ctx  # type: ignore[assignment]  # nodes in the order are never leaves
@@ -288,6 +307,8 @@ class TensorBase:
             if len(parent_grads) != len(fn.parents):
                 raise RuntimeError(f"{type(fn).__name__}.backward returned {len(parent_grads)} gradients "
                                    f"for {len(fn.parents)} inputs")
+            if anomaly:
+                _check_for_nan(fn, parent_grads)
             for parent, parent_grad in zip(fn.parents, parent_grads, strict=True):
                 if parent_grad is None or not parent.requires_grad:
                     continue
@@ -298,13 +319,19 @@ class TensorBase:
                                                        and parent_grad.dtype != data.dtype):
                     parent_grad = _conform_grad(fn, parent, parent_grad)
                 if parent._ctx is None:
-                    _accumulate_grad(parent, parent_grad)
+                    if parent._hooks:
+                        held = hooked_leaves.get(id(parent))
+                        hooked_leaves[id(parent)] = (parent, parent_grad if held is None else held[1] + parent_grad)
+                    else:
+                        _accumulate_grad(parent, parent_grad)
                 else:
                     previous = grads.get(id(parent))
                     # out of place: one array may have been handed to several parents
                     grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
             if not retain_graph:
                 fn.saved_tensors = None
+        for leaf, leaf_grad in hooked_leaves.values():
+            _accumulate_grad(leaf, _run_hooks(leaf, leaf_grad))
 
     # ----------------------------------------------------------------- leaves and graph edges
 
@@ -317,6 +344,29 @@ class TensorBase:
             raise RuntimeError("requires_grad_: a non-leaf tensor's requires_grad follows its inputs; use detach()")
         self.requires_grad = bool(requires_grad)
         return self
+
+    def register_hook(self, hook: Callable[[Any], Any]) -> RemovableHandle:
+        """Call ``hook(grad)`` whenever this tensor's gradient is computed (as PyTorch).
+
+        ``grad`` is a Tensor; a returned tensor (or array) replaces the gradient, ``None`` keeps
+        it. On a leaf the hook runs before the gradient is added to ``.grad``, once per backward
+        with the sum over the leaf's uses; on an intermediate tensor, before the gradient flows on
+        (and before ``retain_grad`` stores it). Returns a handle whose ``remove()`` unregisters it.
+
+        Examples
+        --------
+        >>> w = giagrad.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = w.register_hook(lambda grad: grad * 10)
+        >>> (w * w).sum().backward()
+        >>> w.grad
+        array([20., 40.], dtype=float32)
+        >>> handle.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require grad")
+        if self._hooks is None:
+            self._hooks = OrderedDict()
+        return register(self._hooks, hook, prepend=False)
 
     def retain_grad(self) -> Any:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
@@ -356,6 +406,72 @@ class TensorBase:
         """How many times this tensor's storage was changed in place (as PyTorch's ``_version``)."""
         counter = self._version_counter
         return 0 if counter is None else counter.version
+
+
+# ------------------------------------------------------------------------------ anomaly mode
+
+
+def set_detect_anomaly(mode: bool) -> None:
+    """Turn anomaly detection on or off (see :func:`detect_anomaly`)."""
+    global _anomaly_enabled
+    _anomaly_enabled = bool(mode)
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly detection is on."""
+    return _anomaly_enabled
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """A context in which a backward that produces NaN raises, naming the op and its forward's caller.
+
+    Inside it, every recorded op keeps a short traceback of where its forward was called from,
+    and backward checks each gradient an op returns: the first NaN raises a RuntimeError naming
+    the op's Function (``Sqrt``) and that traceback. Slower; for debugging only (outside it the
+    engine reads one flag per op).
+
+    Examples
+    --------
+    >>> x = giagrad.tensor([-1.0, 4.0], requires_grad=True)
+    >>> with giagrad.autograd.detect_anomaly():
+    ...     x.sqrt().sum().backward()
+    Traceback (most recent call last):
+    RuntimeError: backward: Sqrt returned nan values in its gradient for input 0 ...
+    """
+    previous = _anomaly_enabled
+    set_detect_anomaly(True)
+    try:
+        yield
+    finally:
+        set_detect_anomaly(previous)
+
+
+def _caller_stack() -> str:
+    # The user's frames that led to this op: drop the engine's own (this function and comm).
+    frames = traceback.extract_stack()[:-2]
+    return "".join(traceback.format_list(frames[-6:]))
+
+
+def _check_for_nan(fn: Function, grads: tuple[Any, ...]) -> None:
+    for position, grad in enumerate(grads):
+        if grad is not None and np.isnan(np.asarray(grad)).any():
+            where = fn.forward_stack or "  (not recorded: the op ran before anomaly detection was turned on)\n"
+            raise RuntimeError(f"backward: {type(fn).__name__} returned nan values in its gradient for input "
+                               f"{position}. Its forward was called from:\n{where}")
+
+
+def _run_hooks(tensor: TensorBase, grad: np.ndarray) -> np.ndarray:
+    """Run ``tensor``'s gradient hooks in order; each may replace the gradient."""
+    for hook in list(tensor._hooks.values()):  # type: ignore[union-attr]  # only called when there are hooks
+        result = hook(_tensor_class._make(grad, None))
+        if result is not None:
+            replaced = np.asarray(result.data if isinstance(result, TensorBase) else result)
+            if replaced.shape != grad.shape:
+                raise RuntimeError(f"register_hook: a hook returned a gradient of shape {replaced.shape} for a "
+                                   f"tensor of shape {grad.shape}")
+            grad = replaced.astype(grad.dtype, copy=False)
+    return grad
 
 
 # The class of op results: giagrad.Tensor. tensor.py defines it over TensorBase and registers it
@@ -465,6 +581,8 @@ def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], option
         _share_storage(result, inputs)
     if record:
         fn.recorded_at = _inplace_clock
+        if _anomaly_enabled:
+            fn.forward_stack = _caller_stack()
     return result
 
 
