@@ -170,7 +170,7 @@ class TensorBase:
         self._ctx: Function | None = None
         self._retains_grad = False
         self._version_counter: VersionCounter | None = None
-        self._hooks: list[Any] | None = None
+        self._hooks: OrderedDict[int, Any] | None = None
         if requires_grad:
             self.requires_grad_(True)
 

@@ -115,7 +115,9 @@ def result_type(arrays: Sequence[np.ndarray], python_scalar: Sequence[bool]) -> 
     result: np.dtype | None = None
     for tier in tiers:
         candidate = _strongest(tier)
-        if candidate is not None and (result is None or _CATEGORY.get(candidate.kind, 3) > _CATEGORY.get(result.kind, 3)):
+        if candidate is None:
+            continue
+        if result is None or _CATEGORY.get(candidate.kind, 3) > _CATEGORY.get(result.kind, 3):
             result = candidate
     assert result is not None, "result_type needs at least one operand"
     return result
