@@ -40,6 +40,8 @@ class device:  # noqa: N801 (PyTorch's name: giagrad.device("cpu"))
     """
 
     __slots__ = ("type", "index")
+    type: str
+    index: int | None
 
     def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:  # noqa: A002
         if isinstance(type, device):

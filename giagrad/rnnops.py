@@ -32,10 +32,12 @@ gates and the tanh gate alike once the sigmoid gates' weights are scaled by ``0.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from giagrad.grad_mode import is_grad_enabled
 from giagrad.autograd import Function
+from giagrad.grad_mode import is_grad_enabled
 
 
 def time_steps(length: int, reverse: bool) -> range:
@@ -104,7 +106,7 @@ class RecurrentLayer(Function):
         grad_x = np.matmul(rows_input, w_ih).reshape(x.shape) if need[0] else None
         grad_w_ih = grad_w_hh = None
         if need[first]:
-            grad_w_ih = np.matmul(rows_input.T, x.reshape(steps * batch, -1), out=self.gradient_destination(first))
+            grad_w_ih = np.matmul(rows_input.T, x.reshape(steps * batch, -1))
         if need[first + 1]:
             # Step t multiplied h_{t-1} (h_{t+1} in reverse): pair the rows one step apart, and
             # the first step visited with h0, instead of copying the states into a shifted array.
@@ -113,8 +115,7 @@ class RecurrentLayer(Function):
             else:
                 later, earlier, first_visited = grad_hidden_pre[1:], states[:-1], grad_hidden_pre[0]
             rows = (steps - 1) * batch
-            grad_w_hh = np.matmul(later.reshape(rows, width).T, earlier.reshape(rows, hidden),
-                                  out=self.gradient_destination(first + 1))
+            grad_w_hh = np.matmul(later.reshape(rows, width).T, earlier.reshape(rows, hidden))
             grad_w_hh += first_visited.T @ h0
         grads = [grad_x, grad_w_ih, grad_w_hh]
         if len(need) > first + 2:  # biases
@@ -217,7 +218,8 @@ class LSTMLayer(RecurrentLayer):
         packed = np.empty((steps + 1, batch, hidden), dtype=dtype)
         cells = np.empty((2, batch, hidden), dtype=dtype)  # c_t, alternately in one and the other
         # per step: the factors of dc for i, f, g, then of dh for o and for dc (see the docstring)
-        factors = np.empty((steps, 5, batch, hidden), dtype=dtype) if record else None
+        # Any: None when no backward will follow (the loop only indexes it when recording)
+        factors: Any = np.empty((steps, 5, batch, hidden), dtype=dtype) if record else None
         product = np.empty((batch, 4 * hidden), dtype=dtype)
         product_by_gate = product.reshape(batch, 4, hidden).transpose(1, 0, 2)  # a view: (4, B, H)
         derivative = np.empty((4, batch, hidden), dtype=dtype)
@@ -316,7 +318,8 @@ class GRULayer(RecurrentLayer):
         w_hh_t = self.transposed_hidden_weights(w_hh, per_gate((0.5, 0.5, 1.0), dtype))
         record = self.will_backward()
         states = np.empty((steps, batch, hidden), dtype=dtype)
-        factors = np.empty((steps, 3, batch, hidden), dtype=dtype) if record else None  # for dz_r, dz_z, dz_n
+        # for dz_r, dz_z, dz_n; Any: None when no backward will follow
+        factors: Any = np.empty((steps, 3, batch, hidden), dtype=dtype) if record else None
         product = np.empty((batch, 3 * hidden), dtype=dtype)
         product_by_gate = product.reshape(batch, 3, hidden).transpose(1, 0, 2)  # a view: (3, B, H)
         derivative = np.empty((2, batch, hidden), dtype=dtype)

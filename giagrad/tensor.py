@@ -737,7 +737,7 @@ class Tensor(TensorBase):
 
     def pad(self, pad: Sequence[int], mode: str = "constant", value: builtins.float = 0.0) -> Tensor:
         """Pad with PyTorch's widths order (last dim first); see ``giagrad.pad``."""
-        return shapeops.pad(self, pad, mode, value)  # type: ignore[return-value]  # ops return giagrad.Tensor
+        return shapeops.pad(self, pad, mode, value)
 
     def flip(self, *dims: int | Sequence[int]) -> Tensor:
         """Reverse the order of elements along ``dims``."""
@@ -846,7 +846,7 @@ class Tensor(TensorBase):
         """An uninitialised tensor of ``size`` with this tensor's dtype."""
         return self._new(np.empty, size, dtype, requires_grad)
 
-    def new_full(self, size: Sequence[int], fill_value: float, dtype: Any = None, device: Any = None,
+    def new_full(self, size: Sequence[int], fill_value: builtins.float, dtype: Any = None, device: Any = None,
                  requires_grad: bool = False) -> Tensor:
         """``fill_value`` everywhere, of ``size``, with this tensor's dtype."""
         return self._new(np.full, (size,), dtype, requires_grad, fill_value)
@@ -902,7 +902,7 @@ class Tensor(TensorBase):
         _check_floating_op("softsign", self)
         return Tensor.comm(mlops.Softsign, self)
 
-    def celu(self, alpha: float = 1.0) -> Tensor:
+    def celu(self, alpha: builtins.float = 1.0) -> Tensor:
         """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
         _check_floating_op("celu", self)
         if alpha == 0:

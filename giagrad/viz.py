@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from giagrad.autograd import Function, _topological_order
+from giagrad.autograd import Function, TensorBase, _topological_order
 from giagrad.tensor import Tensor
 
 __all__ = ["draw_graph", "to_dot"]
@@ -64,7 +64,8 @@ def _build(root: Tensor, names: Mapping[Tensor, str]) -> dict[str, _Node]:
             keys[id(obj)] = f"{prefix}{len(keys)}"
         return keys[id(obj)]
 
-    def tensor_node(tensor: Tensor) -> _Node:
+    def tensor_node(tensor: TensorBase) -> _Node:
+        tensor = cast(Tensor, tensor)  # every tensor of a graph is a giagrad.Tensor
         key = key_of(tensor, "t")
         if key not in nodes:
             kind = "leaf" if tensor._ctx is None else "tensor"

@@ -119,7 +119,7 @@ def _worker_loop(fetch: Callable[[Any], Any], stream: Callable[[], Iterator[Any]
             worker_init_fn(worker_id)
     except Exception as error:
         init_error = _wrap_error(worker_id, error)
-    batches = None
+    batches: Any = None  # the worker's iterator over its iterable dataset's batches
     epoch_of_stream = None
     while True:
         task = index_queue.get()
@@ -225,7 +225,8 @@ def base_seed(loader: Any, epoch: int) -> int:
         replayed = getattr(loader.sampler, "replayed_state", None)
         state = replayed(epoch) if replayed is not None else None
         state_copy = np.random.PCG64()
-        state_copy.state = state if state is not None else _random.generator().bit_generator.state
+        start: Any = state if state is not None else _random.generator().bit_generator.state
+        state_copy.state = start
         root = int(np.random.Generator(state_copy).integers(2 ** 62))
     return int(np.random.SeedSequence([root, epoch]).generate_state(1, dtype=np.uint64)[0] >> 2)
 
@@ -237,11 +238,12 @@ class MultiProcessIterator:
         self.loader = loader
         self.epoch = epoch
         self.base_seed = base_seed(loader, epoch)
-        self.pool = loader._worker_pool if loader.persistent_workers else None
-        if self.pool is None or self.pool.closed:
-            self.pool = WorkerPool(loader, self.base_seed)
+        pool = loader._worker_pool if loader.persistent_workers else None
+        if pool is None or pool.closed:
+            pool = WorkerPool(loader, self.base_seed)
             if loader.persistent_workers:
-                loader._worker_pool = self.pool
+                loader._worker_pool = pool
+        self.pool: WorkerPool = pool
         self.index_batches = index_batches  # None for an iterable dataset: workers read their own streams
         self.active = list(range(self.pool.num_workers))  # workers whose stream is not exhausted
         self.next_worker = 0

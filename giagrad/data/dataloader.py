@@ -298,7 +298,8 @@ class DataLoader:
 
     def _streamer(self) -> Callable[[], Iterator[Any]]:
         """``stream() -> iterator of batches`` of an iterable dataset, picklable."""
-        return functools.partial(_stream_batches, self.dataset, self.batch_size, self.drop_last, self.collate_fn)
+        batch_size = cast(int, self.batch_size)  # an iterable dataset takes no batch_sampler
+        return functools.partial(_stream_batches, self.dataset, batch_size, self.drop_last, self.collate_fn)
 
     def _iterate_indexed(self) -> Iterator[Any]:
         fetch = self._fetcher()

@@ -797,8 +797,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
     return _convolution("conv2d", input, weight, bias, stride, padding, dilation, groups, 2)
 
 
-def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int, int] = 1,
-           padding: int | tuple[int, int, int] | str = 0, dilation: int | tuple[int, int, int] = 1,
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, ...] = 1,
+           padding: int | tuple[int, ...] | str = 0, dilation: int | tuple[int, ...] = 1,
            groups: int = 1) -> Tensor:
     """3-D convolution over ``(N, C_in, D, H, W)`` with ``weight (C_out, C_in / groups, KD, KH, KW)``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from giagrad._validation import int_tuple
@@ -58,7 +59,8 @@ class MaxPool2d(Module):
         self.padding, self.dilation, self.ceil_mode = padding, dilation, bool(ceil_mode)
 
     _dims = 2
-    _function = staticmethod(F.max_pool2d)
+    # Callable[..., Tensor]: the 3-D subclass puts the 3-D function here
+    _function: Callable[..., Tensor] = staticmethod(F.max_pool2d)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
         return self._function(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
@@ -100,7 +102,7 @@ class AvgPool2d(Module):
         self.count_include_pad, self.divisor_override = bool(count_include_pad), divisor_override
 
     _dims = 2
-    _function = staticmethod(F.avg_pool2d)
+    _function: Callable[..., Tensor] = staticmethod(F.avg_pool2d)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
         return self._function(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -49,7 +49,7 @@ def recorded_inputs(tensor: Tensor) -> tuple[Function, tuple[Tensor, ...]] | Non
     node = tensor._ctx
     if node is None:
         return None
-    return node, tuple(node.parents)
+    return node, cast(tuple[Tensor, ...], node.parents)  # a graph's tensors are giagrad.Tensors
 
 
 def _onnx() -> Any:
