@@ -226,20 +226,21 @@ class TensorBase:
         except TypeError:
             # An instance is not callable: the seed's style. (Asking with isinstance first would cost
             # every op a measurable share of its time; a try costs nothing until it fails.)
-            if isinstance(function, Function):
-                return _apply_seed_style(function, inputs, options, record)
-            raise
-        fn.parents = inputs
-        try:
-            # Unrolled for one and two inputs: a list comprehension per op costs measurable time.
-            if len(inputs) == 1:
-                out = fn.forward(inputs[0].data, **options)
-            elif len(inputs) == 2:
-                out = fn.forward(inputs[0].data, inputs[1].data, **options)
-            else:
-                out = fn.forward(*[x.data for x in inputs], **options)
-        except (ValueError, IndexError, TypeError) as error:
-            raise _named_error(error, function, inputs) from None
+            if not isinstance(function, Function):
+                raise
+            fn, out = _seed_style_forward(function, inputs, options)
+        else:
+            fn.parents = inputs
+            try:
+                # Unrolled for one and two inputs: a list comprehension per op costs measurable time.
+                if len(inputs) == 1:
+                    out = fn.forward(inputs[0].data, **options)
+                elif len(inputs) == 2:
+                    out = fn.forward(inputs[0].data, inputs[1].data, **options)
+                else:
+                    out = fn.forward(*[x.data for x in inputs], **options)
+            except (ValueError, IndexError, TypeError) as error:
+                raise _named_error(error, function, inputs) from None
         if type(out) is not np.ndarray:  # numpy reductions return scalars, not 0-d arrays
             out = np.asarray(out)
         if result_dtype is not None and out.dtype != result_dtype:  # an input that requires grad kept its dtype
@@ -550,8 +551,8 @@ def _promote(function: Any, promotion: str, inputs: tuple[TensorBase, ...],
     if promotion == "same":
         dtypes = [x.data.dtype for x in operands]
         if any(d != dtypes[0] for d in dtypes):
-            raise RuntimeError(f"{_name(function)}: expected both operands to have the same dtype, but got "
-                               f"{' and '.join(str(d) for d in dtypes)}; convert one with .to(dtype)")
+            raise RuntimeError(f"{_name(function)}: expected operands of one dtype (as PyTorch), but got "
+                               f"{' and '.join(str(d) for d in dtypes)}; convert with .to(dtype)")
         return inputs, None
     scalars = python_scalars[skip:] if python_scalars is not None else (False,) * len(operands)
     dtype = result_type([x.data for x in operands], scalars)
@@ -562,9 +563,9 @@ def _promote(function: Any, promotion: str, inputs: tuple[TensorBase, ...],
     return inputs[:skip] + converted, dtype
 
 
-def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], options: dict[str, Any],
-                      record: bool) -> TensorBase:
-    """``comm`` for an instance: ``forward`` receives the tensors, ``backward`` adds into ``.grad``."""
+def _seed_style_forward(function: Function, inputs: tuple[TensorBase, ...],
+                        options: dict[str, Any]) -> tuple[Function, Any]:
+    """``comm``'s forward for an instance: ``forward`` receives the tensors, ``backward`` adds into ``.grad``."""
     fn = copy.copy(function)  # a copy, so that an instance applied twice makes two nodes
     fn.parents = inputs
     # backward() walks every node alike, expecting gradients back: this node's backward runs the
@@ -575,15 +576,7 @@ def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], option
         out = fn.forward(*inputs, **options)
     except (ValueError, IndexError, TypeError) as error:
         raise _named_error(error, function, inputs) from None
-    out = np.asarray(out.data if isinstance(out, TensorBase) else out)
-    result = _tensor_class._make(out, fn if record else None)
-    if out.base is not None:
-        _share_storage(result, inputs)
-    if record:
-        fn.recorded_at = _inplace_clock
-        if _anomaly_enabled:
-            fn.forward_stack = _caller_stack()
-    return result
+    return fn, (out.data if isinstance(out, TensorBase) else out)
 
 
 def _seed_style_backward(fn: Function, seed_backward: Any, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:

@@ -243,6 +243,8 @@ class Einsum(Function):
     computed for the diagonal and written there, zero elsewhere.
     """
 
+    promotion = "same"  # as PyTorch: mixed dtypes raise instead of giving float64
+
     def forward(self, *arrays: np.ndarray, terms: tuple[str, ...], output: str) -> np.ndarray:
         self.save_for_backward(*arrays)
         self.terms, self.output = terms, output

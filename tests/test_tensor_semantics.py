@@ -324,8 +324,13 @@ def test_dtype_promotion_table_matches_torch(name, expression, expected):
 
 @pytest.mark.parametrize("left, right", [(_f, _d), (_d, _f), (lambda g: g.ones(2, 2), _i)])
 def test_matmul_with_mismatched_dtypes_raises_like_pytorch(left, right):
-    with pytest.raises(RuntimeError, match="same dtype"):
+    with pytest.raises(RuntimeError, match="MatMul: expected operands of one dtype"):
         left(giagrad) @ right(giagrad)
+
+
+def test_einsum_with_mismatched_dtypes_raises_like_pytorch():
+    with pytest.raises(RuntimeError, match="Einsum: expected operands of one dtype"):
+        giagrad.einsum("i,i->", giagrad.tensor([1, 2]), giagrad.tensor([1.0, 2.0]))
 
 
 def test_promotion_keeps_the_gradient_in_each_input_dtype():
