@@ -438,7 +438,7 @@ def detect_anomaly() -> Iterator[None]:
     >>> with giagrad.autograd.detect_anomaly():
     ...     x.sqrt().sum().backward()
     Traceback (most recent call last):
-    RuntimeError: backward: Sqrt returned nan values in its gradient for input 0 ...
+    RuntimeError: backward: Sqrt returned nan values in its gradient for input 0...
     """
     previous = _anomaly_enabled
     set_detect_anomaly(True)
