@@ -212,8 +212,8 @@ class TensorBase:
         result_dtype = None
         if promotion is not None:
             first = inputs[0].data.dtype
-            if (python_scalars is not None or first.kind != "f" or len(inputs) > 2
-                    or (len(inputs) == 2 and inputs[1].data.dtype is not first)):
+            if (python_scalars is not None or (first is not DEFAULT_FLOAT and first.kind != "f")
+                    or len(inputs) > 2 or (len(inputs) == 2 and inputs[1].data.dtype is not first)):
                 inputs, result_dtype = _promote(function, promotion, inputs, python_scalars)
         record = False
         if _grad_state.enabled:
