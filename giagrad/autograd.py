@@ -171,6 +171,8 @@ class TensorBase:
         self._retains_grad = False
         self._version_counter: VersionCounter | None = None
         self._hooks: OrderedDict[int, Any] | None = None
+        if isinstance(data, TensorBase) and self.data is data.data:  # Tensor(t) shares t's array: and its versions
+            self._version_counter = data._storage_counter()
         if requires_grad:
             self.requires_grad_(True)
 

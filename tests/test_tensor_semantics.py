@@ -385,3 +385,14 @@ def test_advanced_indexing_matches_torch(index, shape):
 def test_advanced_indexing_gradient_with_repeated_indices(index):
     x = giagrad.tensor(np.random.default_rng(0).standard_normal((3, 4, 5)), requires_grad=True)
     assert giagrad.gradcheck(lambda t: t[index] * t[index], [x])
+
+
+def test_a_tensor_made_from_a_tensor_shares_its_version_when_it_shares_its_array():
+    a = giagrad.tensor([1.0, 2.0], requires_grad=True)
+    loss = (a * a).sum()
+    alias = giagrad.Tensor(a)
+    assert alias.data is a.data
+    with no_grad():
+        alias += 1
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
