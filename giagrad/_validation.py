@@ -7,6 +7,7 @@ giagrad (no promise of stability to users), but every package uses these rather 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,11 +49,20 @@ def check_dims(op: str, dim: int | Sequence[int] | None, ndim: int) -> tuple[int
     return axes
 
 
-def shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
-    """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
+def shape_arg(shape: tuple[Any, ...], op: str = "size") -> tuple[int, ...]:
+    """Accept both ``f(2, 3)`` and ``f((2, 3))``; sizes must be integers (``2.7`` raises, as in PyTorch)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    sizes = []
+    for size in shape:
+        try:  # ints, numpy ints and one-element integer tensors have __index__; floats do not
+            if isinstance(size, bool):
+                raise TypeError
+            sizes.append(operator.index(size))
+        except TypeError:
+            raise TypeError(f"{op}: sizes must be integers, got {size!r} of type {type(size).__name__} "
+                            f"in {shape}") from None
+    return tuple(sizes)
 
 
 def check_floating(op: str, x: Any, name: str = "input") -> None:

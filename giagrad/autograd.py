@@ -29,19 +29,46 @@ only this module. Speed tricks live here once each, with a comment saying why.
 from __future__ import annotations
 
 import copy
+import numbers
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from giagrad.dtypes import as_array, is_floating, operand_array
+from giagrad.dtypes import DEFAULT_FLOAT, as_array, is_floating, operand_array, result_type
 from giagrad.grad_mode import _state as _grad_state
+from giagrad.hooks import RemovableHandle, register
 
-__all__ = ["Function", "TensorBase", "is_tensor", "use_tensor_class"]
+__all__ = ["Function", "TensorBase", "VersionCounter", "detect_anomaly", "set_detect_anomaly",
+           "is_anomaly_enabled", "is_tensor", "use_tensor_class"]
 
 # A clock that ticks at every in-place change of a tensor. A node remembers the tick at which it was
-# recorded; backward compares it with the tick at which each parent last changed in place. When
-# nothing changed in place since (the usual case), one integer comparison replaces a check per parent.
+# recorded; backward compares it with the tick at which each parent's storage last changed in place.
+# When nothing changed in place since (the usual case), one integer comparison replaces a check per parent.
 _inplace_clock = 0
+
+# Anomaly mode (detect_anomaly): nodes remember where their forward was called from, and backward
+# checks every gradient for NaN. Off by default; recording then reads this flag once per op.
+_anomaly_enabled = False
+
+
+class VersionCounter:
+    """When a storage last changed in place: one per storage, shared by every tensor viewing it.
+
+    A view (``reshape``, slicing, ``transpose``, ``expand``, ``detach``, ...) shares its base's
+    counter, as in PyTorch, so changing any of them in place is seen by every node that saved one
+    of them. Created lazily: a tensor that is never viewed nor changed in place has none.
+    """
+
+    __slots__ = ("modified_at", "version", "has_views")
+
+    def __init__(self) -> None:
+        self.modified_at = 0  # the clock's tick at the last in-place change
+        self.version = 0  # how many in-place changes (PyTorch's ``Tensor._version``)
+        self.has_views = False  # whether a view op shares this storage (detach does not count)
 
 
 class Function:
@@ -81,6 +108,13 @@ class Function:
     # Any: subclasses unpack what they saved (arrays, shapes, None) without a check per use
     saved_tensors: Any = ()
     recorded_at: int = 0
+    # How the inputs' dtypes meet (PyTorch's rules, see ``_promote``): None (as they come),
+    # "elementwise", "where", "float" or "same".
+    promotion: str | None = None
+    # where forward was called from, recorded in anomaly mode only (see detect_anomaly)
+    forward_stack: str | None = None
+    # the version counter of its output's storage, once it has one (see TensorBase._storage_counter)
+    output_counter: VersionCounter | None = None
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
@@ -123,8 +157,8 @@ class TensorBase:
         gradients in one flat buffer sets it to a view of that buffer. The engine never sets it.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_storage", "_ctx", "_retains_grad", "_modified_at",
-                 "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "grad_storage", "_ctx", "_retains_grad", "_version_counter",
+                 "_hooks", "__weakref__")
     # Let numpy hand `array + tensor` to Tensor.__radd__ instead of converting the tensor.
     __array_ufunc__ = None
 
@@ -135,7 +169,10 @@ class TensorBase:
         self.grad_storage: np.ndarray | None = None
         self._ctx: Function | None = None
         self._retains_grad = False
-        self._modified_at = 0
+        self._version_counter: VersionCounter | None = None
+        self._hooks: OrderedDict[int, Any] | None = None
+        if isinstance(data, TensorBase) and self.data is data.data:  # Tensor(t) shares t's array: and its versions
+            self._version_counter = data._storage_counter()
         if requires_grad:
             self.requires_grad_(True)
 
@@ -149,7 +186,8 @@ class TensorBase:
         out.grad_storage = None
         out._ctx = ctx
         out._retains_grad = False
-        out._modified_at = 0
+        out._version_counter = None
+        out._hooks = None
         return out
 
     # ------------------------------------------------------------------------------ recording
@@ -165,10 +203,20 @@ class TensorBase:
         """
         # This runs once per op, so it avoids generator expressions and other per-call allocations:
         # they cost as much as the numpy work of a small op.
+        python_scalars = None
         for x in inputs:
             if not isinstance(x, TensorBase):
-                inputs = _wrap_operands(function, inputs)
+                inputs, python_scalars = _wrap_operands(function, inputs)
                 break
+        # PyTorch's dtype promotion, for the ops that ask for it; skipped (a few comparisons) when
+        # the operands already share a floating dtype, as they do in almost every op of a model.
+        promotion = function.promotion
+        result_dtype = None
+        if promotion is not None:
+            first = inputs[0].data.dtype
+            if (python_scalars is not None or (first is not DEFAULT_FLOAT and first.kind != "f")
+                    or len(inputs) > 2 or (len(inputs) == 2 and inputs[1].data.dtype is not first)):
+                inputs, result_dtype = _promote(function, promotion, inputs, python_scalars)
         record = False
         if _grad_state.enabled:
             for x in inputs:
@@ -180,26 +228,33 @@ class TensorBase:
         except TypeError:
             # An instance is not callable: the seed's style. (Asking with isinstance first would cost
             # every op a measurable share of its time; a try costs nothing until it fails.)
-            if isinstance(function, Function):
-                return _apply_seed_style(function, inputs, options, record)
-            raise
-        fn.parents = inputs
-        try:
-            # Unrolled for one and two inputs: a list comprehension per op costs measurable time.
-            if len(inputs) == 1:
-                out = fn.forward(inputs[0].data, **options)
-            elif len(inputs) == 2:
-                out = fn.forward(inputs[0].data, inputs[1].data, **options)
-            else:
-                out = fn.forward(*[x.data for x in inputs], **options)
-        except (ValueError, IndexError, TypeError) as error:
-            raise _named_error(error, function, inputs) from None
+            if not isinstance(function, Function):
+                raise
+            fn, out = _seed_style_forward(function, inputs, options)
+        else:
+            fn.parents = inputs
+            try:
+                # Unrolled for one and two inputs: a list comprehension per op costs measurable time.
+                if len(inputs) == 1:
+                    out = fn.forward(inputs[0].data, **options)
+                elif len(inputs) == 2:
+                    out = fn.forward(inputs[0].data, inputs[1].data, **options)
+                else:
+                    out = fn.forward(*[x.data for x in inputs], **options)
+            except (ValueError, IndexError, TypeError) as error:
+                raise _named_error(error, function, inputs) from None
         if type(out) is not np.ndarray:  # numpy reductions return scalars, not 0-d arrays
             out = np.asarray(out)
-        if not record:
-            return _tensor_class._make(out, None)
-        fn.recorded_at = _inplace_clock
-        return _tensor_class._make(out, fn)
+        if result_dtype is not None and out.dtype != result_dtype:  # an input that requires grad kept its dtype
+            out = out.astype(result_dtype)
+        result = _tensor_class._make(out, fn if record else None)
+        if out.base is not None:  # a view of an input's storage shares its version counter
+            _share_storage(result, inputs)
+        if record:
+            fn.recorded_at = _inplace_clock
+            if _anomaly_enabled:
+                fn.forward_stack = _caller_stack()
+        return result
 
     # ------------------------------------------------------------------------------- backward
 
@@ -231,25 +286,32 @@ class TensorBase:
                 raise ValueError(f"backward: gradient has shape {seed.shape} but the tensor has shape "
                                  f"{self.data.shape}")
         if self._ctx is None:
-            _accumulate_grad(self, seed)
+            _accumulate_grad(self, _run_hooks(self, seed) if self._hooks else seed)
             return
+        anomaly = _anomaly_enabled
         # The gradient of each non-leaf tensor, summed over its uses, until its node runs.
         grads: dict[int, np.ndarray] = {id(self): seed}
+        # Leaves with hooks: their gradient is summed first, so that each hook runs once (as PyTorch).
+        hooked_leaves: dict[int, tuple[TensorBase, np.ndarray]] = {}
         for node in reversed(_topological_order(self)):
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
+            if node._hooks:
+                grad = _run_hooks(node, grad)
             if node._retains_grad:
                 node.grad = grad.copy() if node.grad is None else node.grad + grad
             fn: Function = node._ctx  # type: ignore[assignment]  # nodes in the order are never leaves
             if fn.saved_tensors is None or fn.recorded_at != _inplace_clock:
-                _check_can_run_backward(fn)
+                _check_can_run_backward(fn, node.data)
             parent_grads = fn.backward(grad)
             if type(parent_grads) is not tuple:
                 parent_grads = (parent_grads,)
             if len(parent_grads) != len(fn.parents):
                 raise RuntimeError(f"{type(fn).__name__}.backward returned {len(parent_grads)} gradients "
                                    f"for {len(fn.parents)} inputs")
+            if anomaly:
+                _check_for_nan(fn, parent_grads)
             for parent, parent_grad in zip(fn.parents, parent_grads, strict=True):
                 if parent_grad is None or not parent.requires_grad:
                     continue
@@ -260,13 +322,19 @@ class TensorBase:
                                                        and parent_grad.dtype != data.dtype):
                     parent_grad = _conform_grad(fn, parent, parent_grad)
                 if parent._ctx is None:
-                    _accumulate_grad(parent, parent_grad)
+                    if parent._hooks:
+                        held = hooked_leaves.get(id(parent))
+                        hooked_leaves[id(parent)] = (parent, parent_grad if held is None else held[1] + parent_grad)
+                    else:
+                        _accumulate_grad(parent, parent_grad)
                 else:
                     previous = grads.get(id(parent))
                     # out of place: one array may have been handed to several parents
                     grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
             if not retain_graph:
                 fn.saved_tensors = None
+        for leaf, leaf_grad in hooked_leaves.values():
+            _accumulate_grad(leaf, _run_hooks(leaf, leaf_grad))
 
     # ----------------------------------------------------------------- leaves and graph edges
 
@@ -280,6 +348,29 @@ class TensorBase:
         self.requires_grad = bool(requires_grad)
         return self
 
+    def register_hook(self, hook: Callable[[Any], Any]) -> RemovableHandle:
+        """Call ``hook(grad)`` whenever this tensor's gradient is computed (as PyTorch).
+
+        ``grad`` is a Tensor; a returned tensor (or array) replaces the gradient, ``None`` keeps
+        it. On a leaf the hook runs before the gradient is added to ``.grad``, once per backward
+        with the sum over the leaf's uses; on an intermediate tensor, before the gradient flows on
+        (and before ``retain_grad`` stores it). Returns a handle whose ``remove()`` unregisters it.
+
+        Examples
+        --------
+        >>> w = giagrad.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = w.register_hook(lambda grad: grad * 10)
+        >>> (w * w).sum().backward()
+        >>> w.grad
+        array([20., 40.], dtype=float32)
+        >>> handle.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require grad")
+        if self._hooks is None:
+            self._hooks = OrderedDict()
+        return register(self._hooks, hook, prepend=False)
+
     def retain_grad(self) -> Any:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
         if not self.requires_grad:
@@ -289,10 +380,101 @@ class TensorBase:
         return self
 
     def _mark_modified(self) -> None:
-        """Record that ``data`` changed in place (in-place ops and optimizers call this)."""
+        """Record that ``data`` changed in place (in-place ops and optimizers call this).
+
+        The change is recorded on the storage's counter, so every view of it sees it too.
+        """
         global _inplace_clock
         _inplace_clock += 1
-        self._modified_at = _inplace_clock
+        counter = self._storage_counter()
+        counter.modified_at = _inplace_clock
+        counter.version += 1
+
+    def _storage_counter(self) -> VersionCounter:
+        """This tensor's version counter, created on first use (a view, detach or in-place change).
+
+        The node that made this tensor gets it too: one that saved its own output (exp, tanh,
+        softmax, ...) must see that output changed in place. Handing it over here, rather than
+        when the node is recorded, keeps recording free of this work.
+        """
+        counter = self._version_counter
+        if counter is None:
+            counter = self._version_counter = VersionCounter()
+            if self._ctx is not None:
+                self._ctx.output_counter = counter
+        return counter
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's storage was changed in place (as PyTorch's ``_version``)."""
+        counter = self._version_counter
+        return 0 if counter is None else counter.version
+
+
+# ------------------------------------------------------------------------------ anomaly mode
+
+
+def set_detect_anomaly(mode: bool) -> None:
+    """Turn anomaly detection on or off (see :func:`detect_anomaly`)."""
+    global _anomaly_enabled
+    _anomaly_enabled = bool(mode)
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly detection is on."""
+    return _anomaly_enabled
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """A context in which a backward that produces NaN raises, naming the op and its forward's caller.
+
+    Inside it, every recorded op keeps a short traceback of where its forward was called from,
+    and backward checks each gradient an op returns: the first NaN raises a RuntimeError naming
+    the op's Function (``Sqrt``) and that traceback. Slower; for debugging only (outside it the
+    engine reads one flag per op).
+
+    Examples
+    --------
+    >>> x = giagrad.tensor([-1.0, 4.0], requires_grad=True)
+    >>> with giagrad.autograd.detect_anomaly():
+    ...     x.sqrt().sum().backward()
+    Traceback (most recent call last):
+    RuntimeError: backward: Sqrt returned nan values in its gradient for input 0...
+    """
+    previous = _anomaly_enabled
+    set_detect_anomaly(True)
+    try:
+        yield
+    finally:
+        set_detect_anomaly(previous)
+
+
+def _caller_stack() -> str:
+    # The user's frames that led to this op: drop the engine's own (this function and comm).
+    frames = traceback.extract_stack()[:-2]
+    return "".join(traceback.format_list(frames[-6:]))
+
+
+def _check_for_nan(fn: Function, grads: tuple[Any, ...]) -> None:
+    for position, grad in enumerate(grads):
+        if grad is not None and np.isnan(np.asarray(grad)).any():
+            where = fn.forward_stack or "  (not recorded: the op ran before anomaly detection was turned on)\n"
+            raise RuntimeError(f"backward: {type(fn).__name__} returned nan values in its gradient for input "
+                               f"{position}. Its forward was called from:\n{where}")
+
+
+def _run_hooks(tensor: TensorBase, grad: np.ndarray) -> np.ndarray:
+    """Run ``tensor``'s gradient hooks in order; each may replace the gradient."""
+    for hook in list(tensor._hooks.values()):  # type: ignore[union-attr]  # only called when there are hooks
+        result = hook(_tensor_class._make(grad, None))
+        if result is not None:
+            replaced = np.asarray(result.data if isinstance(result, TensorBase) else result)
+            if replaced.shape != grad.shape:
+                raise RuntimeError(f"register_hook: a hook returned a gradient of shape {replaced.shape} for a "
+                                   f"tensor of shape {grad.shape}")
+            grad = replaced.astype(grad.dtype, copy=False)
+    return grad
 
 
 # The class of op results: giagrad.Tensor. tensor.py defines it over TensorBase and registers it
@@ -318,24 +500,74 @@ def _name(function: type[Function] | Function) -> str:
     return function.__name__ if isinstance(function, type) else type(function).__name__
 
 
-def _wrap_operands(function: Any, inputs: tuple[Any, ...]) -> tuple[TensorBase, ...]:
-    # A Python number takes the dtype of the first floating tensor beside it (not of a bool condition).
+def _wrap_operands(function: Any, inputs: tuple[Any, ...]) -> tuple[tuple[TensorBase, ...], tuple[bool, ...] | None]:
+    """Wrap the operands that are not tensors; say which were Python numbers (for promotion).
+
+    A Python number takes the dtype of the first floating tensor beside it (not of a bool
+    condition). The flags are None when nothing is left to promote: every tensor has that one
+    floating dtype and every other operand was a real Python number (``x * 2``, the usual case).
+    """
+    if len(inputs) == 2:  # the usual case, a floating tensor and a Python float or int: no promotion left
+        x, y = inputs
+        tensor, number = (x, y) if isinstance(x, TensorBase) else (y, x)
+        kind = type(number)
+        if isinstance(tensor, TensorBase) and (kind is float or kind is int) and tensor.data.dtype.kind == "f":
+            array = np.asarray(number, dtype=tensor.data.dtype)
+            wrapped_number = _tensor_class._make(array, None)
+            return ((tensor, wrapped_number) if tensor is x else (wrapped_number, tensor)), None
     reference = None
+    uniform = True
     for x in inputs:
-        if isinstance(x, TensorBase) and (reference is None or is_floating(x.data.dtype)
-                                          and not is_floating(reference.data.dtype)):
-            reference = x
+        if isinstance(x, TensorBase):
+            if reference is None or is_floating(x.data.dtype) and not is_floating(reference.data.dtype):
+                reference = x
+        elif isinstance(x, complex) or not isinstance(x, (bool, numbers.Number)):
+            uniform = False
     dtype = None if reference is None else reference.data.dtype
     try:
-        return tuple(x if isinstance(x, TensorBase) else _tensor_class._make(operand_array(x, dtype), None)
-                     for x in inputs)
+        wrapped = tuple(x if isinstance(x, TensorBase) else _tensor_class._make(operand_array(x, dtype), None)
+                        for x in inputs)
     except TypeError as error:
         raise TypeError(f"{_name(function)}: {error}") from None
+    if uniform and dtype is not None and is_floating(dtype):
+        for x in inputs:
+            if isinstance(x, TensorBase) and x.data.dtype != dtype:
+                uniform = False
+        if uniform:
+            return wrapped, None
+    return wrapped, tuple(not isinstance(x, TensorBase) and isinstance(x, (bool, numbers.Number)) for x in inputs)
 
 
-def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], options: dict[str, Any],
-                      record: bool) -> TensorBase:
-    """``comm`` for an instance: ``forward`` receives the tensors, ``backward`` adds into ``.grad``."""
+def _promote(function: Any, promotion: str, inputs: tuple[TensorBase, ...],
+             python_scalars: tuple[bool, ...] | None) -> tuple[tuple[TensorBase, ...], np.dtype | None]:
+    """Bring an op's operands to PyTorch's result dtype (``Function.promotion`` says how).
+
+    ``"elementwise"``: the common dtype of all inputs (``"where"``: of all but the condition);
+    ``"float"``: the same, but an integer or bool result becomes float32 (``/``, ``sqrt``, ``exp``);
+    ``"same"``: no promotion, mismatched dtypes raise (``matmul``, as in PyTorch). Inputs that do
+    not require grad are converted; one that requires grad keeps its dtype (its gradient must have
+    it) and the result is converted instead.
+    """
+    skip = 1 if promotion == "where" else 0
+    operands = inputs[skip:]
+    if promotion == "same":
+        dtypes = [x.data.dtype for x in operands]
+        if any(d != dtypes[0] for d in dtypes):
+            raise RuntimeError(f"{_name(function)}: expected operands of one dtype (as PyTorch), but got "
+                               f"{' and '.join(str(d) for d in dtypes)}; convert with .to(dtype)")
+        return inputs, None
+    scalars = python_scalars[skip:] if python_scalars is not None else (False,) * len(operands)
+    dtype = result_type([x.data for x in operands], scalars)
+    if promotion == "float" and not is_floating(dtype):
+        dtype = DEFAULT_FLOAT
+    converted = tuple(x if x.data.dtype == dtype or x.requires_grad
+                      else _tensor_class._make(x.data.astype(dtype), None) for x in operands)
+    return inputs[:skip] + converted, dtype
+
+
+def _seed_style_forward(function: Function, inputs: tuple[TensorBase, ...],
+                        options: dict[str, Any]) -> tuple[Function, Any]:
+    """``comm``'s forward for an instance: ``forward`` receives the tensors, ``backward`` adds into ``.grad``."""
     fn = copy.copy(function)  # a copy, so that an instance applied twice makes two nodes
     fn.parents = inputs
     # backward() walks every node alike, expecting gradients back: this node's backward runs the
@@ -346,11 +578,7 @@ def _apply_seed_style(function: Function, inputs: tuple[TensorBase, ...], option
         out = fn.forward(*inputs, **options)
     except (ValueError, IndexError, TypeError) as error:
         raise _named_error(error, function, inputs) from None
-    out = np.asarray(out.data if isinstance(out, TensorBase) else out)
-    if not record:
-        return _tensor_class._make(out, None)
-    fn.recorded_at = _inplace_clock
-    return _tensor_class._make(out, fn)
+    return fn, (out.data if isinstance(out, TensorBase) else out)
 
 
 def _seed_style_backward(fn: Function, seed_backward: Any, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
@@ -424,17 +652,45 @@ def _accumulate_grad(leaf: TensorBase, grad: np.ndarray) -> None:
         leaf.grad = np.array(grad, dtype=data.dtype, copy=True)
 
 
-def _check_can_run_backward(fn: Function) -> None:
+def _share_storage(result: TensorBase, inputs: tuple[TensorBase, ...]) -> None:
+    """Give ``result`` the version counter of the input whose storage its array views.
+
+    numpy points a view's ``base`` at the array owning the memory, so comparing bases finds the
+    input viewed by reshape, slicing, transpose, expand and the like (user Functions too).
+    """
+    base = result.data.base
+    for x in inputs:
+        data = x.data
+        if base is data or (base is data.base and base is not None):
+            counter = x._storage_counter()
+            counter.has_views = True
+            result._version_counter = counter
+            if result._ctx is not None:
+                result._ctx.output_counter = counter
+            return
+
+
+def _check_can_run_backward(fn: Function, output: np.ndarray) -> None:
+    """Raise if the graph was freed, or if what ``fn`` saved was changed in place since."""
+    name = type(fn).__name__
     if fn.saved_tensors is None:
-        raise RuntimeError(f"backward: trying to backward through the graph a second time ({type(fn).__name__} "
+        raise RuntimeError(f"backward: trying to backward through the graph a second time ({name} "
                            "has already freed what it saved); pass retain_graph=True to the first backward")
     for parent in fn.parents:
-        if parent._modified_at > fn.recorded_at:
+        counter = parent._version_counter
+        if counter is not None and counter.modified_at > fn.recorded_at:
             raise RuntimeError(
-                f"backward: an input of {type(fn).__name__} (shape {parent.data.shape}, dtype {parent.data.dtype}) "
-                "was modified in place after it was used; its gradient would be wrong. Use an out-of-place "
-                "operation instead"
+                f"backward: an input of {name} (shape {parent.data.shape}, dtype {parent.data.dtype}) "
+                "was modified in place (directly or through a view) after it was used; its gradient "
+                "would be wrong. Use an out-of-place operation instead (or clone() before changing it)"
             )
+    counter = fn.output_counter
+    if counter is not None and counter.modified_at > fn.recorded_at and any(v is output for v in fn.saved_tensors):
+        raise RuntimeError(
+            f"backward: the output of {name}, which its backward needs, was modified in place (directly "
+            "or through a view) after it was computed; its gradient would be wrong. Use an out-of-place "
+            "operation instead (or clone() the output before changing it)"
+        )
 
 
 def _conform_grad(fn: Function, parent: TensorBase, grad: Any) -> np.ndarray:

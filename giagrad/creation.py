@@ -52,17 +52,17 @@ def _float_dtype(dtype: Any) -> np.dtype:
 
 def zeros(*shape: int | Shape, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return Tensor(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(np.zeros(_shape_arg(shape, "zeros"), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def ones(*shape: int | Shape, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return Tensor(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(np.ones(_shape_arg(shape, "ones"), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def empty(*shape: int | Shape, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor whose values are whatever the memory held."""
-    return Tensor(np.empty(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(np.empty(_shape_arg(shape, "empty"), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def full(shape: Shape | int, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -70,7 +70,7 @@ def full(shape: Shape | int, fill_value: float, dtype: Any = None, requires_grad
     if dtype is None:
         dtype = np.int64 if isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool) \
             else (np.bool_ if isinstance(fill_value, bool) else DEFAULT_FLOAT)
-    return Tensor(np.full(_shape_arg((shape,)), fill_value, dtype=np.dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(np.full(_shape_arg((shape,), "full"), fill_value, dtype=np.dtype(dtype)), requires_grad=requires_grad)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
@@ -101,14 +101,14 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 def rand(*shape: int | Shape, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform random numbers in [0, 1)."""
     dtype = _float_dtype(dtype)
-    values = _random.generator().random(_shape_arg(shape), dtype=np.float64).astype(dtype, copy=False)
+    values = _random.generator().random(_shape_arg(shape, "rand"), dtype=np.float64).astype(dtype, copy=False)
     return Tensor(values, requires_grad=requires_grad)
 
 
 def randn(*shape: int | Shape, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal random numbers."""
     dtype = _float_dtype(dtype)
-    values = _random.generator().standard_normal(_shape_arg(shape)).astype(dtype, copy=False)
+    values = _random.generator().standard_normal(_shape_arg(shape, "randn")).astype(dtype, copy=False)
     return Tensor(values, requires_grad=requires_grad)
 
 
@@ -118,7 +118,7 @@ def randint(low: int, high: int | None = None, size: Shape = (), dtype: Any = np
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    return Tensor(_random.generator().integers(low, high, size=_shape_arg((size,)), dtype=np.dtype(dtype)))
+    return Tensor(_random.generator().integers(low, high, size=_shape_arg((size,), "randint"), dtype=np.dtype(dtype)))
 
 
 def _like(maker: Any, other: Tensor, dtype: Any, requires_grad: bool, *args: Any) -> Tensor:

@@ -5,16 +5,19 @@
 - A Python number used as an operand beside a floating tensor takes that tensor's dtype, so
   ``x * 2`` and ``x.where(mask, 0)`` stay float32 (:func:`operand_array`). This is the one rule
   for wrapping numbers: operators, ``giagrad.where``/``maximum`` and the functional API use it.
+- Operands of different dtypes meet at PyTorch's result type (:func:`result_type`): an integer
+  tensor beside a Python float or a float tensor gives float32, not numpy's float64.
 """
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_FLOAT", "is_floating", "as_array", "operand_array"]
+__all__ = ["DEFAULT_FLOAT", "is_floating", "as_array", "operand_array", "result_type"]
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 
@@ -74,3 +77,47 @@ def operand_array(value: Any, reference_dtype: np.dtype | None) -> np.ndarray:
         return as_array(value)
     except (TypeError, ValueError) as error:
         raise TypeError(f"unsupported operand: {error}") from None
+
+
+# PyTorch's categories: a higher one always wins, whatever the sizes (int64 with float16 is float16).
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+_SCALAR_DTYPES = (np.dtype(np.bool_), np.dtype(np.int64), DEFAULT_FLOAT, np.dtype(np.complex64))
+
+
+def _strongest(dtypes: list[np.dtype]) -> np.dtype | None:
+    if not dtypes:
+        return None
+    top = max(_CATEGORY.get(d.kind, 3) for d in dtypes)
+    return np.result_type(*[d for d in dtypes if _CATEGORY.get(d.kind, 3) == top])
+
+
+def result_type(arrays: Sequence[np.ndarray], python_scalar: Sequence[bool]) -> np.dtype:
+    """The dtype of an elementwise op's result, by PyTorch's promotion rules.
+
+    Operands fall in three tiers: tensors with dims, 0-d tensors, and Python numbers
+    (``python_scalar[i]``). Within a tier the higher category (bool < integer < floating) wins,
+    and within a category the wider dtype. A lower tier matters only when it brings a higher
+    category: then a 0-d tensor gives its dtype and a Python number the default (float32 for a
+    float, int64 for an int). So ``int64 tensor + 0.5`` and ``int64 tensor + float32 tensor``
+    are float32, and ``float32 tensor + float64 0-d tensor`` stays float32.
+
+    Examples
+    --------
+    >>> result_type([np.zeros(2, np.int64), np.asarray(0.5)], [False, True])
+    dtype('float32')
+    """
+    tiers: tuple[list[np.dtype], list[np.dtype], list[np.dtype]] = ([], [], [])
+    for array, scalar in zip(arrays, python_scalar, strict=True):
+        if scalar:
+            tiers[2].append(_SCALAR_DTYPES[_CATEGORY.get(array.dtype.kind, 3)])
+        else:
+            tiers[0 if array.ndim else 1].append(array.dtype)
+    result: np.dtype | None = None
+    for tier in tiers:
+        candidate = _strongest(tier)
+        if candidate is None:
+            continue
+        if result is None or _CATEGORY.get(candidate.kind, 3) > _CATEGORY.get(result.kind, 3):
+            result = candidate
+    assert result is not None, "result_type needs at least one operand"
+    return result

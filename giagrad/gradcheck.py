@@ -106,10 +106,12 @@ def gradcheck(
             flat[k] = saved
             numeric[k] = (plus - minus) / (2 * eps)
         got = np.asarray(analytic[position], dtype=np.float64).reshape(-1)
-        error = np.abs(got - numeric) - (atol + rtol * np.abs(numeric))
-        if values.size and (not np.all(np.isfinite(got)) or np.max(error) > 0):
-            worst = int(np.argmax(np.where(np.isfinite(got), error, np.inf)))
-            index = np.unravel_index(worst, values.shape) if values.ndim else ()
+        # As PyTorch's gradcheck: matching NaNs (and equal infinities) agree.
+        agree = np.isclose(got, numeric, rtol=rtol, atol=atol, equal_nan=True)
+        if not np.all(agree):
+            error = np.where(agree, -np.inf, np.abs(got - numeric) - (atol + rtol * np.abs(numeric)))
+            worst = int(np.argmax(np.where(np.isnan(error), np.inf, error)))
+            index = tuple(int(k) for k in np.unravel_index(worst, values.shape))
             raise GradcheckError(
                 f"gradcheck: gradient of input {i} (shape {values.shape}) is wrong at {index}: "
                 f"analytic {got[worst]:.8g}, numeric {numeric[worst]:.8g} "

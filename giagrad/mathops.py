@@ -35,6 +35,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 class Add(Function):
+    promotion = "elementwise"
+
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.shapes = x.shape, y.shape
         return x + y
@@ -47,6 +49,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    promotion = "elementwise"
+
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.shapes = x.shape, y.shape
         return x - y
@@ -59,6 +63,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    promotion = "elementwise"
+
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.save_for_backward(x, y)
         return x * y
@@ -71,6 +77,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.save_for_backward(x, y)
         return x / y
@@ -85,6 +93,8 @@ class Div(Function):
 
 class Pow(Function):
     """``x ** y`` with a tensor exponent; d/dy is ``x**y * log(x)``, zero where x == 0 and y >= 0."""
+
+    promotion = "elementwise"
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         out = np.power(x, y)
@@ -123,6 +133,8 @@ class PowScalar(Function):
 class Maximum(Function):
     """Elementwise maximum; where the inputs tie each receives half the gradient (as PyTorch)."""
 
+    promotion = "elementwise"
+
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.save_for_backward(x, y)
         return np.maximum(x, y)
@@ -134,6 +146,8 @@ class Maximum(Function):
 
 class Minimum(Function):
     """Elementwise minimum; where the inputs tie each receives half the gradient (as PyTorch)."""
+
+    promotion = "elementwise"
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.save_for_backward(x, y)
@@ -155,6 +169,8 @@ def _split_at_ties(fn: Function, grad: np.ndarray, x: np.ndarray, y: np.ndarray,
 class Where(Function):
     """``x`` where ``condition`` else ``y``; ``condition`` is a bool array (not differentiable)."""
 
+    promotion = "where"
+
     def forward(self, condition: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.save_for_backward(condition)
         self.shapes = x.shape, y.shape
@@ -172,6 +188,8 @@ class Where(Function):
 
 class MatMul(Function):
     """``x @ y`` with numpy's rules: 1-D operands, batches and broadcast batch dims."""
+
+    promotion = "same"
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.save_for_backward(x, y)
@@ -224,6 +242,8 @@ class Einsum(Function):
     within operand ``k`` (``"ii->i"``, a diagonal) read only the diagonal, so the gradient is
     computed for the diagonal and written there, zero elsewhere.
     """
+
+    promotion = "same"  # as PyTorch: mixed dtypes raise instead of giving float64
 
     def forward(self, *arrays: np.ndarray, terms: tuple[str, ...], output: str) -> np.ndarray:
         self.save_for_backward(*arrays)
@@ -296,6 +316,8 @@ class Cast(Function):
 
 
 class Exp(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = np.exp(x)
         self.save_for_backward(out)
@@ -307,6 +329,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.save_for_backward(x)
         return np.log(x)
@@ -317,6 +341,8 @@ class Log(Function):
 
 
 class Log1p(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.save_for_backward(x)
         return np.log1p(x)
@@ -327,6 +353,8 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = np.sqrt(x)
         self.save_for_backward(out)
@@ -351,6 +379,8 @@ class Abs(Function):
 
 
 class Sin(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.save_for_backward(x)
         return np.sin(x)
@@ -361,6 +391,8 @@ class Sin(Function):
 
 
 class Cos(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.save_for_backward(x)
         return np.cos(x)
@@ -371,6 +403,8 @@ class Cos(Function):
 
 
 class Tanh(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = np.tanh(x)
         self.save_for_backward(out)
@@ -382,6 +416,8 @@ class Tanh(Function):
 
 
 class Reciprocal(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = 1 / x
         self.save_for_backward(out)
@@ -421,6 +457,8 @@ class Clamp(Function):
 
 
 class Log2(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.save_for_backward(x)
         return np.log2(x)
@@ -431,6 +469,8 @@ class Log2(Function):
 
 
 class Exp2(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = np.exp2(x)
         self.save_for_backward(out)
@@ -443,6 +483,8 @@ class Exp2(Function):
 
 class Rsqrt(Function):
     """``1 / sqrt(x)``; d/dx is ``-out**3 / 2``."""
+
+    promotion = "float"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):  # rsqrt(0) is +inf, as in PyTorch
@@ -457,6 +499,8 @@ class Rsqrt(Function):
 
 class Tan(Function):
     """``tan(x)``; d/dx is ``1 + tan(x)**2``."""
+
+    promotion = "float"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = np.tan(x)

@@ -21,6 +21,8 @@ def stable_sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Sigmoid(Function):
+    promotion = "float"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = stable_sigmoid(x)
         self.save_for_backward(out)
@@ -319,7 +321,8 @@ class Softmax(Function):
 
     def forward(self, x: np.ndarray, axis: int | None) -> np.ndarray:
         # asarray: for a 0-d input numpy returns a scalar, which `out=` cannot write into
-        out = np.asarray(x - x.max(axis=axis, keepdims=True))
+        # initial: a 0-size input has no maximum (its softmax is empty, as in PyTorch)
+        out = np.asarray(x - x.max(axis=axis, keepdims=True, initial=-np.inf))
         np.exp(out, out=out)
         out /= out.sum(axis=axis, keepdims=True)
         self.save_for_backward(out)
@@ -340,7 +343,7 @@ class LogSoftmax(Function):
     """
 
     def forward(self, x: np.ndarray, axis: int | None) -> np.ndarray:
-        out = np.asarray(x - x.max(axis=axis, keepdims=True))
+        out = np.asarray(x - x.max(axis=axis, keepdims=True, initial=-np.inf))
         out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
         self.save_for_backward(out)
         self.axis = axis

@@ -205,8 +205,8 @@ class Prod(Function):
         # Move the reduced dims to the end and flatten them into one of length n.
         kept = [d for d in range(x.ndim) if d not in axis]
         moved = np.transpose(x, kept + list(axis))
-        rows: np.ndarray = moved.reshape(moved.shape[:len(kept)] + (-1,))
-        n = rows.shape[-1]
+        n = math.prod(x.shape[d] for d in axis)  # not reshape's -1: it is ambiguous when a kept dim is 0
+        rows: np.ndarray = moved.reshape(moved.shape[:len(kept)] + (n,))
         before = np.ones_like(rows)
         after = np.ones_like(rows)
         if n > 1:
@@ -229,7 +229,9 @@ class LogSumExp(Function):
 
     def forward(self, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> np.ndarray:
         shift = np.max(x, axis=axis, keepdims=True, initial=-math.inf)  # initial: empty slices give -inf
-        shift[~np.isfinite(shift)] = 0  # all -inf (or inf) slices: no shift, exp handles them
+        # all -inf (or inf) slices: no shift, exp handles them (where, not a masked write: a 0-d
+        # input gives a numpy scalar)
+        shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype, copy=False)
         with np.errstate(divide="ignore"):  # log(0) = -inf for all -inf slices, as wanted
             log_total = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True))
         self.save_for_backward(x, shift, log_total)

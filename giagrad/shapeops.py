@@ -87,28 +87,36 @@ class BackwardHook(Function):
 
 
 class Getitem(Function):
-    """``x[index]`` with numpy's basic and advanced indexing.
+    """``x[index]`` with numpy's basic and advanced indexing (PyTorch's placement of the result dims).
 
     Basic indexing (ints, slices, None, Ellipsis) and boolean masks select each element at most
     once, so backward writes the gradient into a zero array. Integer arrays may select an element
     several times; backward then accumulates with ``np.add.at`` so repeated indices sum.
     """
 
-    def forward(self, x: np.ndarray, index: Any, accumulate: bool) -> np.ndarray:
-        self.input_shape, self.index, self.accumulate = x.shape, index, accumulate
-        return x[index]
+    def forward(self, x: np.ndarray, index: Any, accumulate: bool, then: Any = None) -> np.ndarray:
+        self.input_shape, self.index, self.accumulate, self.then = x.shape, index, accumulate, then
+        out = x[index]
+        # `then`: the advanced part of an index that mixes integers with index arrays, applied
+        # after the basic part as PyTorch does (see Tensor.__getitem__)
+        return out if then is None else out[then]
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         grad_x = np.zeros(self.input_shape, dtype=grad.dtype)
+        target, index = grad_x, self.index
+        if self.then is not None:
+            target, index = grad_x[index], self.then  # a basic index gives a view: writes reach grad_x
         if self.accumulate:
-            np.add.at(grad_x, self.index, grad)
+            np.add.at(target, index, grad)
         else:
-            grad_x[self.index] = grad
+            target[index] = grad
         return grad_x
 
 
 class Cat(Function):
     """Join arrays along ``axis``; each input's gradient is its slice of the output gradient."""
+
+    promotion = "elementwise"  # cat([int, float32]) is float32, as in PyTorch
 
     def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
@@ -121,6 +129,8 @@ class Cat(Function):
 
 class Stack(Function):
     """Join same-shape arrays along a new ``axis``; each gradient is one index of that axis."""
+
+    promotion = "elementwise"  # cat([int, float32]) is float32, as in PyTorch
 
     def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis

@@ -57,8 +57,10 @@ class Tensor(TensorBase):
     __slots__ = ()
 
     def detach(self) -> Tensor:
-        """A tensor sharing this one's data, cut from the graph."""
-        return Tensor._make(self.data, None)
+        """A tensor sharing this one's data (and its version counter, as in PyTorch), cut from the graph."""
+        out = Tensor._make(self.data, None)
+        out._version_counter = self._storage_counter()
+        return out
 
     @property
     def is_leaf(self) -> bool:
@@ -115,9 +117,12 @@ class Tensor(TensorBase):
     def numpy(self) -> np.ndarray:
         """The underlying numpy array (shared, not copied).
 
-        Unlike PyTorch this also works on tensors that require grad; changing the array in
-        place bypasses the in-place checks of autograd.
+        As in PyTorch, a tensor that requires grad raises: writing into its array would silently
+        corrupt gradients. Use ``t.detach().numpy()``.
         """
+        if self.requires_grad:
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
+                               "use tensor.detach().numpy() instead")
         return self.data
 
     def tolist(self) -> Any:
@@ -173,7 +178,11 @@ class Tensor(TensorBase):
         return int(self.data.item())
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        # np.asarray(t): as PyTorch, refused for a tensor that requires grad (see numpy())
+        array = self.numpy()
+        if copy:
+            return np.array(array, dtype=dtype, copy=True)
+        return array if dtype is None else array.astype(dtype, copy=False)
 
     __hash__ = object.__hash__
 
@@ -190,12 +199,9 @@ class Tensor(TensorBase):
 
     # ------------------------------------------------------------------- in-place arithmetic
 
-    def _inplace(self, name: str, ufunc: Callable[..., Any], other: Any) -> Tensor:
+    def _inplace(self, name: str, ufunc: Callable[..., Any], other: Any, function: Any = None) -> Tensor:
         if _grad_state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
-            raise RuntimeError(
-                f"{name}: in-place arithmetic on a tensor that requires grad would not be recorded; "
-                "write x = x op y, or wrap the update in giagrad.no_grad()"
-            )
+            return self._inplace_recorded(name, function, other)
         value = other.data if isinstance(other, Tensor) else other
         try:
             ufunc(self.data, value, out=self.data, casting="same_kind")
@@ -204,20 +210,63 @@ class Tensor(TensorBase):
                 f"{name}: cannot update a tensor of shape {self.shape} in place with shape "
                 f"{np.shape(value)}"
             ) from None
+        except TypeError as error:  # numpy's casting error (a float result into an int tensor)
+            raise RuntimeError(f"{name}: {error}") from None
         self._mark_modified()
         return self
 
+    def _inplace_recorded(self, name: str, function: Any, other: Any) -> Tensor:
+        """``x op= y`` in grad mode: recorded, as PyTorch records it; ``x`` now holds the new node.
+
+        The op runs out of place on the old value and the result is written back into ``x``'s
+        array, so that views of ``x`` see it. Refused, as in PyTorch, on a leaf that requires
+        grad (its ``.grad`` would belong to no value) and, unlike PyTorch, on a tensor that has
+        views or is one (giagrad does not rewrite the graph of the other views).
+        """
+        if self._ctx is None and self.requires_grad:
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place "
+                               "operation; wrap the update in giagrad.no_grad() or write x = x op y")
+        counter = self._version_counter
+        if function is None or (counter is not None and counter.has_views):
+            raise RuntimeError(
+                f"{name}: in-place change of a tensor that requires grad through a view (or of one that has "
+                "views) is not recorded; write x = x op y, or wrap the update in giagrad.no_grad()"
+                if function is not None else
+                f"{name}: in-place change of a tensor that requires grad is not recorded; "
+                "build a new tensor, or wrap the update in giagrad.no_grad()"
+            )
+        old = Tensor._make(self.data, self._ctx)
+        old.requires_grad = self.requires_grad
+        result = Tensor.comm(function, old, old if other is self else other)
+        fn = result._ctx
+        assert fn is not None  # an input requires grad and grad mode is on
+        saved = fn.saved_tensors
+        if type(saved) is tuple:  # what the node saved of the old value must survive the write below
+            fn.saved_tensors = tuple([value.copy() if value is self.data else value for value in saved])
+        if result.data.shape != self.data.shape:
+            raise RuntimeError(f"{name}: output with shape {self.shape} doesn't match the broadcast shape "
+                               f"{result.shape}")
+        try:
+            np.copyto(self.data, result.data, casting="same_kind")
+        except TypeError as error:
+            raise RuntimeError(f"{name}: {error}") from None
+        self._mark_modified()  # before the new node takes over: the old one gets the counter
+        self._ctx = fn
+        fn.output_counter = self._version_counter
+        self.requires_grad = True
+        return self
+
     def __iadd__(self, other: Any) -> Tensor:
-        return self._inplace("__iadd__", np.add, other)
+        return self._inplace("__iadd__", np.add, other, mathops.Add)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._inplace("__isub__", np.subtract, other)
+        return self._inplace("__isub__", np.subtract, other, mathops.Sub)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._inplace("__imul__", np.multiply, other)
+        return self._inplace("__imul__", np.multiply, other, mathops.Mul)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._inplace("__itruediv__", np.true_divide, other)
+        return self._inplace("__itruediv__", np.true_divide, other, mathops.Div)
 
     def copy_(self, source: Any) -> Tensor:
         """Copy ``source`` into this tensor's array (shape kept, dtype converted)."""
@@ -259,7 +308,9 @@ class Tensor(TensorBase):
 
     def __pow__(self, other: Any) -> Tensor:
         if isinstance(other, numbers.Number) and not isinstance(other, bool):
-            return Tensor.comm(mathops.PowScalar, self, exponent=other)
+            # an integer tensor to a float power is float32, as in PyTorch (numpy: float64)
+            base = self.float() if isinstance(other, builtins.float) and not is_floating(self.data.dtype) else self
+            return Tensor.comm(mathops.PowScalar, base, exponent=other)
         return Tensor.comm(mathops.Pow, self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
@@ -322,7 +373,10 @@ class Tensor(TensorBase):
         """Limit values to ``[min, max]``; the gradient is zero where a bound is active."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
-        return Tensor.comm(mathops.Clamp, self, low=min, high=max)
+        source = self
+        if not is_floating(self.data.dtype) and (isinstance(min, builtins.float) or isinstance(max, builtins.float)):
+            source = self.float()  # float bounds make an integer tensor float32, as in PyTorch
+        return Tensor.comm(mathops.Clamp, source, low=min, high=max)
 
     clip = clamp
 
@@ -450,8 +504,10 @@ class Tensor(TensorBase):
         return self._arg_extreme("argmin", np.argmin, dim, keepdim)
 
     def _arg_extreme(self, op: str, arg_function: Any, dim: int | None, keepdim: bool) -> Tensor:
-        if self.data.size == 0:
-            raise ValueError(f"{op}: the tensor of shape {self.shape} is empty")
+        empty = self.data.size == 0
+        if empty and (dim is None or self.ndim == 0 or self.data.shape[_check_dim(op, dim, self.ndim)] == 0):
+            # as PyTorch: only an empty reduced dim has no answer; (0, 3).argmax(1) is empty
+            raise ValueError(f"{op}: the tensor of shape {self.shape} is empty along the reduced dim")
         if dim is None or self.ndim == 0:
             if dim is not None:
                 _check_dim(op, dim, self.ndim)
@@ -524,14 +580,14 @@ class Tensor(TensorBase):
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
         """The same elements in a new shape (one dimension may be -1)."""
-        new_shape = _shape_arg(shape)
+        new_shape = _shape_arg(shape, "reshape")
         if new_shape == self.data.shape:
             return self
         return Tensor.comm(shapeops.Reshape, self, shape=new_shape)
 
     def permute(self, *dims: int | Sequence[int]) -> Tensor:
         """Reorder the dimensions: ``x.permute(2, 0, 1)``."""
-        order = _shape_arg(dims)
+        order = _shape_arg(dims, "permute")
         if sorted(_check_dim("permute", d, self.ndim) for d in order) != list(range(self.ndim)):
             raise ValueError(f"permute: {order} is not a permutation of the {self.ndim} dims of {self.shape}")
         return Tensor.comm(shapeops.Permute, self, axes=tuple(d % self.ndim for d in order))
@@ -575,7 +631,7 @@ class Tensor(TensorBase):
 
         Like PyTorch, the result is a read-only view: no memory is copied.
         """
-        sizes = _shape_arg(sizes)
+        sizes = _shape_arg(sizes, "expand")
         shape = self.data.shape
         added = len(sizes) - len(shape)
         if added < 0:
@@ -595,7 +651,7 @@ class Tensor(TensorBase):
 
     def broadcast_to(self, *shape: int | Sequence[int]) -> Tensor:
         """Broadcast to ``shape`` with numpy/PyTorch broadcasting rules (a read-only view)."""
-        target = _shape_arg(shape)
+        target = _shape_arg(shape, "broadcast_to")
         try:
             broadcast = np.broadcast_shapes(self.data.shape, target)
         except ValueError:
@@ -612,18 +668,26 @@ class Tensor(TensorBase):
         """Index like numpy/PyTorch: ints, slices (negative steps too), None, ``...``, bool masks and
         integer arrays or tensors. Elements picked several times accumulate their gradients."""
         normalized, repeats = _normalize_index(index)
-        return Tensor.comm(shapeops.Getitem, self, index=normalized, accumulate=repeats)
+        basic, advanced = _split_integers_from_arrays(normalized)
+        if advanced is None:
+            return Tensor.comm(shapeops.Getitem, self, index=normalized, accumulate=repeats)
+        return Tensor.comm(shapeops.Getitem, self, index=basic, accumulate=repeats, then=advanced)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         """Assign in place (not recorded): allowed on tensors that need no graph or under ``no_grad``."""
         normalized, _ = _normalize_index(index)
+        basic, advanced = _split_integers_from_arrays(normalized)
         if _grad_state.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
             raise RuntimeError(
                 "setitem: assigning into a tensor that requires grad would not be recorded; "
                 "build a new tensor (where, cat) or wrap the update in giagrad.no_grad()"
             )
         try:
-            self.data[normalized] = value.data if isinstance(value, Tensor) else value
+            source = value.data if isinstance(value, Tensor) else value
+            if advanced is None:
+                self.data[normalized] = source
+            else:
+                self.data[basic][advanced] = source  # the basic part is a view: writes reach self
         except (ValueError, IndexError) as error:
             raise type(error)(f"setitem: {error} (tensor shape {self.shape})") from None
         self._mark_modified()
@@ -676,7 +740,7 @@ class Tensor(TensorBase):
 
     def flip(self, *dims: int | Sequence[int]) -> Tensor:
         """Reverse the order of elements along ``dims``."""
-        axes = _check_dims("flip", _shape_arg(dims), self.ndim)
+        axes = _check_dims("flip", _shape_arg(dims, "flip"), self.ndim)
         if not axes:
             return self
         return Tensor.comm(shapeops.Flip, self, axes=axes)
@@ -686,7 +750,7 @@ class Tensor(TensorBase):
 
         ``sizes`` may have more entries than the tensor has dims; new leading dims are added.
         """
-        reps = _shape_arg(sizes)
+        reps = _shape_arg(sizes, "repeat")
         if len(reps) < self.ndim or any(r < 0 for r in reps):
             raise ValueError(f"repeat: needs at least {self.ndim} non-negative sizes for shape {self.shape}, "
                              f"got {reps}")
@@ -764,7 +828,7 @@ class Tensor(TensorBase):
 
     def _new(self, maker: Any, size: tuple[Any, ...], dtype: Any, requires_grad: bool, *fill: Any) -> Tensor:
         dtype = self.data.dtype if dtype is None else _device.resolve_dtype("new_tensor", dtype)
-        return Tensor(maker(_shape_arg(size), *fill, dtype=dtype), requires_grad=requires_grad)
+        return Tensor(maker(_shape_arg(size, f"new_{maker.__name__}"), *fill, dtype=dtype), requires_grad=requires_grad)
 
     def new_zeros(self, *size: int | Sequence[int], dtype: Any = None, device: Any = None,
                   requires_grad: bool = False) -> Tensor:
@@ -1075,6 +1139,44 @@ def _normalize_index(index: Any) -> tuple[tuple[Any, ...], bool]:
             raise IndexError(f"getitem: unsupported index of type {type(item).__name__}")
         normalized.append(item)
     return tuple(normalized), repeats
+
+
+def _split_integers_from_arrays(index: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+    """Split an index that mixes integers with index arrays into a basic part and an advanced part.
+
+    numpy counts an integer beside index arrays as one more advanced index, so in
+    ``x[1, :, [0, 2]]`` on shape (3, 4, 5) the two are "separated by a slice" and the result
+    dims go first: (2, 4). PyTorch applies integers first (they select, as basic indexing) and
+    only then the arrays: (4, 2). Indexing with the basic part, then the advanced part, gives
+    PyTorch's result. ``(index, None)`` when there is nothing to split.
+    """
+    has_integer = has_array = False
+    for item in index:
+        if isinstance(item, np.ndarray):
+            has_array = True
+        elif isinstance(item, (int, np.integer)):
+            has_integer = True
+    if not (has_integer and has_array):
+        return index, None
+    basic: list[Any] = []
+    advanced: list[Any] = []
+    for item in index:
+        if isinstance(item, np.ndarray):
+            width = item.ndim if item.dtype == np.bool_ else 1  # a mask covers as many dims as it has
+            basic.extend([slice(None)] * width)
+            advanced.append(item)
+        elif item is None:
+            basic.append(None)
+            advanced.append(slice(None))  # the new dim exists after the basic part
+        elif item is Ellipsis:
+            basic.append(Ellipsis)
+            advanced.append(Ellipsis)
+        elif isinstance(item, slice):
+            basic.append(item)
+            advanced.append(slice(None))
+        else:  # an integer: its dim is gone after the basic part
+            basic.append(item)
+    return tuple(basic), tuple(advanced)
 
 
 use_tensor_class(Tensor)

@@ -14,7 +14,6 @@ Each ``register_*`` returns a :class:`RemovableHandle`; ``handle.remove()`` unre
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -22,50 +21,11 @@ from typing import Any
 import numpy as np
 
 from giagrad import shapeops
+from giagrad.hooks import RemovableHandle, register
 from giagrad.tensor import Tensor
 
-__all__ = ["RemovableHandle", "BackwardHookRecorder"]
-
-_next_id = itertools.count()
-
-
-class RemovableHandle:
-    """What a ``register_*_hook`` returns: ``remove()`` unregisters the hook (also as a ``with`` block).
-
-    Examples
-    --------
-    >>> layer = nn.Linear(4, 2)
-    >>> handle = layer.register_forward_hook(lambda module, args, output: print(output.shape))
-    >>> _ = layer(giagrad.randn(3, 4))
-    (3, 2)
-    >>> handle.remove()
-    >>> _ = layer(giagrad.randn(3, 4))   # the hook is gone: nothing printed
-    """
-
-    def __init__(self, registry: OrderedDict[int, Any]) -> None:
-        self.id = next(_next_id)
-        self._registry = registry
-
-    def remove(self) -> None:
-        self._registry.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.remove()
-
-
-def register(registry: OrderedDict[int, Any], entry: Any, prepend: bool) -> RemovableHandle:
-    """Add ``entry`` to ``registry`` (first when ``prepend``) and return its handle."""
-    if not callable(entry if not isinstance(entry, tuple) else entry[0]):
-        raise TypeError(f"register hook: expected a callable, got {type(entry).__name__}")
-    handle = RemovableHandle(registry)
-    registry[handle.id] = entry
-    if prepend:
-        registry.move_to_end(handle.id, last=False)
-    return handle
-
+# RemovableHandle and register live in giagrad.hooks (Tensor.register_hook, below nn, uses them too).
+__all__ = ["RemovableHandle", "BackwardHookRecorder", "register"]
 
 def run_forward_pre_hooks(module: Any, hooks: OrderedDict[int, Any], args: tuple[Any, ...],
                           kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
