@@ -917,7 +917,7 @@ class Tensor(TensorBase):
         Raises RuntimeError when the tensor's strides do not allow the new shape; call
         ``reshape`` (which copies then) or ``contiguous().view(...)`` instead.
         """
-        target = _shape_arg(shape)
+        target = _shape_arg(shape, "view")
         try:
             np.ndarray.view(self.data).shape = target  # numpy refuses exactly when a copy is needed
         except AttributeError:
