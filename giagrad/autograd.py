@@ -29,6 +29,9 @@ only this module. Speed tricks live here once each, with a comment saying why.
 from __future__ import annotations
 
 import copy
+import itertools
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,12 +39,19 @@ import numpy as np
 from giagrad.dtypes import as_array, is_floating, operand_array
 from giagrad.grad_mode import _state as _grad_state
 
-__all__ = ["Function", "TensorBase", "is_tensor", "use_tensor_class"]
+__all__ = ["Function", "HookHandle", "TensorBase", "is_tensor", "use_tensor_class"]
 
 # A clock that ticks at every in-place change of a tensor. A node remembers the tick at which it was
 # recorded; backward compares it with the tick at which each parent last changed in place. When
 # nothing changed in place since (the usual case), one integer comparison replaces a check per parent.
 _inplace_clock = 0
+
+# Post-accumulate-grad hooks: id(leaf) -> {handle id: hook}. A registry beside the tensors, not a
+# slot on them: op results (the hot path) pay nothing, backward pays one test of this dict being
+# empty, and a deep copy of a model does not carry the hooks of the original (as in PyTorch).
+# An entry goes when its tensor dies (weakref.finalize), so a reused id never finds stale hooks.
+_post_accumulate_grad_hooks: dict[int, dict[int, Callable[[Any], None]]] = {}
+_hook_ids = itertools.count()
 
 
 class Function:
@@ -232,10 +242,16 @@ class TensorBase:
                                  f"{self.data.shape}")
         if self._ctx is None:
             _accumulate_grad(self, seed)
+            if _post_accumulate_grad_hooks:
+                _run_post_accumulate_grad_hooks([self], {id(self)})
             return
         # The gradient of each non-leaf tensor, summed over its uses, until its node runs.
         grads: dict[int, np.ndarray] = {id(self): seed}
-        for node in reversed(_topological_order(self)):
+        order = _topological_order(self)
+        # Hooked leaves, keyed by the node after which their gradient is final (None: no hooks).
+        hooked = _hooked_leaves_by_last_node(order) if _post_accumulate_grad_hooks else None
+        reached: set[int] = set()  # the hooked leaves that got a gradient in this backward
+        for node in reversed(order):
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
@@ -261,12 +277,18 @@ class TensorBase:
                     parent_grad = _conform_grad(fn, parent, parent_grad)
                 if parent._ctx is None:
                     _accumulate_grad(parent, parent_grad)
+                    if hooked is not None:
+                        reached.add(id(parent))
                 else:
                     previous = grads.get(id(parent))
                     # out of place: one array may have been handed to several parents
                     grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
             if not retain_graph:
                 fn.saved_tensors = None
+            if hooked is not None and id(node) in hooked:
+                _run_post_accumulate_grad_hooks(hooked.pop(id(node)), reached)
+        if hooked:  # leaves whose last node got no gradient: final now
+            _run_post_accumulate_grad_hooks([leaf for leaves in hooked.values() for leaf in leaves], reached)
 
     # ----------------------------------------------------------------- leaves and graph edges
 
@@ -288,11 +310,106 @@ class TensorBase:
             self._retains_grad = True
         return self
 
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Any], None]) -> HookHandle:
+        """Call ``hook(tensor)`` in every backward, once this leaf's ``.grad`` holds its gradient.
+
+        The hook runs once per backward that reaches this leaf, after the gradients of all its
+        uses in the graph have been added into ``.grad`` (so it sees the accumulated value and may
+        change it in place), and before backward returns. Its return value is ignored. As in
+        PyTorch, only leaves that require grad take such a hook.
+
+        Parameters
+        ----------
+        hook : callable
+            Called as ``hook(tensor)``.
+
+        Returns
+        -------
+        HookHandle
+            ``handle.remove()`` unregisters the hook.
+
+        Examples
+        --------
+        >>> w = giagrad.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = w.register_post_accumulate_grad_hook(lambda t: print(t.grad))
+        >>> (w * w).sum().backward()
+        [2. 4.]
+        >>> handle.remove()
+        """
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook: expected a callable, got {type(hook).__name__}")
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
+                               "doesn't require gradient")
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
+                               f"registered on non-leaf tensors (this one comes from {self._ctx!r})")
+        hooks = _post_accumulate_grad_hooks.get(id(self))
+        if hooks is None:
+            hooks = _post_accumulate_grad_hooks[id(self)] = {}
+            weakref.finalize(self, _forget_hooks, id(self), hooks)
+        handle = HookHandle(id(self), hooks)
+        hooks[handle.id] = hook
+        return handle
+
     def _mark_modified(self) -> None:
         """Record that ``data`` changed in place (in-place ops and optimizers call this)."""
         global _inplace_clock
         _inplace_clock += 1
         self._modified_at = _inplace_clock
+
+
+class HookHandle:
+    """What ``register_post_accumulate_grad_hook`` returns: ``remove()`` unregisters the hook.
+
+    Also a context manager that removes the hook on exit.
+    """
+
+    __slots__ = ("_key", "_hooks", "id")
+
+    def __init__(self, key: int, hooks: dict[int, Callable[[Any], None]]) -> None:
+        self._key = key
+        self._hooks = hooks
+        self.id = next(_hook_ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+        if not self._hooks:  # the last one: let backward skip the hook bookkeeping again
+            _forget_hooks(self._key, self._hooks)
+
+    def __enter__(self) -> HookHandle:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
+
+
+def _forget_hooks(key: int, hooks: dict[int, Callable[[Any], None]]) -> None:
+    # The tensor died (its id may be reused) or lost its last hook: its entry goes, unless it is
+    # already another one.
+    if _post_accumulate_grad_hooks.get(key) is hooks:
+        del _post_accumulate_grad_hooks[key]
+
+
+def _hooked_leaves_by_last_node(order: list[TensorBase]) -> dict[int, list[TensorBase]]:
+    """For the leaves of this graph that have post-accumulate hooks: id(node) -> the leaves whose
+    last use, in backward's walk, is that node (their gradient is final once it has run)."""
+    last: dict[int, tuple[TensorBase, TensorBase]] = {}
+    for node in reversed(order):
+        for parent in node._ctx.parents:  # type: ignore[union-attr]  # nodes in the order are never leaves
+            if parent._ctx is None and id(parent) in _post_accumulate_grad_hooks:
+                last[id(parent)] = (parent, node)
+    by_node: dict[int, list[TensorBase]] = {}
+    for leaf, node in last.values():
+        by_node.setdefault(id(node), []).append(leaf)
+    return by_node
+
+
+def _run_post_accumulate_grad_hooks(leaves: list[TensorBase], reached: set[int]) -> None:
+    for leaf in leaves:
+        if id(leaf) in reached:
+            for hook in list(_post_accumulate_grad_hooks.get(id(leaf), {}).values()):
+                hook(leaf)
 
 
 # The class of op results: giagrad.Tensor. tensor.py defines it over TensorBase and registers it
