@@ -97,14 +97,14 @@ def giagrad_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> d
         sampler = DistributedSampler(range(usable), seed=0)
         loader = DataLoader(dataset, batch_size=batch // world, sampler=sampler)
         reduce_seconds = [0.0]
-        reduce = model.reduce_gradients
+        reduce_bucket = model._reduce_bucket  # called by backward for each complete bucket
 
-        def timed_reduce(reduce: Any = reduce) -> None:
+        def timed_reduce_bucket(bucket: Any, reduce_bucket: Any = reduce_bucket) -> None:
             start = time.perf_counter()
-            reduce()
+            reduce_bucket(bucket)
             reduce_seconds[0] += time.perf_counter() - start
 
-        model.reduce_gradients = timed_reduce
+        object.__setattr__(model, "_reduce_bucket", timed_reduce_bucket)
 
         def epoch() -> None:
             sampler.set_epoch(sampler.epoch + 1)
