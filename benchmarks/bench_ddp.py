@@ -97,14 +97,17 @@ def giagrad_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> d
         sampler = DistributedSampler(range(usable), seed=0)
         loader = DataLoader(dataset, batch_size=batch // world, sampler=sampler)
         reduce_seconds = [0.0]
-        reduce_bucket = model._reduce_bucket  # called by backward for each complete bucket
 
-        def timed_reduce_bucket(bucket: Any, reduce_bucket: Any = reduce_bucket) -> None:
-            start = time.perf_counter()
-            reduce_bucket(bucket)
-            reduce_seconds[0] += time.perf_counter() - start
+        def timed(method: Any) -> Any:
+            def run(*args: Any) -> None:
+                start = time.perf_counter()
+                method(*args)
+                reduce_seconds[0] += time.perf_counter() - start
+            return run
 
-        object.__setattr__(model, "_reduce_bucket", timed_reduce_bucket)
+        # backward starts each complete bucket's all-reduce, then waits for them all
+        for name in ("_start_bucket", "_finish_buckets"):
+            object.__setattr__(model, name, timed(getattr(model, name)))
 
         def epoch() -> None:
             sampler.set_epoch(sampler.epoch + 1)

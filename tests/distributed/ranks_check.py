@@ -139,7 +139,8 @@ def check_backward_averages(rank: int, world: int) -> None:
         else:
             ddp.zero_grad()
             reference.zero_grad()
-        loss_fn(ddp(giagrad.tensor(x[share])), giagrad.tensor(y[share])).backward()
+        loss = loss_fn(ddp(giagrad.tensor(x[share])), giagrad.tensor(y[share]))
+        loss.backward(retain_graph=True)
         loss_fn(reference(giagrad.tensor(x)), giagrad.tensor(y)).backward()
         averaged = flat_gradients(ddp)
         same_on_every_rank(averaged, f"gradients right after backward (flat buffer: {flat_buffer})")
@@ -152,6 +153,13 @@ def check_backward_averages(rank: int, world: int) -> None:
                                                          f"{float(one_norm)}")
         difference = np.abs(flat_gradients(ddp) - flat_gradients(reference)).max()
         check(difference < 1e-6, f"clipped gradients differ from one process's by {difference}")
+        if not flat_buffer:
+            try:  # a second backward through the averaged forward would add local gradients
+                loss.backward()
+            except RuntimeError as error:
+                check("once per forward" in str(error), f"unexpected error: {error}")
+            else:
+                check(False, "a second backward through one forward was not refused")
         if flat_buffer:
             optimizer.step()
             one_optimizer.step()

@@ -1,8 +1,8 @@
 """``DistributedDataParallel``: one model replica per process, gradients averaged across processes.
 
 Each process (rank) trains the same model on its own share of every batch. At construction
-rank 0's parameters and buffers are copied to every rank; before each optimizer step the
-gradients are averaged across ranks, so every rank takes the same step and the replicas stay
+rank 0's parameters and buffers are copied to every rank; in each backward the gradients are
+averaged across ranks, so every rank takes the same step and the replicas stay
 identical, bit for bit. With a global batch of B samples split into N shares of B/N, the
 average of the N shares' mean-loss gradients is the gradient of the mean loss over the whole
 batch: training follows the single-process run with batch B (up to float32 rounding).
@@ -25,10 +25,15 @@ A parameter that gets no gradient in a backward (a branch the forward did not ta
 bucket, and the buckets after it, waiting: they are averaged at the next ``optimizer.step()``
 (an optimizer step pre-hook, see ``giagrad.optim.optimizer.register_optimizer_step_pre_hook``)
 or :meth:`DistributedDataParallel.reduce_gradients`, with the missing gradients counted as zeros.
-Nothing hangs, but until then those gradients are this rank's own: a model whose parameters may
-go unused calls ``reduce_gradients()`` right after ``backward`` before reading them (as
-``Trainer`` does). A one-time warning says when the step had to do it. (PyTorch asks for
-``find_unused_parameters=True`` in this case.)
+(The next forward does it too, before anything else.) Nothing hangs, but until then those
+gradients are not averaged (and some may be in the middle of it): a model whose parameters may
+go unused calls ``reduce_gradients()`` right after ``backward``, before reading or changing
+them (as ``Trainer`` does). A one-time warning says when the step had to do it. PyTorch asks
+for ``find_unused_parameters=True`` in this case; here nothing is to be set.
+
+One backward per forward is averaged: a second backward through the same forward's graph
+(``retain_graph=True``) raises a RuntimeError, as PyTorch's DDP does; run the forward again.
+(A backward through ``ddp.module(x)``, bypassing the wrapper, after an averaged one raises too.)
 
 Buckets
 -------
@@ -39,10 +44,10 @@ When the gradients of a bucket already lie end to end in one array (an optimizer
 see ``giagrad.optim.Optimizer``), the reduction runs on that memory directly; otherwise they are
 copied into the bucket's flat buffer and back.
 
-Each all-reduce blocks until done. A non-blocking one, started when its bucket is complete and
-waited for at the end of backward, would overlap communication with the rest of backward; with
-MPI progressing only inside MPI calls and two processes per two cores it did not pay (see
-``benchmarks/bench_ddp.py``, which reports the share of an epoch the averaging takes).
+Each bucket's all-reduce is non-blocking: started as soon as the bucket is complete, waited for
+when the last gradient of the backward is in, so the ranks wait for each other once per
+backward rather than once per bucket (with several buckets, blocking ones made the 2-rank epoch
+of ``benchmarks/bench_ddp.py`` up to twice as slow). The rest of backward runs meanwhile.
 """
 
 from __future__ import annotations
@@ -97,6 +102,12 @@ class _GradientReady:
         ddp = self.wrapper()
         if ddp is not None:
             ddp._gradient_ready(self.bucket_index)
+
+
+def _second_backward_error() -> RuntimeError:
+    return RuntimeError("DistributedDataParallel: a parameter got a gradient again after its average for this "
+                        "forward pass (a second backward through the same graph?); the gradients are averaged "
+                        "once per forward: run the forward again, or do the earlier backwards under no_sync()")
 
 
 def _remove_all(handles: list[Any]) -> None:
@@ -203,7 +214,13 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_bucket_lengths", [len(bucket.params) for bucket in self._buckets])
         object.__setattr__(self, "_missing", list(self._bucket_lengths))
         self._next_bucket = 0
+        # (Work, bucket, the array reduced, the gradients it is a view of or []) of each
+        # all-reduce started and not yet waited for.
+        object.__setattr__(self, "_in_flight", [])
         self._warned_unused = False
+        # Set when a backward averaged every bucket, until the next forward: a gradient arriving
+        # then comes from a second backward through the same forward pass.
+        self._averaged_in_backward = False
         buffers = self._buffers_to_sync()
         self._has_buffers = bool(buffers)  # spares the forward a walk over the modules when False
         if self.world_size > 1:
@@ -272,6 +289,7 @@ class DistributedDataParallel(Module):
             # An earlier backward left buckets waiting (a parameter got no gradient): average them
             # now, before any other message, in the order the other ranks sent theirs.
             self.reduce_gradients()
+        self._averaged_in_backward = False
         if self.world_size > 1 and self.training and self.broadcast_buffers and self._has_buffers:
             self._broadcast_from_rank_zero(self._buffers_to_sync())
         if is_grad_enabled() and self.require_backward_grad_sync and not self._gradients_pending:
@@ -320,32 +338,35 @@ class DistributedDataParallel(Module):
             return
         buckets = self._buckets
         for index in range(self._next_bucket, len(buckets)):
-            self._reduce_bucket(buckets[index])
+            self._start_bucket(buckets[index])
         self._next_bucket = len(buckets)
+        self._finish_buckets()
 
     def _gradient_ready(self, bucket_index: int) -> None:
         """A parameter of that bucket has its gradient for this backward: reduce what is complete."""
-        if not self._gradients_pending:
-            return  # under no_sync, or not after a forward of this wrapper: local gradients
         missing = self._missing
+        if not self._gradients_pending:
+            if self._averaged_in_backward:
+                raise _second_backward_error()
+            return  # the forward ran under no_sync: local gradients
         missing[bucket_index] -= 1
         if missing[bucket_index] < 0:
-            raise RuntimeError("DistributedDataParallel: a parameter got a second gradient after one forward pass "
-                               "(a second backward through the same graph?); the gradients are averaged once per "
-                               "forward: run the forward again, or do the earlier backwards under no_sync()")
+            raise _second_backward_error()
         if missing[bucket_index] or bucket_index != self._next_bucket:
             return
         buckets = self._buckets
         index = bucket_index
         while index < len(buckets) and missing[index] == 0:
-            self._reduce_bucket(buckets[index])
+            self._start_bucket(buckets[index])
             index += 1
         self._next_bucket = index
-        if index == len(buckets):
+        if index == len(buckets):  # the last gradient of this backward: wait for every bucket
             self._gradients_pending = False
+            self._averaged_in_backward = True
+            self._finish_buckets()
 
-    def _reduce_bucket(self, bucket: _GradientBucket) -> None:
-        """Average one bucket's gradients across ranks, in place (a missing gradient counts as zeros)."""
+    def _start_bucket(self, bucket: _GradientBucket) -> None:
+        """Start averaging one bucket's gradients across ranks (a missing gradient counts as zeros)."""
         grads = []
         for p in bucket.params:
             grad = p.grad
@@ -353,18 +374,29 @@ class DistributedDataParallel(Module):
                 grad = p.grad = np.zeros_like(p.data)
             grads.append(grad)
         view = bucket.gradients_in_place(grads)
-        if view is not None:
-            dist.all_reduce(view, dist.ReduceOp.AVG)
-            return
-        flat, start = bucket.flat, 0
-        for grad, size in zip(grads, bucket.sizes, strict=True):
-            flat[start:start + size] = grad.reshape(-1)
-            start += size
-        dist.all_reduce(flat, dist.ReduceOp.AVG)
-        start = 0
-        for grad, size in zip(grads, bucket.sizes, strict=True):
-            np.copyto(grad, flat[start:start + size].reshape(grad.shape))
-            start += size
+        if view is None:
+            view, start = bucket.flat, 0
+            for grad, size in zip(grads, bucket.sizes, strict=True):
+                view[start:start + size] = grad.reshape(-1)
+                start += size
+            grads = []  # none of them holds the result
+        self._in_flight.append((dist.all_reduce(view, dist.ReduceOp.AVG, async_op=True), bucket, view, grads))
+
+    def _finish_buckets(self) -> None:
+        """Wait for the buckets under way; copy each average to the gradients that do not hold it.
+
+        Those are the gradients copied into the bucket's buffer, and any ``.grad`` replaced since
+        the bucket started (an optimizer created after backward moves them into its own buffer).
+        """
+        for work, bucket, result, reduced_in_place in self._in_flight:
+            work.wait()
+            start = 0
+            for index, (p, size) in enumerate(zip(bucket.params, bucket.sizes, strict=True)):
+                grad = p.grad
+                if grad is not None and not (reduced_in_place and grad is reduced_in_place[index]):
+                    np.copyto(grad, result[start:start + size].reshape(grad.shape))
+                start += size
+        self._in_flight.clear()
 
     def _reduce_before_step(self, optimizer: Any) -> None:
         if not self._gradients_pending:
