@@ -50,6 +50,11 @@ def check_collectives(rank: int, world: int) -> None:
     t = giagrad.tensor(np.arange(6.0).reshape(2, 3) * (rank + 1))
     dist.all_reduce(t, op=dist.ReduceOp.AVG)
     check(np.allclose(t.data, np.arange(6.0).reshape(2, 3) * (world + 1) / 2), f"all_reduce AVG gave {t.data}")
+    pending = [np.full(3, rank + 1.0, dtype=np.float32), np.full(2, 10.0 * rank)]
+    works = [dist.all_reduce(array, op=dist.ReduceOp.AVG, async_op=True) for array in pending]
+    check(all(work.wait() for work in works), "Work.wait() should return True")
+    check(np.all(pending[0] == (world + 1) / 2) and np.all(pending[1] == 10.0 * (world - 1) / 2),
+          f"two all_reduce(async_op=True) under way at once gave {pending}")
     column = np.tile(np.arange(3, dtype=np.float64) + rank, (4, 1))[:, 1]  # not contiguous
     dist.all_reduce(column, op=dist.ReduceOp.MAX)
     check(np.all(column == 1 + world - 1), f"all_reduce MAX of a strided array gave {column}")
