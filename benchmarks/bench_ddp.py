@@ -97,14 +97,17 @@ def giagrad_worker(batch_sizes: list[int], limit: int | None, repeats: int) -> d
         sampler = DistributedSampler(range(usable), seed=0)
         loader = DataLoader(dataset, batch_size=batch // world, sampler=sampler)
         reduce_seconds = [0.0]
-        reduce = model.reduce_gradients
 
-        def timed_reduce(reduce: Any = reduce) -> None:
-            start = time.perf_counter()
-            reduce()
-            reduce_seconds[0] += time.perf_counter() - start
+        def timed(method: Any) -> Any:
+            def run(*args: Any) -> None:
+                start = time.perf_counter()
+                method(*args)
+                reduce_seconds[0] += time.perf_counter() - start
+            return run
 
-        model.reduce_gradients = timed_reduce
+        # backward starts each complete bucket's all-reduce, then waits for them all
+        for name in ("_start_bucket", "_finish_buckets"):
+            object.__setattr__(model, name, timed(getattr(model, name)))
 
         def epoch() -> None:
             sampler.set_epoch(sampler.epoch + 1)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import numbers
 import traceback
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +70,12 @@ class VersionCounter:
         self.modified_at = 0  # the clock's tick at the last in-place change
         self.version = 0  # how many in-place changes (PyTorch's ``Tensor._version``)
         self.has_views = False  # whether a view op shares this storage (detach does not count)
+
+# Post-accumulate-grad hooks: id(leaf) -> {handle id: hook}. A registry beside the tensors, not a
+# slot on them: op results (the hot path) pay nothing, backward pays one test of this dict being
+# empty, and a deep copy of a model does not carry the hooks of the original (as in PyTorch).
+# An entry goes when its tensor dies (weakref.finalize), so a reused id never finds stale hooks.
+_post_accumulate_grad_hooks: dict[int, dict[int, Callable[[Any], None]]] = {}
 
 
 class Function:
@@ -287,13 +294,19 @@ class TensorBase:
                                  f"{self.data.shape}")
         if self._ctx is None:
             _accumulate_grad(self, _run_hooks(self, seed) if self._hooks else seed)
+            if _post_accumulate_grad_hooks:
+                _run_post_accumulate_grad_hooks([self], {id(self)})
             return
         anomaly = _anomaly_enabled
         # The gradient of each non-leaf tensor, summed over its uses, until its node runs.
         grads: dict[int, np.ndarray] = {id(self): seed}
         # Leaves with hooks: their gradient is summed first, so that each hook runs once (as PyTorch).
         hooked_leaves: dict[int, tuple[TensorBase, np.ndarray]] = {}
-        for node in reversed(_topological_order(self)):
+        order = _topological_order(self)
+        # Leaves with post-accumulate hooks, keyed by the node after which their gradient is final.
+        hooked = _hooked_leaves_by_last_node(order) if _post_accumulate_grad_hooks else None
+        reached: set[int] = set()  # the leaves with post-accumulate hooks that got a gradient
+        for node in reversed(order):
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
@@ -327,14 +340,20 @@ class TensorBase:
                         hooked_leaves[id(parent)] = (parent, parent_grad if held is None else held[1] + parent_grad)
                     else:
                         _accumulate_grad(parent, parent_grad)
+                    if hooked is not None:
+                        reached.add(id(parent))
                 else:
                     previous = grads.get(id(parent))
                     # out of place: one array may have been handed to several parents
                     grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
             if not retain_graph:
                 fn.saved_tensors = None
+            if hooked is not None and id(node) in hooked:
+                _run_post_accumulate_grad_hooks(hooked.pop(id(node)), reached)
         for leaf, leaf_grad in hooked_leaves.values():
             _accumulate_grad(leaf, _run_hooks(leaf, leaf_grad))
+        if hooked:  # leaves whose last node got no gradient, or whose gradient waited for hooks
+            _run_post_accumulate_grad_hooks([leaf for leaves in hooked.values() for leaf in leaves], reached)
 
     # ----------------------------------------------------------------- leaves and graph edges
 
@@ -378,6 +397,48 @@ class TensorBase:
         if self._ctx is not None:
             self._retains_grad = True
         return self
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Any], None]) -> RemovableHandle:
+        """Call ``hook(tensor)`` in every backward, once this leaf's ``.grad`` holds its gradient.
+
+        The hook runs once per backward that reaches this leaf, after the gradients of all its
+        uses in the graph have been added into ``.grad`` (so it sees the accumulated value and may
+        change it in place), and before backward returns. Its return value is ignored. As in
+        PyTorch, only leaves that require grad take such a hook.
+
+        Parameters
+        ----------
+        hook : callable
+            Called as ``hook(tensor)``.
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+
+        Examples
+        --------
+        >>> w = giagrad.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = w.register_post_accumulate_grad_hook(lambda t: print(t.grad))
+        >>> (w * w).sum().backward()
+        [2. 4.]
+        >>> handle.remove()
+        """
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook: expected a callable, got {type(hook).__name__}")
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
+                               "doesn't require gradient")
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
+                               f"registered on non-leaf tensors (this one comes from {self._ctx!r})")
+        hooks = _post_accumulate_grad_hooks.get(id(self))
+        if hooks is None:
+            hooks = _post_accumulate_grad_hooks[id(self)] = {}
+            weakref.finalize(self, _forget_hooks, id(self), hooks)
+        handle = RemovableHandle(hooks, on_empty=lambda: _forget_hooks(id(self), hooks))
+        hooks[handle.id] = hook
+        return handle
 
     def _mark_modified(self) -> None:
         """Record that ``data`` changed in place (in-place ops and optimizers call this).
@@ -475,6 +536,35 @@ def _run_hooks(tensor: TensorBase, grad: np.ndarray) -> np.ndarray:
                                    f"tensor of shape {grad.shape}")
             grad = replaced.astype(grad.dtype, copy=False)
     return grad
+
+
+def _forget_hooks(key: int, hooks: dict[int, Callable[[Any], None]]) -> None:
+    # The tensor died (its id may be reused) or lost its last hook: its entry goes, unless it is
+    # already another one.
+    if _post_accumulate_grad_hooks.get(key) is hooks:
+        del _post_accumulate_grad_hooks[key]
+
+
+def _hooked_leaves_by_last_node(order: list[TensorBase]) -> dict[int | None, list[TensorBase]]:
+    """For the leaves of this graph that have post-accumulate hooks: id(node) -> the leaves whose
+    last use, in backward's walk, is that node (their gradient is final once it has run); None ->
+    the leaves with gradient hooks too, whose gradient is accumulated only at the end of backward."""
+    last: dict[int, tuple[TensorBase, TensorBase]] = {}
+    for node in reversed(order):
+        for parent in node._ctx.parents:  # type: ignore[union-attr]  # nodes in the order are never leaves
+            if parent._ctx is None and id(parent) in _post_accumulate_grad_hooks:
+                last[id(parent)] = (parent, node)
+    by_node: dict[int | None, list[TensorBase]] = {}
+    for leaf, node in last.values():
+        by_node.setdefault(None if leaf._hooks else id(node), []).append(leaf)
+    return by_node
+
+
+def _run_post_accumulate_grad_hooks(leaves: list[TensorBase], reached: set[int]) -> None:
+    for leaf in leaves:
+        if id(leaf) in reached:
+            for hook in list(_post_accumulate_grad_hooks.get(id(leaf), {}).values()):
+                hook(leaf)
 
 
 # The class of op results: giagrad.Tensor. tensor.py defines it over TensorBase and registers it

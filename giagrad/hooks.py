@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["RemovableHandle", "register"]
@@ -28,12 +29,15 @@ class RemovableHandle:
     >>> _ = layer(giagrad.randn(3, 4))   # the hook is gone: nothing printed
     """
 
-    def __init__(self, registry: OrderedDict[int, Any]) -> None:
+    def __init__(self, registry: dict[int, Any], on_empty: Callable[[], None] | None = None) -> None:
         self.id = next(_next_id)
         self._registry = registry
+        self._on_empty = on_empty  # called when removing this hook leaves the registry empty
 
     def remove(self) -> None:
         self._registry.pop(self.id, None)
+        if self._on_empty is not None and not self._registry:
+            self._on_empty()
 
     def __enter__(self) -> RemovableHandle:
         return self

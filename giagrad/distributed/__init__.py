@@ -26,7 +26,7 @@ Examples
     dist.all_reduce(x, op=dist.ReduceOp.SUM)   # in place: [3. 3. 3.] on both ranks
 """
 
-from giagrad.distributed.collectives import ReduceOp, all_gather, all_reduce, barrier, broadcast
+from giagrad.distributed.collectives import ReduceOp, Work, all_gather, all_reduce, barrier, broadcast
 from giagrad.distributed.launch import find_mpiexec, mpiexec_command
 from giagrad.distributed.process_group import (
     INSTALL_COMMAND,
@@ -41,6 +41,6 @@ from giagrad.distributed.process_group import (
 
 __all__ = [
     "init_process_group", "destroy_process_group", "is_available", "is_initialized", "get_rank",
-    "get_world_size", "ReduceOp", "all_reduce", "broadcast", "all_gather", "barrier",
+    "get_world_size", "ReduceOp", "Work", "all_reduce", "broadcast", "all_gather", "barrier",
     "launched_by_mpiexec", "INSTALL_COMMAND", "find_mpiexec", "mpiexec_command",
 ]

@@ -27,7 +27,7 @@ import numpy as np
 from giagrad.distributed.process_group import _default_group
 from giagrad.tensor import Tensor
 
-__all__ = ["ReduceOp", "all_reduce", "broadcast", "all_gather", "barrier"]
+__all__ = ["ReduceOp", "Work", "all_reduce", "broadcast", "all_gather", "barrier"]
 
 # The dtypes MPI reduces natively; float16 and bool have no portable MPI reduction.
 _SUPPORTED_DTYPES = frozenset(np.dtype(name) for name in (
@@ -67,6 +67,27 @@ def _wait(request: Any) -> None:
         pause = min(2 * pause, _LONGEST_SLEEP_SECONDS)
 
 
+class Work:
+    """A collective under way, as returned with ``async_op=True``: ``wait()`` completes it.
+
+    Until ``wait()`` returns, the array is MPI's: neither read nor change it. As PyTorch's
+    ``Work``; ``wait`` returns True.
+    """
+
+    __slots__ = ("_request", "_finish")
+
+    def __init__(self, request: Any, finish: Any) -> None:
+        self._request = request
+        self._finish = finish
+
+    def wait(self) -> bool:
+        if self._request is not None:
+            _wait(self._request)
+            self._request = None
+            self._finish()
+        return True
+
+
 def _array_of(tensor: Any, caller: str) -> np.ndarray:
     """The numpy array behind ``tensor`` (a Tensor or an ndarray), checked for in-place use."""
     array = tensor.data if isinstance(tensor, Tensor) else tensor
@@ -91,7 +112,7 @@ def _write_back(tensor: Any, array: np.ndarray, result: np.ndarray) -> None:
         tensor._mark_modified()
 
 
-def all_reduce(tensor: Tensor | np.ndarray, op: ReduceOp = ReduceOp.SUM) -> None:
+def all_reduce(tensor: Tensor | np.ndarray, op: ReduceOp = ReduceOp.SUM, async_op: bool = False) -> Work | None:
     """Combine ``tensor`` across all ranks with ``op``; every rank ends with the result, in place.
 
     Parameters
@@ -100,6 +121,10 @@ def all_reduce(tensor: Tensor | np.ndarray, op: ReduceOp = ReduceOp.SUM) -> None
         The same shape and dtype on every rank.
     op : ReduceOp
         SUM (default), AVG, PRODUCT, MAX or MIN.
+    async_op : bool
+        Return at once a :class:`Work` whose ``wait()`` completes the reduction (the result is in
+        ``tensor`` only then), instead of returning None when done. Several may be under way;
+        every rank must start them in the same order.
 
     Examples
     --------
@@ -118,10 +143,18 @@ def all_reduce(tensor: Tensor | np.ndarray, op: ReduceOp = ReduceOp.SUM) -> None
     mpi_op = {ReduceOp.SUM: mpi.SUM, ReduceOp.AVG: mpi.SUM, ReduceOp.PRODUCT: mpi.PROD,
               ReduceOp.MAX: mpi.MAX, ReduceOp.MIN: mpi.MIN}[op]
     work = _contiguous(array)
-    _wait(group.comm.Iallreduce(mpi.IN_PLACE, work, op=mpi_op))
-    if op is ReduceOp.AVG and group.size > 1:
-        work *= work.dtype.type(1.0 / group.size)  # exact for power-of-two world sizes
-    _write_back(tensor, array, work)
+    request = group.comm.Iallreduce(mpi.IN_PLACE, work, op=mpi_op)
+
+    def finish() -> None:
+        if op is ReduceOp.AVG and group.size > 1:
+            np.multiply(work, work.dtype.type(1.0 / group.size), out=work)  # exact for power-of-two world sizes
+        _write_back(tensor, array, work)
+
+    if async_op:
+        return Work(request, finish)
+    _wait(request)
+    finish()
+    return None
 
 
 def broadcast(tensor: Tensor | np.ndarray, src: int = 0) -> None:

@@ -16,7 +16,6 @@ beside its foreach path): ``foreach=False`` runs that one, and the tests check t
 
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
 from collections import OrderedDict, defaultdict
@@ -27,6 +26,7 @@ import numpy as np
 
 from giagrad._validation import check_betas, check_non_negative
 from giagrad.grad_mode import enable_grad
+from giagrad.hooks import RemovableHandle, register
 from giagrad.tensor import Tensor
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook"]
@@ -36,20 +36,9 @@ Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 # Functions called at the start of every optimizer's step, by registration number.
 _step_pre_hooks: OrderedDict[int, Callable[[Any, tuple, dict], None]] = OrderedDict()
-_hook_ids = itertools.count()
 
 
-class StepHookHandle:
-    """What ``register_optimizer_step_pre_hook`` returns: ``remove()`` unregisters the hook."""
-
-    def __init__(self, key: int) -> None:
-        self.id = key
-
-    def remove(self) -> None:
-        _step_pre_hooks.pop(self.id, None)
-
-
-def register_optimizer_step_pre_hook(hook: Callable[[Any, tuple, dict], None]) -> StepHookHandle:
+def register_optimizer_step_pre_hook(hook: Callable[[Any, tuple, dict], None]) -> RemovableHandle:
     """Call ``hook(optimizer, args, kwargs)`` at the start of every optimizer's ``step``.
 
     As ``torch.optim.optimizer.register_optimizer_step_pre_hook``, except that the hook's return
@@ -63,9 +52,7 @@ def register_optimizer_step_pre_hook(hook: Callable[[Any, tuple, dict], None]) -
     """
     if not callable(hook):
         raise TypeError(f"register_optimizer_step_pre_hook: expected a callable, got {type(hook).__name__}")
-    handle = StepHookHandle(next(_hook_ids))
-    _step_pre_hooks[handle.id] = hook
-    return handle
+    return register(_step_pre_hooks, hook, prepend=False)
 
 
 class _Bucket:

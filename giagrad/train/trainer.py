@@ -268,7 +268,9 @@ class Trainer:
         """One pass over ``loader``: the hot loop, so it does little beyond the hand-written loop."""
         model, optimizer, loss_fn, metrics = self.model, self.optimizer, self.loss_fn, self.metrics
         distributed = _rank_and_world_size()[1] > 1
-        reduce_gradients = getattr(model, "reduce_gradients", None)  # DistributedDataParallel's, before clipping
+        # DistributedDataParallel averages in backward; this finishes what a parameter without a
+        # gradient left waiting (a no-op otherwise), before clipping reads the gradients.
+        reduce_gradients = getattr(model, "reduce_gradients", None)
         batch_scheduler = self.scheduler if self.scheduler_interval == "batch" else None
         clip = self._clipper()
         steps = self.history.steps

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,11 @@ def check_collectives(rank: int, world: int) -> None:
     t = giagrad.tensor(np.arange(6.0).reshape(2, 3) * (rank + 1))
     dist.all_reduce(t, op=dist.ReduceOp.AVG)
     check(np.allclose(t.data, np.arange(6.0).reshape(2, 3) * (world + 1) / 2), f"all_reduce AVG gave {t.data}")
+    pending = [np.full(3, rank + 1.0, dtype=np.float32), np.full(2, 10.0 * rank)]
+    works = [dist.all_reduce(array, op=dist.ReduceOp.AVG, async_op=True) for array in pending]
+    check(all(work.wait() for work in works), "Work.wait() should return True")
+    check(np.all(pending[0] == (world + 1) / 2) and np.all(pending[1] == 10.0 * (world - 1) / 2),
+          f"two all_reduce(async_op=True) under way at once gave {pending}")
     column = np.tile(np.arange(3, dtype=np.float64) + rank, (4, 1))[:, 1]  # not contiguous
     dist.all_reduce(column, op=dist.ReduceOp.MAX)
     check(np.all(column == 1 + world - 1), f"all_reduce MAX of a strided array gave {column}")
@@ -114,21 +120,116 @@ def check_ddp_matches_one_process(rank: int, world: int, accumulate: int) -> Non
     check(difference < 1e-5, f"DDP differs from one process by {difference} (accumulate={accumulate})")
 
 
+def flat_gradients(model: nn.Module) -> np.ndarray:
+    return np.concatenate([p.grad.reshape(-1) for p in model.parameters()])
+
+
+def check_backward_averages(rank: int, world: int) -> None:
+    """Right after ``loss.backward()`` every rank holds the global batch's gradient, and clipping
+    between backward and step acts on it, as in one process; with or without an optimizer's flat
+    gradient buffer, and with some parameters' grad left None by the optimizer."""
+    giagrad.manual_seed(5)
+    model = make_mlp()
+    reference = copy.deepcopy(model)
+    ddp = DistributedDataParallel(model, bucket_cap_mb=0.001)  # several buckets
+    x, y = (np.asarray(t) for t in toy_data(GLOBAL_BATCH).tensors)
+    share = slice(rank * GLOBAL_BATCH // world, (rank + 1) * GLOBAL_BATCH // world)
+    loss_fn = nn.CrossEntropyLoss()
+    for flat_buffer in (False, True):
+        if flat_buffer:
+            optimizer = optim.SGD(ddp.parameters(), lr=0.1)
+            one_optimizer = optim.SGD(reference.parameters(), lr=0.1)
+            optimizer.zero_grad()
+            one_optimizer.zero_grad()
+        else:
+            ddp.zero_grad()
+            reference.zero_grad()
+        loss = loss_fn(ddp(giagrad.tensor(x[share])), giagrad.tensor(y[share]))
+        loss.backward(retain_graph=True)
+        loss_fn(reference(giagrad.tensor(x)), giagrad.tensor(y)).backward()
+        averaged = flat_gradients(ddp)
+        same_on_every_rank(averaged, f"gradients right after backward (flat buffer: {flat_buffer})")
+        difference = np.abs(averaged - flat_gradients(reference)).max()
+        check(difference < 1e-6, f"gradients after backward differ from one process's by {difference}")
+        check(not ddp._gradients_pending, "backward left gradients pending")
+        norm = nn.utils.clip_grad_norm_(ddp.parameters(), 0.1)
+        one_norm = nn.utils.clip_grad_norm_(reference.parameters(), 0.1)
+        check(abs(float(norm) - float(one_norm)) < 1e-5, f"clip_grad_norm_ gave {float(norm)}, one process "
+                                                         f"{float(one_norm)}")
+        difference = np.abs(flat_gradients(ddp) - flat_gradients(reference)).max()
+        check(difference < 1e-6, f"clipped gradients differ from one process's by {difference}")
+        if not flat_buffer:
+            try:  # a second backward through the averaged forward would add local gradients
+                loss.backward()
+            except RuntimeError as error:
+                check("once per forward" in str(error), f"unexpected error: {error}")
+            else:
+                check(False, "a second backward through one forward was not refused")
+        if flat_buffer:
+            optimizer.step()
+            one_optimizer.step()
+            difference = np.abs(flat_parameters(ddp) - flat_parameters(reference)).max()
+            check(difference < 1e-6, f"the step after clipping differs from one process's by {difference}")
+
+
+def check_unused_parameters(rank: int, world: int) -> None:
+    """A parameter without a gradient, on one rank or on all: no hang, zeros in the average."""
+
+    class Branches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.first = nn.Linear(3, 3)
+            self.unused_on_rank_1 = nn.Linear(3, 3)
+            self.last = nn.Linear(3, 1)
+
+        def forward(self, x: giagrad.Tensor, take_branch: bool) -> giagrad.Tensor:
+            h = self.first(x)
+            return self.last(self.unused_on_rank_1(h) if take_branch else h)
+
+    giagrad.manual_seed(1)
+    ddp = DistributedDataParallel(Branches(), bucket_cap_mb=1e-5)  # a bucket per parameter
+    x = giagrad.ones(2, 3)
+    branch = ddp.module.unused_on_rank_1.weight
+    rank_0 = copy.deepcopy(ddp.module)  # rank 0's gradient; rank 1 adds zeros for the branch
+    rank_0(x, take_branch=True).sum().backward()
+    expected = rank_0.unused_on_rank_1.weight.grad / world
+    for reduce_explicitly in (True, False):  # without, the next forward averages what backward left
+        ddp.zero_grad()
+        ddp(x, take_branch=rank == 0).sum().backward()
+        if reduce_explicitly:  # what a loop reading the gradients does when parameters may go unused
+            ddp.reduce_gradients()
+        else:
+            ddp(x, take_branch=False)
+        same_on_every_rank(flat_gradients(ddp), "gradients with a parameter unused on rank 1")
+        check(np.allclose(branch.grad, expected, atol=1e-6), "the unused parameter's average")
+    ddp.zero_grad()
+    ddp(x, take_branch=rank == 0).sum().backward()
+    optimizer = optim.SGD(ddp.parameters(), lr=0.1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        optimizer.step()  # the step's fallback averages what backward could not
+    if rank == 1:
+        check(any("got no gradient" in str(w.message) for w in caught), "no warning about the late average")
+    same_on_every_rank(flat_parameters(ddp), "parameters after a step with a parameter unused on rank 1")
+
+
 def check_explicit_reduce_and_buffers(rank: int, world: int) -> None:
     giagrad.manual_seed(rank)
     model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 2))
     ddp = DistributedDataParallel(model)
     check(list(ddp.state_dict()) == list(model.state_dict()), "state_dict should have no prefix")
     x = giagrad.tensor(np.random.default_rng(rank).standard_normal((8, 4)).astype(np.float32))
-    ddp(x).sum().backward()
+    with ddp.no_sync():
+        ddp(x).sum().backward()
     local = model[0].weight.grad.copy()
-    ddp.reduce_gradients()
-    averaged = model[0].weight.grad.copy()
     pieces = [np.empty_like(local) for _ in range(world)]
     dist.all_gather(pieces, local)
-    check(np.allclose(averaged, np.mean(pieces, axis=0), atol=1e-6), "reduce_gradients is not the mean")
+    check(not np.array_equal(pieces[0], pieces[1]), "no_sync's gradients should be each rank's own")
+    ddp(x).sum().backward()  # averages the sum of both backwards
+    averaged = model[0].weight.grad.copy()
+    check(np.allclose(averaged, 2 * np.mean(pieces, axis=0), atol=1e-5), "backward after no_sync is not the mean")
     ddp.reduce_gradients()  # nothing pending: must not average again
-    check(np.array_equal(model[0].weight.grad, averaged), "a second reduce_gradients changed the gradients")
+    check(np.array_equal(model[0].weight.grad, averaged), "reduce_gradients changed averaged gradients")
     # Make the running statistics differ, then a forward on the same batch everywhere: they agree
     # afterwards only if the forward first copied rank 0's to every rank.
     model[1].running_mean.data[...] = rank
@@ -184,6 +285,8 @@ def main() -> None:
     check_collectives(rank, world)
     check_ddp_matches_one_process(rank, world, accumulate=1)
     check_ddp_matches_one_process(rank, world, accumulate=2)
+    check_backward_averages(rank, world)
+    check_unused_parameters(rank, world)
     check_explicit_reduce_and_buffers(rank, world)
     check_trainer(rank, world, folder)
     dist.barrier()

@@ -96,6 +96,8 @@ WORLD_OF_ONE = textwrap.dedent("""
     x = giagrad.tensor([1.0, -2.0])
     for op in dist.ReduceOp:
         dist.all_reduce(x, op=op)
+    work = dist.all_reduce(x, op=dist.ReduceOp.AVG, async_op=True)
+    assert work.wait() and work.wait()  # waiting twice is harmless
     dist.broadcast(x, src=0)
     pieces = [np.zeros(2, np.float32)]
     dist.all_gather(pieces, x)

@@ -68,13 +68,15 @@ def test_no_sync_suspends_and_restores_the_averaging_mark():
     assert not ddp._gradients_pending
 
 
-def test_buckets_follow_the_cap_and_the_dtype():
-    model = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 10))  # 40,400 + 4,040 bytes in float32
-    model[1].double()
+def test_buckets_follow_the_cap_and_the_dtype_from_the_last_layer():
+    # float32: 40,000 + 400 bytes, then 4,000 + 40; the last layer in float64
+    model = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 10), nn.Linear(10, 2))
+    model[2].double()
     ddp = DistributedDataParallel(model, bucket_cap_mb=30_000 / 2**20)
     shapes = [[p.shape for p in bucket.params] for bucket in ddp._buckets]
-    assert shapes == [[(100, 100)], [(100,)], [(10, 100), (10,)]]
-    assert [bucket.flat.dtype for bucket in ddp._buckets] == [np.float32, np.float32, np.float64]
+    # filled from the last parameter back (backward's order), registration order inside each
+    assert shapes == [[(2, 10), (2,)], [(100,), (10, 100), (10,)], [(100, 100)]]
+    assert [bucket.flat.dtype for bucket in ddp._buckets] == [np.float64, np.float32, np.float32]
 
 
 def test_gradients_an_optimizer_keeps_end_to_end_are_reduced_where_they_are():

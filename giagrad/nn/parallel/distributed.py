@@ -1,46 +1,59 @@
 """``DistributedDataParallel``: one model replica per process, gradients averaged across processes.
 
 Each process (rank) trains the same model on its own share of every batch. At construction
-rank 0's parameters and buffers are copied to every rank; before each optimizer step the
-gradients are averaged across ranks, so every rank takes the same step and the replicas stay
+rank 0's parameters and buffers are copied to every rank; in each backward the gradients are
+averaged across ranks, so every rank takes the same step and the replicas stay
 identical, bit for bit. With a global batch of B samples split into N shares of B/N, the
 average of the N shares' mean-loss gradients is the gradient of the mean loss over the whole
 batch: training follows the single-process run with batch B (up to float32 rounding).
 
 When the gradients are averaged
 -------------------------------
-PyTorch's DDP averages inside ``loss.backward()``, through hooks in its autograd engine.
-giagrad's engine has no hooks (it stays small enough to read in one sitting), so the averaging
-runs at the latest moment it can, and the usual loop needs no change::
+As in PyTorch, inside ``loss.backward()``: when it returns, every rank's ``.grad`` holds the
+average, so code between ``backward`` and ``optimizer.step()`` (``clip_grad_norm_``, logging a
+gradient norm) sees what one process with the global batch would see::
 
-    loss_fn(model(x), y).backward()
-    optimizer.step()          # averages the gradients first, then updates
+    loss_fn(model(x), y).backward()   # every rank's gradients are averaged when this returns
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
 
-``DistributedDataParallel`` registers an optimizer step pre-hook
-(``giagrad.optim.optimizer.register_optimizer_step_pre_hook``): the first ``step`` of an
-optimizer holding the model's parameters after a forward pass in grad mode averages the
-gradients, once. Code that reads the gradients between ``backward`` and ``step`` (gradient
-clipping, logging a gradient norm) calls :meth:`DistributedDataParallel.reduce_gradients` first,
-as ``Trainer`` does; without it, it sees this rank's own gradients (clipping then still keeps the
-ranks identical, but clips each rank's gradient before averaging instead of the average).
+Each parameter carries a post-accumulate-grad hook (``Tensor.register_post_accumulate_grad_hook``);
+when every parameter of a bucket has its gradient, the bucket is all-reduced, and the buckets go
+in a fixed order on every rank (so that the ranks' messages always match).
+
+A parameter that gets no gradient in a backward (a branch the forward did not take) leaves its
+bucket, and the buckets after it, waiting: they are averaged at the next ``optimizer.step()``
+(an optimizer step pre-hook, see ``giagrad.optim.optimizer.register_optimizer_step_pre_hook``)
+or :meth:`DistributedDataParallel.reduce_gradients`, with the missing gradients counted as zeros.
+(The next forward does it too, before anything else.) Nothing hangs, but until then those
+gradients are not averaged (and some may be in the middle of it): a model whose parameters may
+go unused calls ``reduce_gradients()`` right after ``backward``, before reading or changing
+them (as ``Trainer`` does). A one-time warning says when the step had to do it. PyTorch asks
+for ``find_unused_parameters=True`` in this case; here nothing is to be set.
+
+One backward per forward is averaged: a second backward through the same forward's graph
+(``retain_graph=True``) raises a RuntimeError, as PyTorch's DDP does; run the forward again.
+(A backward through ``ddp.module(x)``, bypassing the wrapper, after an averaged one raises too.)
 
 Buckets
 -------
 The gradients are averaged in a few large messages, not one per parameter: the parameters are
-grouped by dtype, in registration order, into buckets of at most ``bucket_cap_mb`` megabytes,
-one all-reduce each. When the gradients of a bucket already lie end to end in one array (an
-optimizer keeps them so: see ``giagrad.optim.Optimizer``), the reduction runs on that memory
-directly; otherwise they are copied into the bucket's flat buffer and back.
+grouped by dtype and, from the last registered to the first (the order backward finishes them
+in, as PyTorch does), into buckets of at most ``bucket_cap_mb`` megabytes, one all-reduce each.
+When the gradients of a bucket already lie end to end in one array (an optimizer keeps them so:
+see ``giagrad.optim.Optimizer``), the reduction runs on that memory directly; otherwise they are
+copied into the bucket's flat buffer and back.
 
-The reduction is not overlapped with backward (PyTorch starts each bucket's all-reduce as soon
-as its gradients are final): that needs the engine to say when a leaf's gradient is final, a
-hook it does not have. ``benchmarks/bench_ddp.py`` reports the share of an epoch the averaging
-takes, the most an overlap could save.
+Each bucket's all-reduce is non-blocking: started as soon as the bucket is complete, waited for
+when the last gradient of the backward is in, so the ranks wait for each other once per
+backward rather than once per bucket (with several buckets, blocking ones made the 2-rank epoch
+of ``benchmarks/bench_ddp.py`` up to twice as slow). The rest of backward runs meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -74,6 +87,32 @@ class _GradientBucket:
         view = _end_to_end_view(grads, self.flat.dtype)
         self._cached_grads, self._cached_view = list(grads), view
         return view
+
+
+class _GradientReady:
+    """The post-accumulate-grad hook of one parameter: tells the wrapper (held weakly) its bucket."""
+
+    __slots__ = ("wrapper", "bucket_index")
+
+    def __init__(self, wrapper: weakref.ref, bucket_index: int) -> None:
+        self.wrapper = wrapper
+        self.bucket_index = bucket_index
+
+    def __call__(self, param: Tensor) -> None:
+        ddp = self.wrapper()
+        if ddp is not None:
+            ddp._gradient_ready(self.bucket_index)
+
+
+def _second_backward_error() -> RuntimeError:
+    return RuntimeError("DistributedDataParallel: a parameter got a gradient again after its average for this "
+                        "forward pass (a second backward through the same graph?); the gradients are averaged "
+                        "once per forward: run the forward again, or do the earlier backwards under no_sync()")
+
+
+def _remove_all(handles: list[Any]) -> None:
+    for handle in handles:
+        handle.remove()
 
 
 def _end_to_end_view(arrays: list[np.ndarray], dtype: np.dtype) -> np.ndarray | None:
@@ -147,7 +186,7 @@ class DistributedDataParallel(Module):
             for x, y in loader:
                 optimizer.zero_grad()
                 loss_fn(model(x), y).backward()
-                optimizer.step()      # the gradients are averaged across ranks first
+                optimizer.step()      # backward has averaged the gradients across ranks
     """
 
     def __init__(self, module: Module, broadcast_buffers: bool = True, bucket_cap_mb: float = 25.0) -> None:
@@ -168,7 +207,20 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_params", [p for p in module.parameters() if p.requires_grad])
         object.__setattr__(self, "_param_ids", {id(p) for p in self._params})
         object.__setattr__(self, "_buckets", self._make_buckets())
+        # Between a syncing forward and the averaging of every bucket: True.
         self._gradients_pending = False
+        # For the backward under way: parameters still to get their gradient, per bucket, and the
+        # first bucket not yet reduced (buckets go in order, the same on every rank).
+        object.__setattr__(self, "_bucket_lengths", [len(bucket.params) for bucket in self._buckets])
+        object.__setattr__(self, "_missing", list(self._bucket_lengths))
+        self._next_bucket = 0
+        # (Work, bucket, the array reduced, the gradients it is a view of or []) of each
+        # all-reduce started and not yet waited for.
+        object.__setattr__(self, "_in_flight", [])
+        self._warned_unused = False
+        # Set when a backward averaged every bucket, until the next forward: a gradient arriving
+        # then comes from a second backward through the same forward pass.
+        self._averaged_in_backward = False
         buffers = self._buffers_to_sync()
         self._has_buffers = bool(buffers)  # spares the forward a walk over the modules when False
         if self.world_size > 1:
@@ -183,15 +235,19 @@ class DistributedDataParallel(Module):
             if ddp is not None:
                 ddp._reduce_before_step(optimizer)
 
-        handle = register_optimizer_step_pre_hook(reduce_before_step)
-        object.__setattr__(self, "_hook_finalizer", weakref.finalize(self, handle.remove))
+        handles = [register_optimizer_step_pre_hook(reduce_before_step)]
+        if self.world_size > 1:  # in a world of one there is nothing to average: no hooks, no cost
+            for index, bucket in enumerate(self._buckets):
+                for p in bucket.params:
+                    handles.append(p.register_post_accumulate_grad_hook(_GradientReady(wrapper, index)))
+        object.__setattr__(self, "_hook_finalizer", weakref.finalize(self, _remove_all, handles))
 
     # ------------------------------------------------------------------------------ setup
 
     def _make_buckets(self) -> list[_GradientBucket]:
         cap = max(1, int(self.bucket_cap_mb * 2**20))
         by_dtype: dict[np.dtype, list[Parameter]] = {}
-        for p in self._params:
+        for p in reversed(self._params):  # backward finishes the last layers first
             by_dtype.setdefault(p.data.dtype, []).append(p)
         buckets: list[_GradientBucket] = []
         for params in by_dtype.values():
@@ -199,11 +255,12 @@ class DistributedDataParallel(Module):
             size = 0
             for p in params:
                 if current and size + p.data.nbytes > cap:
-                    buckets.append(_GradientBucket(current))
+                    buckets.append(_GradientBucket(current[::-1]))
                     current, size = [], 0
                 current.append(p)
                 size += p.data.nbytes
-            buckets.append(_GradientBucket(current))
+            # Registration order inside a bucket: an optimizer's flat gradients then lie end to end.
+            buckets.append(_GradientBucket(current[::-1]))
         return buckets
 
     def _buffers_to_sync(self) -> list[Tensor]:
@@ -228,25 +285,33 @@ class DistributedDataParallel(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """``module(*args, **kwargs)``, after syncing the buffers; marks the gradients to average."""
+        if self._gradients_pending and self._missing != self._bucket_lengths:
+            # An earlier backward left buckets waiting (a parameter got no gradient): average them
+            # now, before any other message, in the order the other ranks sent theirs.
+            self.reduce_gradients()
+        self._averaged_in_backward = False
         if self.world_size > 1 and self.training and self.broadcast_buffers and self._has_buffers:
             self._broadcast_from_rank_zero(self._buffers_to_sync())
-        if is_grad_enabled() and self.require_backward_grad_sync:
+        if is_grad_enabled() and self.require_backward_grad_sync and not self._gradients_pending:
+            # (Already pending with no gradient in yet: a second forward before one backward.)
             self._gradients_pending = True
+            self._missing[:] = self._bucket_lengths
+            self._next_bucket = 0
         return self.module(*args, **kwargs)
 
     @contextlib.contextmanager
     def no_sync(self) -> Iterator[None]:
         """Within it, forward passes do not mark the gradients for averaging: they accumulate locally.
 
-        For gradient accumulation: the first forward and backward after the block averages
-        everything accumulated (at the next ``optimizer.step()`` or ``reduce_gradients()``).
+        For gradient accumulation: the backward of the first forward after the block averages
+        everything accumulated.
 
         Examples
         --------
         >>> with ddp.no_sync():                              # doctest: +SKIP
         ...     loss_fn(ddp(x1), y1).backward()             # local only
-        >>> loss_fn(ddp(x2), y2).backward()                 # doctest: +SKIP
-        >>> optimizer.step()                                 # averages x1's and x2's gradients  # doctest: +SKIP
+        >>> loss_fn(ddp(x2), y2).backward()                 # averages x1's and x2's gradients  # doctest: +SKIP
+        >>> optimizer.step()                                 # doctest: +SKIP
         """
         previous = self.require_backward_grad_sync
         self.require_backward_grad_sync = False
@@ -258,36 +323,80 @@ class DistributedDataParallel(Module):
     # ---------------------------------------------------------------------- the averaging
 
     def reduce_gradients(self) -> None:
-        """Average the gradients across ranks now (a no-op if already done since the last forward).
+        """Average now whatever backward left unaveraged (a no-op when nothing is pending).
 
-        ``optimizer.step()`` calls this by itself; call it yourself to read the averaged
-        gradients before the step (to clip them, say).
+        Rarely needed: ``backward`` averages the gradients by itself. It cannot when some
+        parameter got no gradient in that backward (see the module notes); then the average
+        waits for ``optimizer.step()``, or for this call, which code that reads the gradients
+        between backward and step makes right after ``backward``. A missing gradient counts as
+        zeros and the parameter holds the average afterwards.
         """
         if not self._gradients_pending:
             return
         self._gradients_pending = False
         if self.world_size == 1:
             return
-        for bucket in self._buckets:
-            grads = []
-            for p in bucket.params:
-                grad = p.grad
-                if grad is None:  # no gradient here: zeros in the sum, the average afterwards
-                    grad = p.grad = np.zeros_like(p.data)
-                grads.append(grad)
-            view = bucket.gradients_in_place(grads)
-            if view is not None:
-                dist.all_reduce(view, dist.ReduceOp.AVG)
-                continue
-            flat, start = bucket.flat, 0
+        buckets = self._buckets
+        for index in range(self._next_bucket, len(buckets)):
+            self._start_bucket(buckets[index])
+        self._next_bucket = len(buckets)
+        self._finish_buckets()
+
+    def _gradient_ready(self, bucket_index: int) -> None:
+        """A parameter of that bucket has its gradient for this backward: reduce what is complete."""
+        missing = self._missing
+        if not self._gradients_pending:
+            if self._averaged_in_backward:
+                raise _second_backward_error()
+            return  # the forward ran under no_sync: local gradients
+        missing[bucket_index] -= 1
+        if missing[bucket_index] < 0:
+            raise _second_backward_error()
+        if missing[bucket_index] or bucket_index != self._next_bucket:
+            return
+        buckets = self._buckets
+        index = bucket_index
+        while index < len(buckets) and missing[index] == 0:
+            self._start_bucket(buckets[index])
+            index += 1
+        self._next_bucket = index
+        if index == len(buckets):  # the last gradient of this backward: wait for every bucket
+            self._gradients_pending = False
+            self._averaged_in_backward = True
+            self._finish_buckets()
+
+    def _start_bucket(self, bucket: _GradientBucket) -> None:
+        """Start averaging one bucket's gradients across ranks (a missing gradient counts as zeros)."""
+        grads = []
+        for p in bucket.params:
+            grad = p.grad
+            if grad is None:  # no gradient here: zeros in the sum, the average afterwards
+                grad = p.grad = np.zeros_like(p.data)
+            grads.append(grad)
+        view = bucket.gradients_in_place(grads)
+        if view is None:
+            view, start = bucket.flat, 0
             for grad, size in zip(grads, bucket.sizes, strict=True):
-                flat[start:start + size] = grad.reshape(-1)
+                view[start:start + size] = grad.reshape(-1)
                 start += size
-            dist.all_reduce(flat, dist.ReduceOp.AVG)
+            grads = []  # none of them holds the result
+        self._in_flight.append((dist.all_reduce(view, dist.ReduceOp.AVG, async_op=True), bucket, view, grads))
+
+    def _finish_buckets(self) -> None:
+        """Wait for the buckets under way; copy each average to the gradients that do not hold it.
+
+        Those are the gradients copied into the bucket's buffer, and any ``.grad`` replaced since
+        the bucket started (an optimizer created after backward moves them into its own buffer).
+        """
+        for work, bucket, result, reduced_in_place in self._in_flight:
+            work.wait()
             start = 0
-            for grad, size in zip(grads, bucket.sizes, strict=True):
-                np.copyto(grad, flat[start:start + size].reshape(grad.shape))
+            for index, (p, size) in enumerate(zip(bucket.params, bucket.sizes, strict=True)):
+                grad = p.grad
+                if grad is not None and not (reduced_in_place and grad is reduced_in_place[index]):
+                    np.copyto(grad, result[start:start + size].reshape(grad.shape))
                 start += size
+        self._in_flight.clear()
 
     def _reduce_before_step(self, optimizer: Any) -> None:
         if not self._gradients_pending:
@@ -296,8 +405,20 @@ class DistributedDataParallel(Module):
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if id(p) in ids:
+                    if self.world_size > 1 and not self._warned_unused:
+                        self._warn_unused()
                     self.reduce_gradients()
                     return
+
+    def _warn_unused(self) -> None:
+        self._warned_unused = True
+        names = {id(p): name for name, p in self.module.named_parameters()}
+        waiting = [names.get(id(p), "?") for bucket in self._buckets[self._next_bucket:] for p in bucket.params]
+        warnings.warn("DistributedDataParallel: some parameters got no gradient in the last backward, so their "
+                      "buckets were averaged by optimizer.step(), not by backward; code that read the gradients "
+                      "in between saw this rank's own. Call reduce_gradients() after backward where parameters "
+                      f"may go unused. Parameters averaged late: {', '.join(waiting[:8])}"
+                      f"{' ...' if len(waiting) > 8 else ''}", RuntimeWarning, stacklevel=4)
 
     # ------------------------------------------------------------------------ state dict
 
