@@ -96,7 +96,9 @@ class GraphBuilder:
         if key is not None and key in self._constants:
             return self._constants[key]
         name = self.fresh_name(self._array_names.get(key, hint) if key is not None else hint)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # a 0-d array stays a scalar (Gather with a scalar index drops the dim; Range wants scalars)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array) if array.ndim else array,
+                                                                   name))
         if key is not None:
             self._constants[key] = name
             self._keep_alive.append(value)
@@ -197,6 +199,8 @@ def export(model: Any, example_input: Tensor | Sequence[Tensor], path: str | os.
             builder.nodes.append(onnx.helper.make_node("Identity", [values[id(tensor)]], [name]))
         else:
             _rename_output(builder, values[id(tensor)], name)
+    used = {name for node in builder.nodes for name in node.input}  # a converter may leave a traced constant unread
+    builder.initializers = [init for init in builder.initializers if init.name in used]
     graph = onnx.helper.make_graph(
         builder.nodes, "giagrad", [_value_info(onnx, n, t, dynamic_axes) for n, t in zip(input_names, traced_inputs,
                                                                                              strict=True)],
