@@ -201,6 +201,11 @@ def export(model: Any, example_input: Tensor | Sequence[Tensor], path: str | os.
             _rename_output(builder, values[id(tensor)], name)
     used = {name for node in builder.nodes for name in node.input}  # a converter may leave a traced constant unread
     builder.initializers = [init for init in builder.initializers if init.name in used]
+    unread = [name for name in input_names if name not in used]
+    if unread:  # its values were baked in as constants: the file would ignore what it is fed
+        raise ValueError(f"giagrad.onnx.export: the inputs {unread} reach the outputs through no recorded op (computed "
+                         "on outside the graph, e.g. a bool mask turned into an additive one with numpy); pass them "
+                         "in a form the graph records (a float additive mask) or leave them out of the inputs")
     graph = onnx.helper.make_graph(
         builder.nodes, "giagrad", [_value_info(onnx, n, t, dynamic_axes) for n, t in zip(input_names, traced_inputs,
                                                                                              strict=True)],
