@@ -275,8 +275,9 @@ def _getitem(builder, node, inputs, parents, out):
     if node.then is not None or len(arrays) > 1 or any(item.dtype.kind == "b" for item in arrays):
         raise UnsupportedOperatorError("giagrad.onnx.export: Getitem with a bool mask or several index arrays "
                                        f"has no ONNX converter (index {node.index!r})")
-    if Ellipsis in index:
-        at = index.index(Ellipsis)
+    ellipsis = [i for i, item in enumerate(index) if item is Ellipsis]  # `in` would compare arrays elementwise
+    if ellipsis:
+        at = ellipsis[0]
         explicit = sum(item is not None for item in index) - 1
         index[at:at + 1] = [slice(None)] * (len(node.input_shape) - explicit)
     x, axis, input_axis = inputs[0], 0, 0  # axis in the result so far, axis of the input it reads
