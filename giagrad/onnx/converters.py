@@ -291,8 +291,9 @@ def _getitem(builder, node, inputs, parents, out):
                 start, stop, step = item.indices(node.input_shape[input_axis])
                 if step < 0 and stop < 0:
                     stop = np.iinfo(np.int64).min  # "past the front": -1 would mean the last element
-                x = builder.add("Slice", [x, builder.int64s([start], hint="starts"), builder.int64s([stop], hint="ends"),
-                                          builder.int64s([axis], hint="axes"), builder.int64s([step], hint="steps")])
+                bounds = [builder.int64s([value], hint=hint) for value, hint in
+                          ((start, "starts"), (stop, "ends"), (axis, "axes"), (step, "steps"))]
+                x = builder.add("Slice", [x, *bounds])
             axis += 1
         elif isinstance(item, np.ndarray):  # integer array: its dims replace the indexed one
             x = builder.add("Gather", [x, builder.constant(item.astype(np.int64), hint="indices")], axis=axis)

@@ -56,8 +56,9 @@ CASES = [
                                                    - (1 + x.square()).log() + x.maximum(x * 0.5).clamp(-1, 1)
                                                    + x.sin() * x.cos() - (-x).sigmoid() + (x.abs() + 1) ** x),
                                    nn.Linear(4, 4)), (3, 4)),
-    ("indexing", lambda: Lambda(lambda x, lin: lin(x[:, 1:, ::2])[..., None, 0] + lin(x[:, ::-1, 1::2])[:, [2, 0, 2], :1]
-                                + x[:, -1, None, :1] + x.unbind(1)[3][:, 4:5, None], nn.Linear(3, 5)), (2, 4, 6)),
+    ("indexing", lambda: Lambda(lambda x, lin: lin(x[:, 1:, ::2])[..., None, 0]
+                                + lin(x[:, ::-1, 1::2])[:, [2, 0, 2], :1] + x[:, -1, None, :1]
+                                + x.unbind(1)[3][:, 4:5, None], nn.Linear(3, 5)), (2, 4, 6)),
     ("reductions_and_matmul", lambda: Lambda(lambda x, lin: lin(x).T @ x + x.sum(dim=1, keepdim=True)
                                              - x.mean() + x.amax(dim=1, keepdim=True), nn.Linear(4, 3)), (3, 4)),
 ]
@@ -304,3 +305,10 @@ def test_a_bool_mask_input_the_graph_never_reads_is_refused(tmp_path):
     with pytest.raises(ValueError, match="reach the outputs through no recorded op"):
         giagrad.onnx.export(model, (giagrad.randn(2, 3, 8), padding), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("index", [np.array([True, False, True]), (np.array([0, 1]), np.array([1, 2]))],
+                         ids=["bool_mask", "two_arrays"])
+def test_indexing_without_an_onnx_form_is_named(index):
+    with pytest.raises(giagrad.onnx.UnsupportedOperatorError, match="Getitem"):
+        giagrad.onnx.export(Lambda(lambda x: x[index]), giagrad.randn(3, 3), "never-written.onnx")
