@@ -146,6 +146,9 @@ def export(model: Any, example_input: Tensor | Sequence[Tensor], path: str | os.
     ------
     UnsupportedOperatorError
         When the model uses an op with no converter; the message names its ``Function`` class.
+    ValueError
+        When an input reaches the outputs through no recorded op (a bool attention mask, which
+        becomes an additive one outside the graph): its values would be baked into the file.
 
     Examples
     --------
