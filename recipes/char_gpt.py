@@ -3,6 +3,7 @@
     python -m recipes.char_gpt                                    # the defaults below
     python -m recipes.char_gpt --text my_corpus.txt               # any UTF-8 text file
     python -m recipes.char_gpt --sample 500 --resume runs/char_gpt/last.npz --prompt "ROMEO:"
+    python -m recipes.char_gpt --sample 0 --resume runs/char_gpt/last.npz --export-onnx   # model.onnx beside it
     python -m recipes.char_gpt --help
 
 nanoGPT's CPU configuration (4 layers, 4 heads, 128 wide, context 64, batch 12, no dropout,
@@ -21,8 +22,13 @@ which is where the loss still falls fastest for the time spent (see the README f
 and time).
 
 Files in the run folder (``--out``, default ``runs/char_gpt``): ``curves.png``, ``metrics.json``
-(with ``val_loss``), ``history.csv``, the checkpoint ``last.npz`` (resume with ``--resume``) and
-``model.json`` (the model's sizes and vocabulary, which ``--sample`` reads beside the checkpoint).
+(with ``val_loss``), ``history.csv``, the checkpoint ``last.npz`` (resume with ``--resume``),
+``model.json`` (the model's sizes and vocabulary, which ``--sample`` reads beside the checkpoint)
+and, with ``--export-onnx``, ``model.onnx``: int64 token ids ``input`` of shape ``(batch,
+block_size)`` to ``logits`` ``(batch, block_size, vocab_size)``, any batch size. The length is
+fixed at ``block_size`` (the position embeddings are traced at that length); as the attention is
+causal, the logits at position ``t`` depend on tokens ``0..t`` only, so a shorter prompt is padded
+on the right with any token and its next-token logits read at its last position.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from giagrad.data import DataLoader, RandomSampler
 from giagrad.data.datasets import CharacterText, TextBlocks
 from giagrad.nn import functional as F
 from giagrad.train import ModelCheckpoint, Trainer
-from recipes.common import base_parser, run_folder, write_results
+from recipes.common import base_parser, export_onnx, run_folder, write_results
 
 MODEL_FILE = "model.json"
 
@@ -223,6 +229,8 @@ def sample_from_checkpoint(args: Any) -> str:
     model = GPT(**saved["config"])
     state = giagrad.load(args.resume)
     model.load_state_dict(state["model"] if "model" in state else state)
+    if args.export_onnx:  # the checkpoint's model, beside it
+        export_onnx(model, np.zeros((1, model.block_size), dtype=np.int64), Path(args.resume).parent)
     text = CharacterText("".join(saved["chars"]) * 2)  # the vocabulary of the training text
     return generate_text(model, text, args)
 
@@ -239,7 +247,10 @@ def generate_text(model: GPT, text: CharacterText, args: Any) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("char_gpt", "Train a character-level GPT (tiny Shakespeare by default) and sample "
-                         "from it.", epochs=None, batch_size=12, lr=1e-3, images=False)
+                         "from it.", epochs=None, batch_size=12, lr=1e-3, images=False,
+                         export_note="; it takes int64 token ids (batch, block-size), the length fixed: pad a "
+                         "shorter prompt on the right and read the logits at its last position (the attention "
+                         "is causal)")
     parser.add_argument("--text", default=None, help="a UTF-8 text file to train on (default: bundled tiny "
                         "Shakespeare)")
     parser.add_argument("--n-layer", type=int, default=4, help="transformer blocks")
@@ -293,6 +304,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"data: {text}\nmodel: {model.num_parameters():,} parameters, {args.n_layer} layers, "
               f"{args.n_head} heads, width {args.n_embd}, context {args.block_size}")
     history = trainer.fit(train_loader, val_loader, epochs=args.max_iters // interval, resume=args.resume)
+    if args.export_onnx:
+        export_onnx(model, text.train_ids[None, :args.block_size].astype(np.int64), folder)
     args.sample = args.sample_length
     sample = generate_text(model, text, args) if args.sample_length else ""
     return write_results(folder, history, {"val_loss": history["val_loss"][-1], "iterations": trainer.step,

@@ -36,10 +36,11 @@ class RecipeParser(argparse.ArgumentParser):
 
 
 def base_parser(name: str, description: str, *, epochs: int | None, batch_size: int, lr: float,
-                images: bool = True) -> argparse.ArgumentParser:
+                images: bool = True, export_note: str = "") -> argparse.ArgumentParser:
     """The options every recipe has; a recipe adds its own to the returned parser.
 
-    ``epochs=None`` leaves out ``--epochs`` (for a recipe that counts iterations instead).
+    ``epochs=None`` leaves out ``--epochs`` (for a recipe that counts iterations instead);
+    ``export_note`` ends the help of ``--export-onnx`` (what the file takes, when it is not obvious).
     """
     parser = RecipeParser(prog=f"python -m recipes.{name}", description=description,
                           formatter_class=DefaultsOnceHelpFormatter)
@@ -65,7 +66,8 @@ def base_parser(name: str, description: str, *, epochs: int | None, batch_size: 
     parser.add_argument("--resume", default=None, help="continue from a checkpoint (e.g. RUN/last.npz)")
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
     parser.add_argument("--export-onnx", action="store_true",
-                        help="also write the trained model as model.onnx in the run folder (needs giagrad[onnx])")
+                        help="also write the trained model as model.onnx in the run folder (needs giagrad[onnx])"
+                        + export_note)
     return parser
 
 

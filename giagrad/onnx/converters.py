@@ -9,7 +9,8 @@ name of its output. Supporting a new op is one entry::
     def _hardswish(builder, node, inputs, parents, out):
         return builder.add("HardSwish", inputs)
 
-Attention is not covered yet: its ``Function`` gets an entry here when it lands.
+Attention (``F.scaled_dot_product_attention``, which ``nn.MultiheadAttention`` and the
+transformer layers use) is written as MatMul, Mul, Add and Softmax, so it runs from opset 13.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from giagrad import convops, mathops, mlops, normops, reductionops, shapeops
-from giagrad.onnx.export import UnsupportedOperatorError
+from giagrad import attentionops, convops, mathops, mlops, normops, reductionops, shapeops
+from giagrad.onnx.export import UnsupportedOperatorError, recorded_inputs
 from giagrad.tensor import Function, Tensor
 
 Converter = Callable[[Any, Any, list[str], Sequence[Tensor], Tensor], str]
@@ -264,3 +265,86 @@ def _expand(builder, node, inputs, parents, out):
 @converts(shapeops.Cat)
 def _cat(builder, node, inputs, parents, out):
     return builder.add("Concat", inputs, axis=int(node.axis))
+
+
+@converts(shapeops.Getitem)
+def _getitem(builder, node, inputs, parents, out):
+    """Basic indexing (ints, slices, None, ``...``) as Slice/Gather/Unsqueeze; one integer array as Gather."""
+    index = list(node.index)
+    arrays = [item for item in index if isinstance(item, np.ndarray)]
+    if node.then is not None or len(arrays) > 1 or any(item.dtype.kind == "b" for item in arrays):
+        raise UnsupportedOperatorError("giagrad.onnx.export: Getitem with a bool mask or several index arrays "
+                                       f"has no ONNX converter (index {node.index!r})")
+    ellipsis = [i for i, item in enumerate(index) if item is Ellipsis]  # `in` would compare arrays elementwise
+    if ellipsis:
+        at = ellipsis[0]
+        explicit = sum(item is not None for item in index) - 1
+        index[at:at + 1] = [slice(None)] * (len(node.input_shape) - explicit)
+    x, axis, input_axis = inputs[0], 0, 0  # axis in the result so far, axis of the input it reads
+    for item in index:
+        if item is None:
+            x = builder.add("Unsqueeze", [x, builder.int64s([axis], hint="axes")])
+            axis += 1
+            continue
+        if isinstance(item, slice):
+            if item != slice(None):  # a full slice writes nothing, so a dynamic dim stays dynamic
+                start, stop, step = item.indices(node.input_shape[input_axis])
+                if step < 0 and stop < 0:
+                    stop = np.iinfo(np.int64).min  # "past the front": -1 would mean the last element
+                bounds = [builder.int64s([value], hint=hint) for value, hint in
+                          ((start, "starts"), (stop, "ends"), (axis, "axes"), (step, "steps"))]
+                x = builder.add("Slice", [x, *bounds])
+            axis += 1
+        elif isinstance(item, np.ndarray):  # integer array: its dims replace the indexed one
+            x = builder.add("Gather", [x, builder.constant(item.astype(np.int64), hint="indices")], axis=axis)
+            axis += item.ndim
+        else:  # an integer: picks one element and drops the dim
+            x = builder.add("Gather", [x, builder.constant(np.int64(item), hint="index")], axis=axis)
+        input_axis += 1
+    return x
+
+
+# ------------------------------------------------------------------------------- attention
+
+
+def _dim(builder: Any, x: str, axis: int) -> str:
+    """The size of ``x``'s dim ``axis`` as a scalar int64 read at run time (so it may be dynamic)."""
+    return builder.add("Gather", [builder.add("Shape", [x]), builder.constant(np.int64(axis), hint="axis")], axis=0)
+
+
+def _causal_mask(builder: Any, q: str, k: str, like: Tensor) -> str:
+    """``(L, S)``: 0 where key ``j <= i`` for query ``i``, -inf above, built from the run's lengths."""
+    zero, one = builder.constant(np.int64(0), hint="zero"), builder.constant(np.int64(1), hint="one")
+    rows = builder.add("Range", [zero, _dim(builder, q, -2), one])
+    cols = builder.add("Range", [zero, _dim(builder, k, -2), one])
+    future = builder.add("Greater", [cols, builder.add("Unsqueeze", [rows, builder.int64s([1], hint="axes")])])
+    return builder.add("Where", [future, _scalar(builder, -np.inf, like), _scalar(builder, 0.0, like)])
+
+
+def _is_causal_mask(mask: Tensor, length: int, source: int) -> bool:
+    """Whether ``mask`` is the constant causal mask ``F.scaled_dot_product_attention(is_causal=True)`` adds."""
+    return (recorded_inputs(mask) is None and not mask.requires_grad and mask.shape == (length, source)
+            and np.array_equal(mask.data, attentionops.causal_mask(length, source, mask.data.dtype)))
+
+
+@converts(attentionops.ScaledDotProductAttention)
+def _scaled_dot_product_attention(builder, node, inputs, parents, out):
+    """``softmax(q k^T * scale + mask) v``; a query whose keys are all hidden gets 0, as in giagrad.
+
+    The causal mask is rebuilt from the lengths of ``q`` and ``k`` at run time, so a model traced
+    at one sequence length runs at others; any other mask is the traced input or constant. Dropout
+    on the weights is not exported (the trace runs in eval mode).
+    """
+    q, k, v = inputs[:3]
+    like = parents[0]
+    rank = parents[1].ndim
+    key_t = builder.add("Transpose", [k], perm=list(range(rank - 2)) + [rank - 1, rank - 2])
+    scores = builder.add("MatMul", [builder.add("Mul", [q, _scalar(builder, node.scale, like)]), key_t])
+    if len(inputs) == 4:
+        length, source = parents[0].shape[-2], parents[1].shape[-2]
+        mask = _causal_mask(builder, q, k, like) if _is_causal_mask(parents[3], length, source) else inputs[3]
+        scores = builder.add("Add", [scores, mask])
+    weights = builder.add("Softmax", [scores], axis=-1)
+    if len(inputs) == 4:  # Softmax of a row of -inf is NaN; giagrad gives weights 0 there
+        weights = builder.add("Where", [builder.add("IsNaN", [weights]), _scalar(builder, 0.0, like), weights])
+    return builder.add("MatMul", [weights, v])

@@ -96,7 +96,9 @@ class GraphBuilder:
         if key is not None and key in self._constants:
             return self._constants[key]
         name = self.fresh_name(self._array_names.get(key, hint) if key is not None else hint)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # a 0-d array stays a scalar (Gather with a scalar index drops the dim; Range wants scalars)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array) if array.ndim else array,
+                                                                   name))
         if key is not None:
             self._constants[key] = name
             self._keep_alive.append(value)
@@ -144,6 +146,9 @@ def export(model: Any, example_input: Tensor | Sequence[Tensor], path: str | os.
     ------
     UnsupportedOperatorError
         When the model uses an op with no converter; the message names its ``Function`` class.
+    ValueError
+        When an input reaches the outputs through no recorded op (a bool attention mask, which
+        becomes an additive one outside the graph): its values would be baked into the file.
 
     Examples
     --------
@@ -197,6 +202,13 @@ def export(model: Any, example_input: Tensor | Sequence[Tensor], path: str | os.
             builder.nodes.append(onnx.helper.make_node("Identity", [values[id(tensor)]], [name]))
         else:
             _rename_output(builder, values[id(tensor)], name)
+    used = {name for node in builder.nodes for name in node.input}  # a converter may leave a traced constant unread
+    builder.initializers = [init for init in builder.initializers if init.name in used]
+    unread = [name for name in input_names if name not in used]
+    if unread:  # its values were baked in as constants: the file would ignore what it is fed
+        raise ValueError(f"giagrad.onnx.export: the inputs {unread} reach the outputs through no recorded op (computed "
+                         "on outside the graph, e.g. a bool mask turned into an additive one with numpy); pass them "
+                         "in a form the graph records (a float additive mask) or leave them out of the inputs")
     graph = onnx.helper.make_graph(
         builder.nodes, "giagrad", [_value_info(onnx, n, t, dynamic_axes) for n, t in zip(input_names, traced_inputs,
                                                                                              strict=True)],

@@ -5,6 +5,7 @@ import pytest
 
 import giagrad
 from giagrad import Function, nn
+from giagrad.nn import functional as F
 
 pytest.importorskip("onnx", reason="the onnx extra is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
@@ -19,8 +20,8 @@ class Lambda(nn.Module):
         super().__init__()
         self.function, self.layers = function, nn.ModuleList(modules)
 
-    def forward(self, x):
-        return self.function(x, *self.layers)
+    def forward(self, *inputs):
+        return self.function(*inputs, *self.layers)
 
 
 def conv_net():
@@ -55,6 +56,9 @@ CASES = [
                                                    - (1 + x.square()).log() + x.maximum(x * 0.5).clamp(-1, 1)
                                                    + x.sin() * x.cos() - (-x).sigmoid() + (x.abs() + 1) ** x),
                                    nn.Linear(4, 4)), (3, 4)),
+    ("indexing", lambda: Lambda(lambda x, lin: lin(x[:, 1:, ::2])[..., None, 0]
+                                + lin(x[:, ::-1, 1::2])[:, [2, 0, 2], :1] + x[:, -1, None, :1]
+                                + x.unbind(1)[3][:, 4:5, None], nn.Linear(3, 5)), (2, 4, 6)),
     ("reductions_and_matmul", lambda: Lambda(lambda x, lin: lin(x).T @ x + x.sum(dim=1, keepdim=True)
                                              - x.mean() + x.amax(dim=1, keepdim=True), nn.Linear(4, 3)), (3, 4)),
 ]
@@ -160,3 +164,151 @@ def test_opsets_with_reduction_axes_as_attribute_or_input(tmp_path, opset_versio
     assert proto.opset_import[0].version == opset_version
     (got,) = run_onnx(tmp_path / "m.onnx", [x.data])
     np.testing.assert_allclose(got, model(x).data, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------- attention
+
+TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def check_file(path):
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+
+
+def test_char_gpt_model_runs_at_another_batch_size(tmp_path):
+    from recipes.char_gpt import GPT
+
+    giagrad.manual_seed(0)
+    model = GPT(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=8)
+    path = tmp_path / "gpt.onnx"
+    giagrad.onnx.export(model, giagrad.tensor(np.zeros((2, 8), dtype=np.int64)), path, input_names=["ids"],
+                        output_names=["logits"], dynamic_axes={"ids": {0: "batch"}, "logits": {0: "batch"}})
+    check_file(path)
+    ids = np.random.default_rng(0).integers(0, 13, (5, 8))
+    (got,) = run_onnx(path, [ids])
+    np.testing.assert_allclose(got, model(giagrad.tensor(ids)).data, **TOLERANCE)
+
+
+ENCODERS = [(batch_first, norm_first, activation) for batch_first in (True, False) for norm_first in (True, False)
+            for activation in ("relu", "gelu")]
+
+
+@pytest.mark.parametrize("batch_first, norm_first, activation", ENCODERS)
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_transformer_encoder_runs_at_other_batch_sizes_and_lengths(tmp_path, batch_first, norm_first, activation,
+                                                                   causal):
+    giagrad.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, activation=activation, batch_first=batch_first,
+                                       norm_first=norm_first)
+    model = Lambda(lambda x, encoder: encoder(x, is_causal=causal), nn.TransformerEncoder(layer, 2))
+    batch_axis, length_axis = (0, 1) if batch_first else (1, 0)
+    dynamic = {name: {batch_axis: "batch", length_axis: "length"} for name in ("input", "output")}
+    path = tmp_path / "encoder.onnx"
+    giagrad.onnx.export(model, giagrad.randn(2, 5, 8), path, dynamic_axes=dynamic)
+    check_file(path)
+    x = np.random.default_rng(1).standard_normal((3, 7, 8)).astype(np.float32)
+    model.eval()
+    (got,) = run_onnx(path, [x])
+    np.testing.assert_allclose(got, model(giagrad.tensor(x)).data, **TOLERANCE)
+
+
+def test_transformer_encoder_with_a_constant_bool_mask(tmp_path):
+    giagrad.manual_seed(0)
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 1)
+    mask = giagrad.tensor(np.random.default_rng(2).random((5, 5)) < 0.3)  # True: may not attend
+    model = Lambda(lambda x, encoder: encoder(x, mask=mask), encoder)
+    path = tmp_path / "encoder.onnx"
+    giagrad.onnx.export(model, giagrad.randn(2, 5, 8), path, dynamic_axes={"input": [0], "output": [0]})
+    x = np.random.default_rng(1).standard_normal((4, 5, 8)).astype(np.float32)
+    model.eval()
+    (got,) = run_onnx(path, [x])
+    np.testing.assert_allclose(got, model(giagrad.tensor(x)).data, **TOLERANCE)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_multihead_attention_takes_float_masks_as_inputs(tmp_path, need_weights, batch_first):
+    giagrad.manual_seed(0)
+    attention = nn.MultiheadAttention(8, 2, batch_first=batch_first)
+    model = Lambda(lambda x, mask, padding, attention: attention(x, x, x, key_padding_mask=padding, attn_mask=mask,
+                                                                 need_weights=need_weights)[0], attention)
+    rng = np.random.default_rng(3)
+
+    def masks(batch):
+        attn_mask = rng.standard_normal((5, 5)).astype(np.float32)
+        padding = np.where(rng.random((batch, 5)) < 0.3, -np.inf, 0).astype(np.float32)
+        padding[:, 0] = 0  # every query keeps a key: a fully hidden row is NaN in the unfused path
+        if not need_weights:
+            padding[-1] = -np.inf  # the fused node gives such a row 0, and so must the file
+        return attn_mask, padding
+
+    shape = (2, 5, 8) if batch_first else (5, 2, 8)
+    path = tmp_path / "attention.onnx"
+    example = [giagrad.randn(*shape), *(giagrad.tensor(m) for m in masks(2))]
+    batch_axis = 0 if batch_first else 1
+    giagrad.onnx.export(model, example, path, input_names=["x", "attn_mask", "padding"],
+                        dynamic_axes={"x": [batch_axis], "padding": [0], "output": [batch_axis]})
+    check_file(path)
+    x = rng.standard_normal((4, 5, 8) if batch_first else (5, 4, 8)).astype(np.float32)
+    attn_mask, padding = masks(4)
+    model.eval()
+    (got,) = run_onnx(path, [x, attn_mask, padding])
+    expected = model(giagrad.tensor(x), giagrad.tensor(attn_mask), giagrad.tensor(padding)).data
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, **TOLERANCE)
+
+
+def test_cross_attention_with_constant_bool_masks_and_weights(tmp_path):
+    giagrad.manual_seed(0)
+    attention = nn.MultiheadAttention(8, 2, batch_first=True)
+    attn_mask = giagrad.tensor(np.triu(np.ones((3, 5), dtype=bool), k=2))
+    padding = giagrad.tensor(np.array([[False, False, False, True, True], [False] * 5]))
+
+    class Cross(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = attention
+
+        def forward(self, query, memory):
+            return self.attention(query, memory, memory, key_padding_mask=padding, attn_mask=attn_mask,
+                                  average_attn_weights=False)
+
+    model = Cross()
+    query, memory = giagrad.randn(2, 3, 8), giagrad.randn(2, 5, 8)
+    path = tmp_path / "cross.onnx"
+    giagrad.onnx.export(model, (query, memory), path, input_names=["query", "memory"],
+                        output_names=["output", "weights"])
+    got = run_onnx(path, [query.data, memory.data])
+    model.eval()
+    for value, expected in zip(got, model(query, memory), strict=True):
+        np.testing.assert_allclose(value, expected.data, **TOLERANCE)
+
+
+def test_causal_attention_with_a_scale_at_other_lengths(tmp_path):
+    model = Lambda(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3))
+    path = tmp_path / "sdpa.onnx"
+    dynamic = {"q": [0, 2], "k": [0, 2], "v": [0, 2], "output": [0, 2]}
+    giagrad.onnx.export(model, (giagrad.randn(2, 2, 3, 4), giagrad.randn(2, 2, 5, 4), giagrad.randn(2, 2, 5, 6)),
+                        path, input_names=["q", "k", "v"], dynamic_axes=dynamic)
+    rng = np.random.default_rng(4)
+    q, k, v = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 2, 6, 4), (3, 2, 4, 4), (3, 2, 4, 6)))
+    (got,) = run_onnx(path, [q, k, v])  # more queries than keys: the last ones see every key
+    np.testing.assert_allclose(got, model(*(giagrad.tensor(a) for a in (q, k, v))).data, **TOLERANCE)
+
+
+def test_a_bool_mask_input_the_graph_never_reads_is_refused(tmp_path):
+    attention = nn.MultiheadAttention(8, 2, batch_first=True)
+    model = Lambda(lambda x, padding, attention: attention(x, x, x, key_padding_mask=padding)[0], attention)
+    padding = giagrad.tensor(np.array([[False, True, False], [False, False, False]]))
+    with pytest.raises(ValueError, match="reach the outputs through no recorded op"):
+        giagrad.onnx.export(model, (giagrad.randn(2, 3, 8), padding), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("index", [np.array([True, False, True]), (np.array([0, 1]), np.array([1, 2]))],
+                         ids=["bool_mask", "two_arrays"])
+def test_indexing_without_an_onnx_form_is_named(index):
+    with pytest.raises(giagrad.onnx.UnsupportedOperatorError, match="Getitem"):
+        giagrad.onnx.export(Lambda(lambda x: x[index]), giagrad.randn(3, 3), "never-written.onnx")

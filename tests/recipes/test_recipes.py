@@ -182,7 +182,11 @@ def test_char_gpt_tiny_run_then_samples_from_its_checkpoint(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("to be or not to be, that is the question.\n" * 40, encoding="utf-8")
     out = tmp_path / "run"
-    metrics = char_gpt.main(["--text", str(corpus), "--out", str(out), *TINY_GPT])
+    export = ["--export-onnx"] if ONNX_INSTALLED else []
+    metrics = char_gpt.main(["--text", str(corpus), "--out", str(out), *TINY_GPT, *export])
+    assert (out / "model.onnx").exists() == ONNX_INSTALLED
+    if ONNX_INSTALLED:
+        check_char_gpt_onnx_export(out)
     assert 0 < metrics["val_loss"] < 10 and metrics["iterations"] == 4 and len(metrics["sample"]) == 20
     assert (out / "curves.png").read_bytes().startswith(PNG_MAGIC)
     assert (out / "history.csv").read_text().startswith("epoch,")
@@ -195,6 +199,35 @@ def test_char_gpt_tiny_run_then_samples_from_its_checkpoint(tmp_path, capsys):
     metrics = char_gpt.main(["--text", str(corpus), "--out", str(out), "--resume", str(out / "last.npz"),
                              *TINY_GPT[:-3], "--max-iters", "6", "--sample-length", "0", "--quiet"])
     assert metrics["iterations"] == 6
+
+
+def check_char_gpt_onnx_export(folder):
+    """model.onnx gives the checkpoint's model's logits at any batch size; a prompt padded on the right keeps its
+    logits (the documented way to feed a shorter one)."""
+    import onnxruntime
+
+    saved = json.loads((folder / char_gpt.MODEL_FILE).read_text(encoding="utf-8"))
+    model = char_gpt.GPT(**saved["config"])
+    model.load_state_dict(giagrad.load(folder / "last.npz")["model"])
+    model.eval()
+    block, vocab = saved["config"]["block_size"], saved["config"]["vocab_size"]
+    ids = np.random.default_rng(0).integers(0, vocab, (3, block))
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.type for i in session.get_inputs()] == ["tensor(int64)"]
+    (logits,) = session.run(["logits"], {"input": ids})
+    assert logits.shape == (3, block, vocab)
+    np.testing.assert_allclose(logits, model(giagrad.tensor(ids)).data, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(logits[:, :3], model(giagrad.tensor(ids[:, :3])).data, rtol=1e-4, atol=1e-5)
+
+
+def test_char_gpt_exports_an_existing_checkpoint(tmp_path):
+    pytest.importorskip("onnxruntime")
+    giagrad.manual_seed(0)
+    model = char_gpt.GPT(vocab_size=7, block_size=6, n_layer=1, n_head=2, n_embd=8)
+    giagrad.save({"model": model.state_dict()}, tmp_path / "last.npz")
+    (tmp_path / char_gpt.MODEL_FILE).write_text(json.dumps({"config": model.config, "chars": list("abcdefg")}))
+    char_gpt.main(["--sample", "0", "--resume", str(tmp_path / "last.npz"), "--export-onnx"])
+    check_char_gpt_onnx_export(tmp_path)
 
 
 def test_char_gpt_cached_generation_equals_recomputing_within_the_context():
