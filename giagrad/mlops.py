@@ -344,7 +344,8 @@ class LogSoftmax(Function):
 
     def forward(self, x: np.ndarray, axis: int | None) -> np.ndarray:
         out = np.asarray(x - x.max(axis=axis, keepdims=True, initial=-np.inf))
-        out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
+        if out.size:  # an empty input has an empty result: no log of an empty sum (and its warning)
+            out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
         self.save_for_backward(out)
         self.axis = axis
         return out
