@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import copy
 import numbers
-import traceback
-import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from giagrad import anomaly, hooks
+from giagrad.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from giagrad.dtypes import DEFAULT_FLOAT, as_array, is_floating, operand_array, result_type
 from giagrad.grad_mode import _state as _grad_state
 from giagrad.hooks import RemovableHandle, register
@@ -50,10 +49,6 @@ __all__ = ["Function", "TensorBase", "VersionCounter", "detect_anomaly", "set_de
 # recorded; backward compares it with the tick at which each parent's storage last changed in place.
 # When nothing changed in place since (the usual case), one integer comparison replaces a check per parent.
 _inplace_clock = 0
-
-# Anomaly mode (detect_anomaly): nodes remember where their forward was called from, and backward
-# checks every gradient for NaN. Off by default; recording then reads this flag once per op.
-_anomaly_enabled = False
 
 
 class VersionCounter:
@@ -70,12 +65,6 @@ class VersionCounter:
         self.modified_at = 0  # the clock's tick at the last in-place change
         self.version = 0  # how many in-place changes (PyTorch's ``Tensor._version``)
         self.has_views = False  # whether a view op shares this storage (detach does not count)
-
-# Post-accumulate-grad hooks: id(leaf) -> {handle id: hook}. A registry beside the tensors, not a
-# slot on them: op results (the hot path) pay nothing, backward pays one test of this dict being
-# empty, and a deep copy of a model does not carry the hooks of the original (as in PyTorch).
-# An entry goes when its tensor dies (weakref.finalize), so a reused id never finds stale hooks.
-_post_accumulate_grad_hooks: dict[int, dict[int, Callable[[Any], None]]] = {}
 
 
 class Function:
@@ -259,8 +248,8 @@ class TensorBase:
             _share_storage(result, inputs)
         if record:
             fn.recorded_at = _inplace_clock
-            if _anomaly_enabled:
-                fn.forward_stack = _caller_stack()
+            if anomaly.enabled:
+                fn.forward_stack = anomaly.caller_stack()
         return result
 
     # ------------------------------------------------------------------------------- backward
@@ -294,17 +283,17 @@ class TensorBase:
                                  f"{self.data.shape}")
         if self._ctx is None:
             _accumulate_grad(self, _run_hooks(self, seed) if self._hooks else seed)
-            if _post_accumulate_grad_hooks:
-                _run_post_accumulate_grad_hooks([self], {id(self)})
+            if hooks.post_accumulate_grad_hooks:
+                hooks.run_post_accumulate_grad_hooks([self], {id(self)})
             return
-        anomaly = _anomaly_enabled
+        check_nan = anomaly.enabled
         # The gradient of each non-leaf tensor, summed over its uses, until its node runs.
         grads: dict[int, np.ndarray] = {id(self): seed}
         # Leaves with hooks: their gradient is summed first, so that each hook runs once (as PyTorch).
         hooked_leaves: dict[int, tuple[TensorBase, np.ndarray]] = {}
         order = _topological_order(self)
         # Leaves with post-accumulate hooks, keyed by the node after which their gradient is final.
-        hooked = _hooked_leaves_by_last_node(order) if _post_accumulate_grad_hooks else None
+        hooked = hooks.leaves_by_last_node(order) if hooks.post_accumulate_grad_hooks else None
         reached: set[int] = set()  # the leaves with post-accumulate hooks that got a gradient
         for node in reversed(order):
             grad = grads.pop(id(node), None)
@@ -323,8 +312,8 @@ class TensorBase:
             if len(parent_grads) != len(fn.parents):
                 raise RuntimeError(f"{type(fn).__name__}.backward returned {len(parent_grads)} gradients "
                                    f"for {len(fn.parents)} inputs")
-            if anomaly:
-                _check_for_nan(fn, parent_grads)
+            if check_nan:
+                anomaly.check_for_nan(fn, parent_grads)
             for parent, parent_grad in zip(fn.parents, parent_grads, strict=True):
                 if parent_grad is None or not parent.requires_grad:
                     continue
@@ -349,11 +338,11 @@ class TensorBase:
             if not retain_graph:
                 fn.saved_tensors = None
             if hooked is not None and id(node) in hooked:
-                _run_post_accumulate_grad_hooks(hooked.pop(id(node)), reached)
+                hooks.run_post_accumulate_grad_hooks(hooked.pop(id(node)), reached)
         for leaf, leaf_grad in hooked_leaves.values():
             _accumulate_grad(leaf, _run_hooks(leaf, leaf_grad))
         if hooked:  # leaves whose last node got no gradient, or whose gradient waited for hooks
-            _run_post_accumulate_grad_hooks([leaf for leaves in hooked.values() for leaf in leaves], reached)
+            hooks.run_post_accumulate_grad_hooks([leaf for leaves in hooked.values() for leaf in leaves], reached)
 
     # ----------------------------------------------------------------- leaves and graph edges
 
@@ -432,13 +421,7 @@ class TensorBase:
         if self._ctx is not None:
             raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
                                f"registered on non-leaf tensors (this one comes from {self._ctx!r})")
-        hooks = _post_accumulate_grad_hooks.get(id(self))
-        if hooks is None:
-            hooks = _post_accumulate_grad_hooks[id(self)] = {}
-            weakref.finalize(self, _forget_hooks, id(self), hooks)
-        handle = RemovableHandle(hooks, on_empty=lambda: _forget_hooks(id(self), hooks))
-        hooks[handle.id] = hook
-        return handle
+        return hooks.register_post_accumulate_grad_hook(self, hook)
 
     def _mark_modified(self) -> None:
         """Record that ``data`` changed in place (in-place ops and optimizers call this).
@@ -472,59 +455,6 @@ class TensorBase:
         return 0 if counter is None else counter.version
 
 
-# ------------------------------------------------------------------------------ anomaly mode
-
-
-def set_detect_anomaly(mode: bool) -> None:
-    """Turn anomaly detection on or off (see :func:`detect_anomaly`)."""
-    global _anomaly_enabled
-    _anomaly_enabled = bool(mode)
-
-
-def is_anomaly_enabled() -> bool:
-    """Whether anomaly detection is on."""
-    return _anomaly_enabled
-
-
-@contextmanager
-def detect_anomaly() -> Iterator[None]:
-    """A context in which a backward that produces NaN raises, naming the op and its forward's caller.
-
-    Inside it, every recorded op keeps a short traceback of where its forward was called from,
-    and backward checks each gradient an op returns: the first NaN raises a RuntimeError naming
-    the op's Function (``Sqrt``) and that traceback. Slower; for debugging only (outside it the
-    engine reads one flag per op).
-
-    Examples
-    --------
-    >>> x = giagrad.tensor([-1.0, 4.0], requires_grad=True)
-    >>> with giagrad.autograd.detect_anomaly():
-    ...     x.sqrt().sum().backward()
-    Traceback (most recent call last):
-    RuntimeError: backward: Sqrt returned nan values in its gradient for input 0...
-    """
-    previous = _anomaly_enabled
-    set_detect_anomaly(True)
-    try:
-        yield
-    finally:
-        set_detect_anomaly(previous)
-
-
-def _caller_stack() -> str:
-    # The user's frames that led to this op: drop the engine's own (this function and comm).
-    frames = traceback.extract_stack()[:-2]
-    return "".join(traceback.format_list(frames[-6:]))
-
-
-def _check_for_nan(fn: Function, grads: tuple[Any, ...]) -> None:
-    for position, grad in enumerate(grads):
-        if grad is not None and np.isnan(np.asarray(grad)).any():
-            where = fn.forward_stack or "  (not recorded: the op ran before anomaly detection was turned on)\n"
-            raise RuntimeError(f"backward: {type(fn).__name__} returned nan values in its gradient for input "
-                               f"{position}. Its forward was called from:\n{where}")
-
-
 def _run_hooks(tensor: TensorBase, grad: np.ndarray) -> np.ndarray:
     """Run ``tensor``'s gradient hooks in order; each may replace the gradient."""
     for hook in list(tensor._hooks.values()):  # type: ignore[union-attr]  # only called when there are hooks
@@ -536,35 +466,6 @@ def _run_hooks(tensor: TensorBase, grad: np.ndarray) -> np.ndarray:
                                    f"tensor of shape {grad.shape}")
             grad = replaced.astype(grad.dtype, copy=False)
     return grad
-
-
-def _forget_hooks(key: int, hooks: dict[int, Callable[[Any], None]]) -> None:
-    # The tensor died (its id may be reused) or lost its last hook: its entry goes, unless it is
-    # already another one.
-    if _post_accumulate_grad_hooks.get(key) is hooks:
-        del _post_accumulate_grad_hooks[key]
-
-
-def _hooked_leaves_by_last_node(order: list[TensorBase]) -> dict[int | None, list[TensorBase]]:
-    """For the leaves of this graph that have post-accumulate hooks: id(node) -> the leaves whose
-    last use, in backward's walk, is that node (their gradient is final once it has run); None ->
-    the leaves with gradient hooks too, whose gradient is accumulated only at the end of backward."""
-    last: dict[int, tuple[TensorBase, TensorBase]] = {}
-    for node in reversed(order):
-        for parent in node._ctx.parents:  # type: ignore[union-attr]  # nodes in the order are never leaves
-            if parent._ctx is None and id(parent) in _post_accumulate_grad_hooks:
-                last[id(parent)] = (parent, node)
-    by_node: dict[int | None, list[TensorBase]] = {}
-    for leaf, node in last.values():
-        by_node.setdefault(None if leaf._hooks else id(node), []).append(leaf)
-    return by_node
-
-
-def _run_post_accumulate_grad_hooks(leaves: list[TensorBase], reached: set[int]) -> None:
-    for leaf in leaves:
-        if id(leaf) in reached:
-            for hook in list(_post_accumulate_grad_hooks.get(id(leaf), {}).values()):
-                hook(leaf)
 
 
 # The class of op results: giagrad.Tensor. tensor.py defines it over TensorBase and registers it

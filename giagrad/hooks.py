@@ -1,4 +1,5 @@
-"""The handle every ``register_*hook`` returns (tensors' and modules'), and the one way to register.
+"""The handle every ``register_*hook`` returns (tensors' and modules'), the one way to register, and
+the registry of post-accumulate-grad hooks that backward consults.
 
 It sits low in the layers so that ``Tensor.register_hook`` (the engine) and the module hooks of
 ``giagrad.nn`` share one class, as PyTorch's ``torch.utils.hooks.RemovableHandle``.
@@ -7,11 +8,12 @@ It sits low in the layers so that ``Tensor.register_hook`` (the engine) and the 
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["RemovableHandle", "register"]
+__all__ = ["RemovableHandle", "register", "register_post_accumulate_grad_hook"]
 
 _next_id = itertools.count()
 
@@ -55,3 +57,53 @@ def register(registry: OrderedDict[int, Any], entry: Any, prepend: bool) -> Remo
     if prepend:
         registry.move_to_end(handle.id, last=False)
     return handle
+
+
+# ------------------------------------------------------------ post-accumulate-grad hooks (leaves)
+# id(leaf) -> {handle id: hook}. A registry beside the tensors, not a slot on them: op results (the
+# engine's hot path) pay nothing, backward pays one test of this dict being empty, and a deep copy
+# of a model does not carry the hooks of the original (as in PyTorch). An entry goes when its
+# tensor dies (weakref.finalize), so a reused id never finds stale hooks.
+post_accumulate_grad_hooks: dict[int, dict[int, Callable[[Any], None]]] = {}
+
+
+def register_post_accumulate_grad_hook(leaf: Any, hook: Callable[[Any], None]) -> RemovableHandle:
+    """Register ``hook(leaf)`` to run once ``leaf.grad`` is final in each backward (the engine calls it)."""
+    key = id(leaf)
+    hooks = post_accumulate_grad_hooks.get(key)
+    if hooks is None:
+        hooks = post_accumulate_grad_hooks[key] = {}
+        weakref.finalize(leaf, _forget, key, hooks)
+    handle = RemovableHandle(hooks, on_empty=lambda: _forget(key, hooks))
+    hooks[handle.id] = hook
+    return handle
+
+
+def _forget(key: int, hooks: dict[int, Callable[[Any], None]]) -> None:
+    # The tensor died (its id may be reused) or lost its last hook: its entry goes, unless it is
+    # already another one.
+    if post_accumulate_grad_hooks.get(key) is hooks:
+        del post_accumulate_grad_hooks[key]
+
+
+def leaves_by_last_node(order: list[Any]) -> dict[int | None, list[Any]]:
+    """For the leaves of a graph that have post-accumulate hooks: id(node) -> the leaves whose last
+    use, in backward's walk over ``order``, is that node (their gradient is final once it has run);
+    None -> the leaves with gradient hooks too, whose gradient is accumulated only at the end."""
+    last: dict[int, tuple[Any, Any]] = {}
+    for node in reversed(order):
+        for parent in node._ctx.parents:  # nodes in the order are never leaves
+            if parent._ctx is None and id(parent) in post_accumulate_grad_hooks:
+                last[id(parent)] = (parent, node)
+    by_node: dict[int | None, list[Any]] = {}
+    for leaf, node in last.values():
+        by_node.setdefault(None if leaf._hooks else id(node), []).append(leaf)
+    return by_node
+
+
+def run_post_accumulate_grad_hooks(leaves: list[Any], reached: set[int]) -> None:
+    """Call the hooks of those ``leaves`` that got a gradient in this backward (ids in ``reached``)."""
+    for leaf in leaves:
+        if id(leaf) in reached:
+            for hook in list(post_accumulate_grad_hooks.get(id(leaf), {}).values()):
+                hook(leaf)

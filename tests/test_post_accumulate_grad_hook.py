@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import giagrad
-from giagrad import Function, Tensor, autograd
+from giagrad import Function, Tensor, hooks
 
 
 def recorder(log: list) -> object:
@@ -58,7 +58,7 @@ def test_remove_and_with_block():
     handle.remove()  # twice is harmless
     (w * 1).sum().backward()
     assert len(seen) == 3
-    assert not autograd._post_accumulate_grad_hooks  # nothing left: backward skips the bookkeeping
+    assert not hooks.post_accumulate_grad_hooks  # nothing left: backward skips the bookkeeping
 
 
 def test_backward_of_the_leaf_itself_and_a_leaf_the_backward_does_not_reach():
@@ -129,7 +129,7 @@ def test_a_deep_copy_has_no_hooks_and_a_dead_tensor_leaves_none_behind():
     assert seen == []
     del w
     gc.collect()
-    assert not autograd._post_accumulate_grad_hooks
+    assert not hooks.post_accumulate_grad_hooks
 
 
 def test_a_gradient_hook_runs_first_and_the_post_accumulate_hook_sees_its_result():
