@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import numbers
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,7 +39,6 @@ from giagrad import anomaly, hooks
 from giagrad.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from giagrad.dtypes import DEFAULT_FLOAT, as_array, is_floating, operand_array, result_type
 from giagrad.grad_mode import _state as _grad_state
-from giagrad.hooks import RemovableHandle, register
 
 __all__ = ["Function", "TensorBase", "VersionCounter", "detect_anomaly", "set_detect_anomaly",
            "is_anomaly_enabled", "is_tensor", "use_tensor_class"]
@@ -356,29 +354,6 @@ class TensorBase:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def register_hook(self, hook: Callable[[Any], Any]) -> RemovableHandle:
-        """Call ``hook(grad)`` whenever this tensor's gradient is computed (as PyTorch).
-
-        ``grad`` is a Tensor; a returned tensor (or array) replaces the gradient, ``None`` keeps
-        it. On a leaf the hook runs before the gradient is added to ``.grad``, once per backward
-        with the sum over the leaf's uses; on an intermediate tensor, before the gradient flows on
-        (and before ``retain_grad`` stores it). Returns a handle whose ``remove()`` unregisters it.
-
-        Examples
-        --------
-        >>> w = giagrad.tensor([1.0, 2.0], requires_grad=True)
-        >>> handle = w.register_hook(lambda grad: grad * 10)
-        >>> (w * w).sum().backward()
-        >>> w.grad
-        array([20., 40.], dtype=float32)
-        >>> handle.remove()
-        """
-        if not self.requires_grad:
-            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require grad")
-        if self._hooks is None:
-            self._hooks = OrderedDict()
-        return register(self._hooks, hook, prepend=False)
-
     def retain_grad(self) -> Any:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
         if not self.requires_grad:
@@ -386,42 +361,6 @@ class TensorBase:
         if self._ctx is not None:
             self._retains_grad = True
         return self
-
-    def register_post_accumulate_grad_hook(self, hook: Callable[[Any], None]) -> RemovableHandle:
-        """Call ``hook(tensor)`` in every backward, once this leaf's ``.grad`` holds its gradient.
-
-        The hook runs once per backward that reaches this leaf, after the gradients of all its
-        uses in the graph have been added into ``.grad`` (so it sees the accumulated value and may
-        change it in place), and before backward returns. Its return value is ignored. As in
-        PyTorch, only leaves that require grad take such a hook.
-
-        Parameters
-        ----------
-        hook : callable
-            Called as ``hook(tensor)``.
-
-        Returns
-        -------
-        RemovableHandle
-            ``handle.remove()`` unregisters the hook.
-
-        Examples
-        --------
-        >>> w = giagrad.tensor([1.0, 2.0], requires_grad=True)
-        >>> handle = w.register_post_accumulate_grad_hook(lambda t: print(t.grad))
-        >>> (w * w).sum().backward()
-        [2. 4.]
-        >>> handle.remove()
-        """
-        if not callable(hook):
-            raise TypeError(f"register_post_accumulate_grad_hook: expected a callable, got {type(hook).__name__}")
-        if not self.requires_grad:
-            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
-                               "doesn't require gradient")
-        if self._ctx is not None:
-            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
-                               f"registered on non-leaf tensors (this one comes from {self._ctx!r})")
-        return hooks.register_post_accumulate_grad_hook(self, hook)
 
     def _mark_modified(self) -> None:
         """Record that ``data`` changed in place (in-place ops and optimizers call this).

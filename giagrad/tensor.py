@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import builtins
 import numbers
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from giagrad import device as _device
-from giagrad import mathops, mlops, reductionops, shapeops
-from giagrad import random as _random
 
 # Under their earlier private names, which the methods below (and code written for them) use.
+from giagrad import hooks, mathops, mlops, reductionops, shapeops
+from giagrad import random as _random
 from giagrad._validation import check_dim as _check_dim
 from giagrad._validation import check_dims as _check_dims
 from giagrad._validation import check_floating as _check_floating_op
@@ -27,6 +28,7 @@ from giagrad._validation import shape_arg as _shape_arg
 from giagrad.autograd import Function, TensorBase, use_tensor_class
 from giagrad.dtypes import DEFAULT_FLOAT, is_floating
 from giagrad.grad_mode import _state as _grad_state
+from giagrad.hooks import RemovableHandle, register
 
 __all__ = ["Tensor", "Function"]
 
@@ -775,6 +777,67 @@ class Tensor(TensorBase):
         """``log(softmax(x))`` along ``dim``, finite for any finite logits."""
         _check_floating_op("log_softmax", self)
         return Tensor.comm(mlops.LogSoftmax, self, axis=_softmax_axis("log_softmax", dim, self.ndim))
+
+    # ------------------------------------------------------------------------ gradient hooks
+
+    def register_hook(self, hook: Callable[[Any], Any]) -> RemovableHandle:
+        """Call ``hook(grad)`` whenever this tensor's gradient is computed (as PyTorch).
+
+        ``grad`` is a Tensor; a returned tensor (or array) replaces the gradient, ``None`` keeps
+        it. On a leaf the hook runs before the gradient is added to ``.grad``, once per backward
+        with the sum over the leaf's uses; on an intermediate tensor, before the gradient flows on
+        (and before ``retain_grad`` stores it). Returns a handle whose ``remove()`` unregisters it.
+
+        Examples
+        --------
+        >>> w = giagrad.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = w.register_hook(lambda grad: grad * 10)
+        >>> (w * w).sum().backward()
+        >>> w.grad
+        array([20., 40.], dtype=float32)
+        >>> handle.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require grad")
+        if self._hooks is None:
+            self._hooks = OrderedDict()
+        return register(self._hooks, hook, prepend=False)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Any], None]) -> RemovableHandle:
+        """Call ``hook(tensor)`` in every backward, once this leaf's ``.grad`` holds its gradient.
+
+        The hook runs once per backward that reaches this leaf, after the gradients of all its
+        uses in the graph have been added into ``.grad`` (so it sees the accumulated value and may
+        change it in place), and before backward returns. Its return value is ignored. As in
+        PyTorch, only leaves that require grad take such a hook.
+
+        Parameters
+        ----------
+        hook : callable
+            Called as ``hook(tensor)``.
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+
+        Examples
+        --------
+        >>> w = giagrad.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = w.register_post_accumulate_grad_hook(lambda t: print(t.grad))
+        >>> (w * w).sum().backward()
+        [2. 4.]
+        >>> handle.remove()
+        """
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook: expected a callable, got {type(hook).__name__}")
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
+                               "doesn't require gradient")
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
+                               f"registered on non-leaf tensors (this one comes from {self._ctx!r})")
+        return hooks.register_post_accumulate_grad_hook(self, hook)
 
     # ------------------------------------------- PyTorch habits: devices, copies, more elementwise ops
     # Grouped here so that the engine code above stays as it is.
