@@ -107,7 +107,16 @@ class Embedding(Function):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         (indices,) = self.saved_tensors
         grad_weight = np.zeros(self.weight_shape, dtype=grad.dtype)
-        np.add.at(grad_weight, indices.reshape(-1), grad.reshape(-1, self.weight_shape[1]))
+        flat = indices.reshape(-1)
+        if flat.size:
+            # Sum the runs of equal indices once sorted: np.add.at does the same sums (in the same
+            # order: the sort is stable) about five times slower. Indices are non-negative here
+            # (the functional form checks), so each run is a distinct row.
+            order = np.argsort(flat, kind="stable")
+            sorted_indices = flat[order]
+            starts = np.flatnonzero(np.concatenate(([True], sorted_indices[1:] != sorted_indices[:-1])))
+            rows = grad.reshape(-1, self.weight_shape[1])[order]
+            grad_weight[sorted_indices[starts]] = np.add.reduceat(rows, starts, axis=0)
         if self.padding_idx is not None:
             grad_weight[self.padding_idx] = 0
         return grad_weight
