@@ -9,6 +9,8 @@ differently, applies its scale and shift as ordinary elementwise ops afterwards)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from giagrad.autograd import Function
@@ -62,12 +64,16 @@ class Normalize(Function):
         # of their gradients are also the sums the input gradient needs.
         shares_sums = bool(need_params) and [i for i, n in enumerate(self.affine_shape) if n == 1 and shape[i] != 1] \
             == [i for i in axis if shape[i] != 1]
+        grad_sum: Any = None
+        grad_normalized_sum: Any = None
         if shares_sums:
             grad_sum = grad.sum(axis=axis, keepdims=True)
             grad_normalized_sum = (grad * normalized).sum(axis=axis, keepdims=True)
-        elif need_params:
-            grad_sum = unbroadcast(grad, self.affine_shape)
-            grad_normalized_sum = unbroadcast(grad * normalized, self.affine_shape)
+        elif need_params:  # only the sums a parameter needs (layer norm without bias: one)
+            if len(need_params) > (weight is not None) and need_params[-1]:
+                grad_sum = unbroadcast(grad, self.affine_shape)
+            if weight is not None and need_params[0]:
+                grad_normalized_sum = unbroadcast(grad * normalized, self.affine_shape)
         grad_x = None
         if need_x:
             scale = inv_std if weight is None else inv_std * weight
