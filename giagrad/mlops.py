@@ -142,32 +142,35 @@ def normal_cdf(x: np.ndarray) -> np.ndarray:
 
 
 # Hastings' approximation (Abramowitz & Stegun 7.1.26): erfc(z) = t P(t) exp(-z**2), t = 1 / (1 + p z),
-# for z >= 0, with an absolute error below 1.5e-7: float32's own resolution near 1.
+# for z >= 0, with an absolute error below 1.5e-7: about float32's resolution near 1.
 _ERFC_HASTINGS_P = 0.3275911
 _ERFC_HASTINGS = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
 
 def normal_cdf_and_density_float32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``Phi(x)`` to float32 accuracy (absolute error below 1e-7) and the density ``phi(x)``, in x's dtype.
+    """``Phi(x)`` to float32 accuracy and the density ``phi(x)``, both in x's dtype.
 
-    About a fifth of :func:`normal_cdf`'s work: the exact GELU runs on a transformer's widest
-    activations, where float32 cannot hold more digits anyway; both share ``exp(-x**2 / 2)``.
+    The absolute error of ``Phi`` is below 4e-7 (Hastings' 1.5e-7 in erf plus float32 rounding),
+    at several times less work than :func:`normal_cdf`: the exact GELU runs on a transformer's
+    widest activations, where float32 holds no more digits anyway. Both share ``exp(-x**2 / 2)``.
     """
     t = np.abs(x)
-    np.minimum(t, _GELU_EXACT_CLIP, out=t)  # exp(-x**2 / 2) is 0 there already; x**2 must not overflow
-    density = t * t
+    with np.errstate(over="ignore"):  # x**2 overflows beyond 1.8e19, where exp(-x**2 / 2) is 0 anyway
+        density = np.square(t)
     density *= -0.5
     np.exp(density, out=density)
     t *= _ERFC_HASTINGS_P / math.sqrt(2)
     t += 1
     np.reciprocal(t, out=t)
-    half_tail = t * (0.5 * _ERFC_HASTINGS[-1])
+    cdf = t * (0.5 * _ERFC_HASTINGS[-1])
     for coefficient in _ERFC_HASTINGS[-2::-1]:
-        half_tail += 0.5 * coefficient
-        half_tail *= t
-    half_tail *= density  # Phi(-|x|)
-    cdf = np.subtract(1, half_tail, out=np.empty_like(half_tail))
-    np.copyto(cdf, half_tail, where=x < 0)
+        cdf += 0.5 * coefficient
+        cdf *= t
+    cdf *= density  # Phi(-|x|)
+    # Phi(x) = 1/2 + sign(x) (1/2 - Phi(-|x|)): copysign costs less than a masked copy
+    np.subtract(0.5, cdf, out=cdf)
+    np.copysign(cdf, x, out=cdf)
+    cdf += 0.5
     density *= _INV_SQRT_2PI
     return cdf, density
 
