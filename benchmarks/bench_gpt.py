@@ -1,7 +1,7 @@
 """Character-level GPT (the char_gpt recipe's model): training iteration and generation, giagrad vs PyTorch.
 
 The configuration is nanoGPT's for CPUs: 4 layers, 4 heads, 128 wide, context 64, batch 12,
-vocabulary 65, no biases, tied embedding and head weights. An iteration is what training does:
+vocabulary 65, no biases, the exact GELU, tied embedding and head weights. An iteration is what training does:
 zero the gradients, forward, cross-entropy over (batch * context, vocabulary), backward, clip
 the gradient norm to 1 and an AdamW step (weight decay on matrices). Generation: 500 characters
 from the (untrained) model, one at a time, sampling from the softmax; giagrad with its key/value

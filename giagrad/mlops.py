@@ -141,6 +141,40 @@ def normal_cdf(x: np.ndarray) -> np.ndarray:
     return np.where(x < 0, half_tail, 1 - half_tail)
 
 
+# Hastings' approximation (Abramowitz & Stegun 7.1.26): erfc(z) = t P(t) exp(-z**2), t = 1 / (1 + p z),
+# for z >= 0, with an absolute error below 1.5e-7: about float32's resolution near 1.
+_ERFC_HASTINGS_P = 0.3275911
+_ERFC_HASTINGS = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def normal_cdf_and_density_float32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Phi(x)`` to float32 accuracy and the density ``phi(x)``, both in x's dtype.
+
+    The absolute error of ``Phi`` is below 4e-7 (Hastings' 1.5e-7 in erf plus float32 rounding),
+    at several times less work than :func:`normal_cdf`: the exact GELU runs on a transformer's
+    widest activations, where float32 holds no more digits anyway. Both share ``exp(-x**2 / 2)``.
+    """
+    t = np.abs(x)
+    with np.errstate(over="ignore"):  # x**2 overflows beyond 1.8e19, where exp(-x**2 / 2) is 0 anyway
+        density = np.square(t)
+    density *= -0.5
+    np.exp(density, out=density)
+    t *= _ERFC_HASTINGS_P / math.sqrt(2)
+    t += 1
+    np.reciprocal(t, out=t)
+    cdf = t * (0.5 * _ERFC_HASTINGS[-1])
+    for coefficient in _ERFC_HASTINGS[-2::-1]:
+        cdf += 0.5 * coefficient
+        cdf *= t
+    cdf *= density  # Phi(-|x|)
+    # Phi(x) = 1/2 + sign(x) (1/2 - Phi(-|x|)): copysign costs less than a masked copy
+    np.subtract(0.5, cdf, out=cdf)
+    np.copysign(cdf, x, out=cdf)
+    cdf += 0.5
+    density *= _INV_SQRT_2PI
+    return cdf, density
+
+
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_CUBIC = 0.044715
@@ -153,7 +187,8 @@ _GELU_TANH_CLIP = 10.0
 class GELU(Function):
     """``x * Phi(x)`` (``approximate='none'``) or its tanh approximation (``'tanh'``).
 
-    Exact: ``d/dx = Phi(x) + x * phi(x)`` with ``phi`` the Gaussian density. Tanh form:
+    Exact: ``d/dx = Phi(x) + x * phi(x)`` with ``phi`` the Gaussian density; ``Phi`` is accurate
+    to ~1e-12 in float64 and to float32's resolution (1e-7) otherwise. Tanh form:
     ``0.5 * x * (1 + tanh(k * (x + 0.044715 x**3)))`` with ``k = sqrt(2 / pi)``.
     """
 
@@ -176,12 +211,15 @@ class GELU(Function):
             out *= x
             out *= 0.5
             return out
-        cdf = normal_cdf(x)
-        self.save_for_backward(x, cdf)
+        if x.dtype.itemsize < 8:
+            cdf, density = normal_cdf_and_density_float32(x)
+        else:
+            cdf, density = normal_cdf(x), None
+        self.save_for_backward(x, cdf, density)
         return x * cdf
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        x, saved = self.saved_tensors
+        x, saved, *density = self.saved_tensors
         if self.approximate == "tanh":
             # d/dx = (1 + t) / 2 + x (1 - t**2) k (1 + 3 * 0.044715 x**2) / 2, with t the saved tanh
             # and x clipped to +-10 (where 1 - t**2 is 0): in place, in two buffers.
@@ -200,6 +238,11 @@ class GELU(Function):
             slope *= grad
             return slope
         cdf = saved
+        if density[0] is not None:  # float32: the density was computed with the forward's cdf
+            slope = x * density[0]
+            slope += cdf
+            slope *= grad
+            return slope
         clipped = np.clip(x, -_GELU_EXACT_CLIP, _GELU_EXACT_CLIP)
         return grad * (cdf + clipped * _INV_SQRT_2PI * np.exp(-0.5 * clipped * clipped))
 

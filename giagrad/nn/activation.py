@@ -133,12 +133,13 @@ class GELU(Module):
     ----------
     approximate : {'none', 'tanh'}
         ``'none'`` uses the normal CDF (through an ``erfc`` approximation accurate to 2e-12
-        relative, see ``F.gelu``); ``'tanh'`` uses ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+        relative in float64 and to float32's resolution in float32, see ``F.gelu``); ``'tanh'``
+        uses ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
 
     Examples
     --------
     >>> nn.GELU()(giagrad.tensor([-1.0, 0.0, 1.0]))
-    tensor([-0.15865526,  0.        ,  0.8413447 ])
+    tensor([-0.1586553,  0.        ,  0.8413447 ])
     """
 
     def __init__(self, approximate: str = "none") -> None:

@@ -8,7 +8,7 @@ import pytest
 import giagrad
 import giagrad.nn.functional as F
 from giagrad import nn
-from giagrad.mlops import normal_cdf
+from giagrad.mlops import normal_cdf, normal_cdf_and_density_float32
 
 EDGE_INPUTS = [-30.0, -8.0, -3.0, -1.5, -0.5, 0.0, 0.25, 1.0, 2.5, 3.0, 8.0, 30.0]
 
@@ -152,6 +152,26 @@ def test_normal_cdf_matches_math_erfc_to_1e_12_relative():
     x = np.concatenate([np.linspace(-37, 8, 4001), [-1e-8, 1e-8, 0.0]])
     expected = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x])
     np.testing.assert_allclose(normal_cdf(x), expected, rtol=2e-12, atol=0)
+
+
+def test_float32_normal_cdf_and_density_are_accurate_to_float32_resolution():
+    x = np.concatenate([np.linspace(-45, 45, 9001), [-1e-8, 0.0, 1e-8, 3e38, -3e38]]).astype(np.float32)
+    cdf, density = normal_cdf_and_density_float32(x)
+    assert cdf.dtype == density.dtype == np.float32
+    wide = x.astype(np.float64)
+    np.testing.assert_allclose(cdf, normal_cdf(wide), rtol=0, atol=4e-7)
+    np.testing.assert_allclose(density, np.exp(-0.5 * np.minimum(wide * wide, 1e4)) / math.sqrt(2 * math.pi),
+                               rtol=1e-6, atol=1e-12)
+
+
+def test_float32_gelu_matches_the_float64_one():
+    x = giagrad.tensor(np.linspace(-9, 9, 3001), dtype="float64", requires_grad=True)
+    narrow = giagrad.tensor(x.data.astype(np.float32), requires_grad=True)
+    F.gelu(x).sum().backward()
+    F.gelu(narrow).sum().backward()
+    assert narrow.grad.dtype == np.float32
+    np.testing.assert_allclose(F.gelu(narrow).data, F.gelu(x).data, rtol=0, atol=4e-6)
+    np.testing.assert_allclose(narrow.grad, x.grad, rtol=0, atol=1e-6)
 
 
 def test_gelu_tail_keeps_relative_accuracy():

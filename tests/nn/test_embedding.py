@@ -31,6 +31,18 @@ def test_repeated_ids_accumulate_and_the_padding_row_gets_no_gradient():
     assert emb.weight.grad.dtype == np.float32
 
 
+@pytest.mark.parametrize("shape", [(0,), (7,), (3, 50), (2, 4, 33)])
+def test_gradient_sums_every_lookup_of_a_row_as_add_at_does(shape):
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 6, size=shape)
+    grad = rng.standard_normal(shape + (4,)).astype(np.float32)
+    emb = nn.Embedding(9, 4)
+    emb(giagrad.tensor(ids)).backward(giagrad.tensor(grad))
+    expected = np.zeros((9, 4), dtype=np.float32)
+    np.add.at(expected, ids.reshape(-1), grad.reshape(-1, 4))
+    np.testing.assert_allclose(emb.weight.grad, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_gradcheck_through_the_functional_form():
     weight = giagrad.Tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
     ids = giagrad.tensor([3, 1, 3, 3])

@@ -191,6 +191,8 @@ def test_char_gpt_tiny_run_then_samples_from_its_checkpoint(tmp_path, capsys):
     assert (out / "curves.png").read_bytes().startswith(PNG_MAGIC)
     assert (out / "history.csv").read_text().startswith("epoch,")
     assert json.loads((out / "metrics.json").read_text())["val_loss"] == metrics["val_loss"]
+    # nanoGPT's estimate (20 random validation batches) is near the loss over every character
+    assert abs(metrics["val_loss_estimate"] - metrics["val_loss"]) < 0.5
     capsys.readouterr()
     char_gpt.main(["--sample", "30", "--resume", str(out / "last.npz"), "--prompt", "to be", "--top-k", "5"])
     printed = capsys.readouterr().out
