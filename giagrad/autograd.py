@@ -122,6 +122,21 @@ class Function:
         """Keep arrays (or tensors, or anything) for ``backward``; freed after backward."""
         self.saved_tensors = values
 
+    def grad_storage_of(self, index: int) -> np.ndarray | None:
+        """Where input ``index`` will keep its gradient, when ``backward`` may compute it there.
+
+        The other half of the ``TensorBase.grad_storage`` hook: for a leaf whose ``.grad`` is still
+        None and whose storage fits, a ``backward`` may write its gradient straight into the storage
+        (numpy's ``out=``) and return that array; the engine then keeps it without the copy.
+        Optional: ``out=None`` (what this returns otherwise) allocates as usual.
+        """
+        parent = self.parents[index]
+        storage = parent.grad_storage
+        if (storage is None or parent.grad is not None or parent._ctx is not None or parent._hooks
+                or storage.shape != parent.data.shape or storage.dtype != parent.data.dtype):
+            return None
+        return storage
+
     def forward(self, *arrays: Any, **options: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} has no forward")
 
@@ -575,7 +590,9 @@ def _accumulate_grad(leaf: TensorBase, grad: np.ndarray) -> None:
     # has a usable one (no allocation), else into a new array.
     storage = leaf.grad_storage
     data = leaf.data
-    if storage is not None and storage.shape == data.shape and storage.dtype == data.dtype:
+    if grad is storage:  # computed there by the op (Function.grad_storage_of): nothing to copy
+        leaf.grad = storage
+    elif storage is not None and storage.shape == data.shape and storage.dtype == data.dtype:
         np.copyto(storage, grad)
         leaf.grad = storage
     else:

@@ -347,10 +347,11 @@ class Linear(Function):
             grad = grad.reshape(-1, weight.shape[0])
             x = x.reshape(-1, weight.shape[1])
         grad_x = (grad @ weight).reshape(self.parents[0].data.shape) if needs[0] else None
-        grad_weight = grad.T @ x if needs[1] else None
+        # Straight into the parameters' gradient storage when they have one (an optimizer's buffer).
+        grad_weight = np.matmul(grad.T, x, out=self.grad_storage_of(1)) if needs[1] else None
         if len(needs) == 2:
             return grad_x, grad_weight
-        return grad_x, grad_weight, grad.sum(axis=0) if needs[2] else None
+        return grad_x, grad_weight, np.sum(grad, axis=0, out=self.grad_storage_of(2)) if needs[2] else None
 
 
 # ---------------------------------------------------------------------------- softmax

@@ -305,3 +305,24 @@ def test_grad_storage_receives_the_first_gradient_and_a_stale_one_is_ignored():
     y.grad_storage = np.zeros(2, dtype=np.float32)  # of another dtype: not used
     (y * 3).sum().backward()
     assert y.grad is not y.grad_storage and y.grad.dtype == np.float64
+
+
+def test_ops_write_into_grad_storage_and_a_second_use_adds_to_it():
+    # Linear computes a parameter's gradient straight into its grad_storage (no copy); a weight used
+    # twice in one graph gets the sum of both uses, as without storage.
+    import giagrad.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    x = giagrad.tensor(rng.standard_normal((5, 3)))
+    w = giagrad.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    b = giagrad.tensor(rng.standard_normal(3), requires_grad=True)
+    expected = []
+    for with_storage in (False, True):
+        w.grad = b.grad = None
+        if with_storage:
+            w.grad_storage, b.grad_storage = np.zeros_like(w.data), np.zeros_like(b.data)
+        (F.linear(F.linear(x, w, b).tanh(), w, b) ** 2).sum().backward()
+        expected.append((w.grad.copy(), b.grad.copy()))
+    assert w.grad is w.grad_storage and b.grad is b.grad_storage
+    np.testing.assert_allclose(expected[1][0], expected[0][0], rtol=1e-6)
+    np.testing.assert_allclose(expected[1][1], expected[0][1], rtol=1e-6)
