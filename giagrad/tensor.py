@@ -17,14 +17,9 @@ from typing import Any
 import numpy as np
 
 from giagrad import device as _device
-
-# Under their earlier private names, which the methods below (and code written for them) use.
 from giagrad import hooks, mathops, mlops, reductionops, shapeops
 from giagrad import random as _random
-from giagrad._validation import check_dim as _check_dim
-from giagrad._validation import check_dims as _check_dims
-from giagrad._validation import check_floating as _check_floating_op
-from giagrad._validation import shape_arg as _shape_arg
+from giagrad._validation import check_dim, check_dims, check_floating, shape_arg
 from giagrad.autograd import Function, TensorBase, use_tensor_class
 from giagrad.dtypes import DEFAULT_FLOAT, is_floating
 from giagrad.grad_mode import _state as _grad_state
@@ -101,7 +96,7 @@ class Tensor(TensorBase):
         """The shape, or the length of dimension ``dim``."""
         if dim is None:
             return self.data.shape
-        return self.data.shape[_check_dim("size", dim, self.ndim)]
+        return self.data.shape[check_dim("size", dim, self.ndim)]
 
     def numel(self) -> int:
         """The number of elements."""
@@ -440,7 +435,7 @@ class Tensor(TensorBase):
         ``np.sum(tensor)`` works (PyTorch accepts them as well).
         """
         source, dim, keepdim = _numpy_style_reduction("sum", self, dim, keepdim, dtype, numpy_style)
-        return Tensor.comm(reductionops.Sum, source, axis=_check_dims("sum", dim, self.ndim), keepdims=keepdim)
+        return Tensor.comm(reductionops.Sum, source, axis=check_dims("sum", dim, self.ndim), keepdims=keepdim)
 
     def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: Any = None,
              **numpy_style: Any) -> Tensor:
@@ -449,8 +444,8 @@ class Tensor(TensorBase):
         Like ``sum``, it accepts ``dtype`` and numpy's ``axis``, ``keepdims`` and ``out=None``.
         """
         source, dim, keepdim = _numpy_style_reduction("mean", self, dim, keepdim, dtype, numpy_style)
-        _check_floating_op("mean", source)
-        return Tensor.comm(reductionops.Mean, source, axis=_check_dims("mean", dim, self.ndim), keepdims=keepdim)
+        check_floating("mean", source)
+        return Tensor.comm(reductionops.Mean, source, axis=check_dims("mean", dim, self.ndim), keepdims=keepdim)
 
     def max(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | reductionops.ValuesIndices:
         """The maximum: of all elements (a tensor), or along ``dim`` as ``(values, indices)``.
@@ -480,7 +475,7 @@ class Tensor(TensorBase):
         return self._extreme_along("min", np.argmin, dim, keepdim)
 
     def _extreme_along(self, op: str, arg_function: Any, dim: int, keepdim: bool) -> reductionops.ValuesIndices:
-        axis = _check_dim(op, dim, self.ndim)
+        axis = check_dim(op, dim, self.ndim)
         if self.ndim == 0:
             return reductionops.ValuesIndices(self.reshape(1).reshape(()), Tensor(np.array(0)))
         if self.data.shape[axis] == 0:
@@ -491,11 +486,11 @@ class Tensor(TensorBase):
 
     def amax(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
         """The maximum over all elements, one dim or a tuple of dims; ties share the gradient evenly."""
-        return Tensor.comm(reductionops.Amax, self, axis=_check_dims("amax", dim, self.ndim), keepdims=keepdim)
+        return Tensor.comm(reductionops.Amax, self, axis=check_dims("amax", dim, self.ndim), keepdims=keepdim)
 
     def amin(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
         """The minimum over all elements, one dim or a tuple of dims; ties share the gradient evenly."""
-        return Tensor.comm(reductionops.Amin, self, axis=_check_dims("amin", dim, self.ndim), keepdims=keepdim)
+        return Tensor.comm(reductionops.Amin, self, axis=check_dims("amin", dim, self.ndim), keepdims=keepdim)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the (first) maximum, in the flattened tensor when ``dim`` is None (int64)."""
@@ -507,14 +502,14 @@ class Tensor(TensorBase):
 
     def _arg_extreme(self, op: str, arg_function: Any, dim: int | None, keepdim: bool) -> Tensor:
         empty = self.data.size == 0
-        if empty and (dim is None or self.ndim == 0 or self.data.shape[_check_dim(op, dim, self.ndim)] == 0):
+        if empty and (dim is None or self.ndim == 0 or self.data.shape[check_dim(op, dim, self.ndim)] == 0):
             # as PyTorch: only an empty reduced dim has no answer; (0, 3).argmax(1) is empty
             raise ValueError(f"{op}: the tensor of shape {self.shape} is empty along the reduced dim")
         if dim is None or self.ndim == 0:
             if dim is not None:
-                _check_dim(op, dim, self.ndim)
+                check_dim(op, dim, self.ndim)
             return Tensor._make(np.asarray(arg_function(self.data), dtype=np.int64), None)
-        axis = _check_dim(op, dim, self.ndim)
+        axis = check_dim(op, dim, self.ndim)
         return Tensor._make(arg_function(self.data, axis=axis, keepdims=keepdim).astype(np.int64, copy=False), None)
 
     def var(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False,
@@ -539,8 +534,8 @@ class Tensor(TensorBase):
             raise ValueError(f"{op}: give either unbiased or correction, not both")
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        _check_floating_op(op, self)
-        return Tensor.comm(function, self, axis=_check_dims(op, dim, self.ndim), keepdims=keepdim,
+        check_floating(op, self)
+        return Tensor.comm(function, self, axis=check_dims(op, dim, self.ndim), keepdims=keepdim,
                            correction=correction)
 
     def prod(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
@@ -548,12 +543,12 @@ class Tensor(TensorBase):
 
         The gradient is exact where elements are zero (no division by the product).
         """
-        return Tensor.comm(reductionops.Prod, self, axis=_check_dims("prod", dim, self.ndim), keepdims=keepdim)
+        return Tensor.comm(reductionops.Prod, self, axis=check_dims("prod", dim, self.ndim), keepdims=keepdim)
 
     def logsumexp(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
         """``log(sum(exp(x)))`` over ``dim`` (all elements when None), without overflow."""
-        _check_floating_op("logsumexp", self)
-        return Tensor.comm(reductionops.LogSumExp, self, axis=_check_dims("logsumexp", dim, self.ndim),
+        check_floating("logsumexp", self)
+        return Tensor.comm(reductionops.LogSumExp, self, axis=check_dims("logsumexp", dim, self.ndim),
                            keepdims=keepdim)
 
     def norm(self, p: builtins.float | str = "fro", dim: int | Sequence[int] | None = None,
@@ -567,13 +562,13 @@ class Tensor(TensorBase):
             p = 2
         if isinstance(p, str) or isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
             raise ValueError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
-        _check_floating_op("norm", self)
-        return Tensor.comm(reductionops.Norm, self, axis=_check_dims("norm", dim, self.ndim), keepdims=keepdim,
+        check_floating("norm", self)
+        return Tensor.comm(reductionops.Norm, self, axis=check_dims("norm", dim, self.ndim), keepdims=keepdim,
                            p=float(p))
 
     def cumsum(self, dim: int) -> Tensor:
         """Running sum along ``dim``: ``out[i] = x[0] + ... + x[i]``."""
-        axis = _check_dim("cumsum", dim, self.ndim)
+        axis = check_dim("cumsum", dim, self.ndim)
         if self.ndim == 0:
             return self.reshape(1).cumsum(0).reshape(())
         return Tensor.comm(reductionops.CumSum, self, axis=axis)
@@ -582,22 +577,22 @@ class Tensor(TensorBase):
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
         """The same elements in a new shape (one dimension may be -1)."""
-        new_shape = _shape_arg(shape, "reshape")
+        new_shape = shape_arg(shape, "reshape")
         if new_shape == self.data.shape:
             return self
         return Tensor.comm(shapeops.Reshape, self, shape=new_shape)
 
     def permute(self, *dims: int | Sequence[int]) -> Tensor:
         """Reorder the dimensions: ``x.permute(2, 0, 1)``."""
-        order = _shape_arg(dims, "permute")
-        if sorted(_check_dim("permute", d, self.ndim) for d in order) != list(range(self.ndim)):
+        order = shape_arg(dims, "permute")
+        if sorted(check_dim("permute", d, self.ndim) for d in order) != list(range(self.ndim)):
             raise ValueError(f"permute: {order} is not a permutation of the {self.ndim} dims of {self.shape}")
         return Tensor.comm(shapeops.Permute, self, axes=tuple(d % self.ndim for d in order))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap two dimensions."""
         order = list(range(self.ndim))
-        a, b = _check_dim("transpose", dim0, self.ndim), _check_dim("transpose", dim1, self.ndim)
+        a, b = check_dim("transpose", dim0, self.ndim), check_dim("transpose", dim1, self.ndim)
         order[a], order[b] = order[b], order[a]
         return Tensor.comm(shapeops.Permute, self, axes=tuple(order))
 
@@ -605,7 +600,7 @@ class Tensor(TensorBase):
         """Merge dims ``start_dim..end_dim`` (inclusive) into one: ``(2, 3, 4) -> (2, 12)`` with start_dim=1."""
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = _check_dim("flatten", start_dim, self.ndim), _check_dim("flatten", end_dim, self.ndim)
+        start, end = check_dim("flatten", start_dim, self.ndim), check_dim("flatten", end_dim, self.ndim)
         if start > end:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {self.shape}")
         shape = self.data.shape
@@ -616,7 +611,7 @@ class Tensor(TensorBase):
 
     def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
         """Remove dims of size 1: all of them, or those of ``dim`` (other sizes are left alone)."""
-        axes = _check_dims("squeeze", dim, self.ndim)
+        axes = check_dims("squeeze", dim, self.ndim)
         if axes is None:
             axes = tuple(range(self.ndim))
         shape = self.data.shape
@@ -624,7 +619,7 @@ class Tensor(TensorBase):
 
     def unsqueeze(self, dim: int) -> Tensor:
         """Insert a dim of size 1 at position ``dim`` (``-1`` appends)."""
-        axis = _check_dim("unsqueeze", dim, self.ndim + 1)
+        axis = check_dim("unsqueeze", dim, self.ndim + 1)
         shape = self.data.shape
         return self.reshape(shape[:axis] + (1,) + shape[axis:])
 
@@ -633,7 +628,7 @@ class Tensor(TensorBase):
 
         Like PyTorch, the result is a read-only view: no memory is copied.
         """
-        sizes = _shape_arg(sizes, "expand")
+        sizes = shape_arg(sizes, "expand")
         shape = self.data.shape
         added = len(sizes) - len(shape)
         if added < 0:
@@ -653,7 +648,7 @@ class Tensor(TensorBase):
 
     def broadcast_to(self, *shape: int | Sequence[int]) -> Tensor:
         """Broadcast to ``shape`` with numpy/PyTorch broadcasting rules (a read-only view)."""
-        target = _shape_arg(shape, "broadcast_to")
+        target = shape_arg(shape, "broadcast_to")
         try:
             broadcast = np.broadcast_shapes(self.data.shape, target)
         except ValueError:
@@ -697,7 +692,7 @@ class Tensor(TensorBase):
     def split(self, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
         """Cut into pieces along ``dim``: of ``split_size`` each (the last may be smaller), or of the
         listed sizes, which must add up to the dim's size."""
-        axis = _check_dim("split", dim, self.ndim)
+        axis = check_dim("split", dim, self.ndim)
         if self.ndim == 0:
             raise ValueError("split: cannot split a zero-dimensional tensor")
         length = self.data.shape[axis]
@@ -724,7 +719,7 @@ class Tensor(TensorBase):
         """Cut into ``chunks`` pieces of ``ceil(size / chunks)`` along ``dim`` (maybe fewer, as PyTorch)."""
         if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
             raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
-        axis = _check_dim("chunk", dim, self.ndim)
+        axis = check_dim("chunk", dim, self.ndim)
         if self.ndim == 0:
             raise ValueError("chunk: cannot chunk a zero-dimensional tensor")
         length = self.data.shape[axis]
@@ -732,7 +727,7 @@ class Tensor(TensorBase):
 
     def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
         """The slices along ``dim``, as a tuple (the dim removed)."""
-        axis = _check_dim("unbind", dim, self.ndim)
+        axis = check_dim("unbind", dim, self.ndim)
         before = (slice(None),) * axis
         return tuple(self[before + (i,)] for i in range(self.data.shape[axis]))
 
@@ -742,7 +737,7 @@ class Tensor(TensorBase):
 
     def flip(self, *dims: int | Sequence[int]) -> Tensor:
         """Reverse the order of elements along ``dims``."""
-        axes = _check_dims("flip", _shape_arg(dims, "flip"), self.ndim)
+        axes = check_dims("flip", shape_arg(dims, "flip"), self.ndim)
         if not axes:
             return self
         return Tensor.comm(shapeops.Flip, self, axes=axes)
@@ -752,7 +747,7 @@ class Tensor(TensorBase):
 
         ``sizes`` may have more entries than the tensor has dims; new leading dims are added.
         """
-        reps = _shape_arg(sizes, "repeat")
+        reps = shape_arg(sizes, "repeat")
         if len(reps) < self.ndim or any(r < 0 for r in reps):
             raise ValueError(f"repeat: needs at least {self.ndim} non-negative sizes for shape {self.shape}, "
                              f"got {reps}")
@@ -770,12 +765,12 @@ class Tensor(TensorBase):
 
     def softmax(self, dim: int) -> Tensor:
         """``exp(x) / sum(exp(x))`` along ``dim``, computed stably."""
-        _check_floating_op("softmax", self)
+        check_floating("softmax", self)
         return Tensor.comm(mlops.Softmax, self, axis=_softmax_axis("softmax", dim, self.ndim))
 
     def log_softmax(self, dim: int) -> Tensor:
         """``log(softmax(x))`` along ``dim``, finite for any finite logits."""
-        _check_floating_op("log_softmax", self)
+        check_floating("log_softmax", self)
         return Tensor.comm(mlops.LogSoftmax, self, axis=_softmax_axis("log_softmax", dim, self.ndim))
 
     # ------------------------------------------------------------------------ gradient hooks
@@ -891,7 +886,7 @@ class Tensor(TensorBase):
 
     def _new(self, maker: Any, size: tuple[Any, ...], dtype: Any, requires_grad: bool, *fill: Any) -> Tensor:
         dtype = self.data.dtype if dtype is None else _device.resolve_dtype("new_tensor", dtype)
-        return Tensor(maker(_shape_arg(size, f"new_{maker.__name__}"), *fill, dtype=dtype), requires_grad=requires_grad)
+        return Tensor(maker(shape_arg(size, f"new_{maker.__name__}"), *fill, dtype=dtype), requires_grad=requires_grad)
 
     def new_zeros(self, *size: int | Sequence[int], dtype: Any = None, device: Any = None,
                   requires_grad: bool = False) -> Tensor:
@@ -961,12 +956,12 @@ class Tensor(TensorBase):
 
     def softsign(self) -> Tensor:
         """``x / (1 + |x|)``."""
-        _check_floating_op("softsign", self)
+        check_floating("softsign", self)
         return Tensor.comm(mlops.Softsign, self)
 
     def celu(self, alpha: builtins.float = 1.0) -> Tensor:
         """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
-        _check_floating_op("celu", self)
+        check_floating("celu", self)
         if alpha == 0:
             raise ValueError("celu: alpha must be non-zero")
         return Tensor.comm(mlops.CELU, self, alpha=float(alpha))
@@ -980,7 +975,7 @@ class Tensor(TensorBase):
         Raises RuntimeError when the tensor's strides do not allow the new shape; call
         ``reshape`` (which copies then) or ``contiguous().view(...)`` instead.
         """
-        target = _shape_arg(shape, "view")
+        target = shape_arg(shape, "view")
         try:
             np.ndarray.view(self.data).shape = target  # numpy refuses exactly when a copy is needed
         except AttributeError:
@@ -1062,7 +1057,7 @@ class Tensor(TensorBase):
 
     def _along_dim_args(self, op: str, dim: int, index: Any, limits: tuple[int, ...],
                         src_shape: tuple[int, ...] | None = None) -> tuple[int, np.ndarray]:
-        axis = _check_dim(op, dim, self.ndim)
+        axis = check_dim(op, dim, self.ndim)
         index = index.data if isinstance(index, Tensor) else np.asarray(index)
         if index.dtype.kind not in "iu":
             raise TypeError(f"{op}: index must be an integer tensor, got dtype {index.dtype}")
@@ -1086,7 +1081,7 @@ class Tensor(TensorBase):
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
         """The indices that sort the tensor along ``dim`` (a stable sort: ties keep their order)."""
-        axis = _check_dim("argsort", dim, self.ndim)
+        axis = check_dim("argsort", dim, self.ndim)
         if self.ndim == 0:
             return Tensor(np.array(0, dtype=np.int64))
         data = self.data
@@ -1100,7 +1095,7 @@ class Tensor(TensorBase):
     def topk(self, k: int, dim: int = -1, largest: bool = True,
              sorted: bool = True) -> reductionops.ValuesIndices:  # noqa: A002 (PyTorch's name)
         """The ``k`` largest (or smallest) elements along ``dim`` as ``(values, indices)``, in order."""
-        axis = _check_dim("topk", dim, self.ndim)
+        axis = check_dim("topk", dim, self.ndim)
         size = self.data.shape[axis] if self.ndim else 1
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k <= size:
             raise ValueError(f"topk: k must be an integer in [0, {size}] for dim {dim} of shape {self.shape}, "
@@ -1158,7 +1153,7 @@ def _copy_ufunc(destination: np.ndarray, value: Any, out: np.ndarray, casting: s
 
 def _softmax_axis(op: str, dim: int, ndim: int) -> int | None:
     # A 0-d tensor is its own single class (softmax 1, log-softmax 0): reduce over everything.
-    axis = _check_dim(op, dim, ndim)
+    axis = check_dim(op, dim, ndim)
     return axis if ndim else None
 
 
