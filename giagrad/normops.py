@@ -4,7 +4,9 @@
 their statistics run over (and in where the statistics come from), so ``giagrad.nn.functional``
 computes the statistics, keeps running averages where needed, and hands them to this node with
 the learnable scale and shift (group norm, whose statistics and parameters group channels
-differently, applies its scale and shift as ordinary elementwise ops afterwards).
+differently, applies its scale and shift as ordinary elementwise ops afterwards). Batch norm
+uses ``BatchNorm``, the same node in fewer whole-array passes (its statistics run over exactly
+the dims its parameters broadcast over, which lets the sums be shared).
 """
 
 from __future__ import annotations
@@ -95,6 +97,98 @@ class Normalize(Function):
             grads.append(grad_normalized_sum.reshape(self.param_shape) if need_params[0] else None)
         if len(need_params) > (weight is not None):
             grads.append(grad_sum.reshape(self.param_shape) if need_params[-1] else None)
+        return tuple(grads)
+
+
+def channel_sums(x: np.ndarray, y: np.ndarray | None, axis: tuple[int, ...]) -> np.ndarray:
+    """``sum(x * y)`` (or ``sum(x)``) over ``axis``, keeping dims: one pass, no product array.
+
+    ``np.einsum`` reads both operands in whatever layout they have and multiplies as it sums,
+    where ``(x * y).sum(axis)`` would write and read back a whole temporary.
+    """
+    if y is None:
+        return x.sum(axis=axis, keepdims=True)
+    letters = "abcdefghijklmnopqrstuvwxyz"[:x.ndim]
+    kept = "".join(letter for i, letter in enumerate(letters) if i not in axis)
+    sums = np.einsum(f"{letters},{letters}->{kept}", x, y)
+    return sums.reshape([1 if i in axis else n for i, n in enumerate(x.shape)])
+
+
+def batch_statistics(x: np.ndarray, axis: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mean and biased variance of ``x`` over ``axis`` (kept), and ``x - mean``, in three passes.
+
+    The variance is the mean of ``centered ** 2`` (two passes, no cancellation as with
+    ``E[x^2] - E[x]^2``), in ``x``'s dtype: float32 sums of a batch's squares are as exact as
+    ``np.var``'s. ``centered`` is what :class:`BatchNorm` needs next, so nothing is computed twice.
+    """
+    mean = x.mean(axis=axis, keepdims=True)
+    centered = np.subtract(x, mean)
+    var = channel_sums(centered, centered, axis)
+    var /= centered.size // var.size
+    return mean, var, centered
+
+
+class BatchNorm(Normalize):
+    r"""Batch normalization's node: :class:`Normalize` whose statistics run over the dims its
+    parameters broadcast over (all but the channels), computed in fewer passes.
+
+    ``centered`` (``x - mean``, from :func:`batch_statistics` in training) is reused rather than
+    recomputed. It is saved in place of the normalized input (the same memory): ``x_hat`` is
+    ``centered * inv_std``, and every place backward needs it folds ``inv_std`` into a
+    per-channel factor instead of a whole-array pass. With ``S_g = sum(g)``,
+    ``S_c = sum(g * centered)`` per channel and ``M`` elements per channel:
+
+    .. math:: \frac{\partial L}{\partial x} = s \left(g - \frac{S_g}{M}
+              - centered \frac{S_c\, inv\_std^2}{M}\right),\quad s = weight \cdot inv\_std,
+              \quad \frac{\partial L}{\partial weight} = S_c\, inv\_std,
+              \quad \frac{\partial L}{\partial bias} = S_g.
+
+    Forward is two passes (scale, shift) after the statistics' three; backward is two sums and
+    four in-place passes. The attributes an exporter reads are ``Normalize``'s.
+    """
+
+    def forward(self, x: np.ndarray, *params: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float,
+                axis: tuple[int, ...], batch_stats: bool, has_weight: bool = False,
+                affine_shape: tuple[int, ...] = (), centered: np.ndarray | None = None) -> np.ndarray:
+        inv_std = 1.0 / np.sqrt(var + eps)
+        if centered is None:
+            centered = np.subtract(x, mean)
+        weight = params[0].reshape(affine_shape) if has_weight else None
+        bias = params[-1].reshape(affine_shape) if len(params) > has_weight else None
+        out = np.multiply(centered, inv_std if weight is None else inv_std * weight)
+        if bias is not None:
+            out += bias
+        self.save_for_backward(centered, inv_std, weight)
+        self.param_shape = params[0].shape if params else None
+        self.axis, self.batch_stats, self.affine_shape = axis, batch_stats, affine_shape
+        self.eps, self.has_weight, self.statistics = eps, has_weight, None if batch_stats else (mean, var)
+        return out
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        centered, inv_std, weight = self.saved_tensors
+        need_x, *need_params = self.needs_input_grad
+        need_weight = weight is not None and need_params[0]
+        need_bias = len(need_params) > (weight is not None) and need_params[-1]
+        batch_grad = need_x and self.batch_stats
+        grad_sum = channel_sums(grad, None, self.axis) if batch_grad or need_bias else None
+        grad_centered_sum = channel_sums(grad, centered, self.axis) if batch_grad or need_weight else None
+        grad_x = None
+        if need_x:
+            scale = inv_std if weight is None else inv_std * weight
+            if self.batch_stats:
+                count = centered.size // inv_std.size
+                # (g - S_g / M - centered * S_c inv_std^2 / M) * scale, in place: no temporaries
+                grad_x = np.multiply(centered, grad_centered_sum * (inv_std * inv_std / count))
+                grad_x += grad_sum / count
+                np.subtract(grad, grad_x, out=grad_x)
+                grad_x *= scale
+            else:
+                grad_x = grad * scale
+        grads: list[np.ndarray | None] = [grad_x]
+        if weight is not None:
+            grads.append((grad_centered_sum * inv_std).reshape(self.param_shape) if need_weight else None)
+        if len(need_params) > (weight is not None):
+            grads.append(grad_sum.reshape(self.param_shape) if need_bias else None)
         return tuple(grads)
 
 

@@ -1163,8 +1163,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape "
                              f"{input.shape}")
-        mean = input.data.mean(axis=axis, keepdims=True)
-        var = input.data.var(axis=axis, keepdims=True)
+        mean, var, centered = normops.batch_statistics(input.data, axis)
         running_mean, running_var = stats
         if (running_mean is not None or running_var is not None) and not isinstance(momentum, (int, float)):
             raise TypeError(f"{op}: momentum must be a number to update the running statistics, got {momentum!r} "
@@ -1181,7 +1180,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if stats[0] is None or stats[1] is None:
             raise ValueError(f"{op}: running_mean and running_var are required when training=False")
         mean, var = stats[0].data.reshape(stat_shape), stats[1].data.reshape(stat_shape)
-    return _normalize(input, weight, bias, mean, var, eps, axis, bool(training), stat_shape)
+        centered = None
+    params = [p for p in (weight, bias) if p is not None]
+    return Tensor.comm(normops.BatchNorm, input, *params, mean=mean, var=var, eps=float(eps), axis=axis,
+                       batch_stats=bool(training), has_weight=weight is not None, affine_shape=stat_shape,
+                       centered=centered)
 
 
 def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...], weight: Tensor | None = None,

@@ -203,7 +203,7 @@ def _reduce(builder: Any, op_type: str, x: str, axes: Sequence[int], keepdims: b
     return builder.add(op_type, [x], axes=list(axes), keepdims=int(keepdims))
 
 
-@converts(normops.Normalize)
+@converts(normops.Normalize, normops.BatchNorm)
 def _normalize(builder, node, inputs, parents, out):
     """``(x - mean) / sqrt(var + eps) * weight + bias``, the statistics of the batch or the running ones."""
     x, like = inputs[0], parents[0]
