@@ -25,11 +25,13 @@ def cosine(*shape, step=0.3):
 def test_windows_and_col2im_are_adjoint():
     # <windows(x), p> == <x, col2im(p)> for any x and p: the backward of the gather is the scatter
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((2, 3, 7, 6))
+    x = rng.standard_normal((3, 7, 6, 2))  # batch-last (C, H, W, N)
     kernel, stride, dilation, out = (3, 2), (2, 1), (1, 2), (3, 4)
     windows = sliding_windows(x, kernel, stride, dilation, out)
+    assert windows.shape == (3, 3, 2, 3, 4, 2)
+    assert windows[1, 2, 1, 2, 3, 0] == x[1, 2 * 2 + 2 * 1, 3 * 1 + 1 * 2, 0]
     patches = rng.standard_normal(windows.shape)
-    target = col2im(np.zeros_like(x), patches.transpose(4, 5, 0, 1, 2, 3), stride, dilation)
+    target = col2im(np.zeros_like(x), patches, stride, dilation)
     assert np.sum(windows * patches) == pytest.approx(np.sum(x * target))
 
 
