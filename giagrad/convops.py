@@ -36,6 +36,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from giagrad import threads
 from giagrad.autograd import Function
 
 Pair = tuple[int, ...]  # one entry per spatial dim: (h, w) for images
@@ -67,7 +68,11 @@ def sliding_windows(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, o
 
 def im2col(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> np.ndarray:
     """The windows of a batch-last ``x (C, *spatial, N)`` as a contiguous ``(C, *kernel, *out_size, N)`` (one copy)."""
-    return np.ascontiguousarray(sliding_windows(x, kernel, stride, dilation, out_size))
+    windows = sliding_windows(x, kernel, stride, dilation, out_size)
+    columns = np.empty(windows.shape, dtype=x.dtype)
+    threads.over_channels(lambda channels: np.copyto(columns[channels], windows[channels]), len(columns),
+                          columns.size)
+    return columns
 
 
 def _window_slices(offset: tuple[int, ...], stride: Pair, dilation: Pair, out_size: Pair,
@@ -88,8 +93,13 @@ def col2im(target: np.ndarray, patches: np.ndarray, stride: Pair, dilation: Pair
     """
     spatial = target.ndim - 2
     kernel, out_size = patches.shape[1:1 + spatial], patches.shape[1 + spatial:-1]
-    for offset in itertools.product(*map(range, kernel)):
-        target[_window_slices(offset, stride, dilation, out_size, leading=1)] += patches[(slice(None), *offset)]
+
+    def add(channels: slice) -> None:
+        part = target[channels]
+        for offset in itertools.product(*map(range, kernel)):
+            part[_window_slices(offset, stride, dilation, out_size, leading=1)] += patches[(channels, *offset)]
+
+    threads.over_channels(add, len(target), patches.size)
     return target
 
 
@@ -307,20 +317,30 @@ class MaxPool2d(Function):
     def forward(self, x: np.ndarray, *, kernel: Pair, stride: Pair, padding: Padding,
                 dilation: Pair, out_size: Pair) -> np.ndarray:
         padded = pad_spatial(x, padding, -np.inf)
-        views = _offset_views(padded, kernel, stride, dilation, out_size)
-        best = views[0].copy(order="K")  # keep the input's memory layout: the ops below stay aligned
-        index_type = np.uint8 if len(views) <= 255 else np.int32
-        index = np.zeros_like(best, dtype=index_type)
-        for offset, view in enumerate(views[1:], 1):
-            # Strictly greater: a tie keeps the earlier offset. Offsets grow, so the window's
-            # index is the largest offset that beat the running maximum: an np.maximum,
-            # branch-free, where a masked write (np.copyto(where=...)) runs three times slower.
-            later = np.greater(view, best).view(np.uint8)
-            np.maximum(index, later * index_type(offset), out=index)
-            np.maximum(best, view, out=best)
+        offsets = math.prod(kernel)
+        # in the input's memory layout (batch-last after a convolution): the ops below stay aligned
+        layout = _axis_order(padded)
+        best = _new_array(padded.shape[:2] + tuple(out_size), layout, x.dtype, zero=False)
+        index_type = np.uint8 if offsets <= 255 else np.int32
+        index = _new_array(best.shape, layout, index_type, zero=False)
+
+        def scan(channels: slice) -> None:
+            views = _offset_views(padded[:, channels], kernel, stride, dilation, out_size)
+            running, running_index = best[:, channels], index[:, channels]
+            np.copyto(running, views[0])
+            running_index[...] = 0
+            for offset, view in enumerate(views[1:], 1):
+                # Strictly greater: a tie keeps the earlier offset. Offsets grow, so the window's
+                # index is the largest offset that beat the running maximum: an np.maximum,
+                # branch-free, where a masked write (np.copyto(where=...)) runs three times slower.
+                later = np.greater(view, running).view(np.uint8)
+                np.maximum(running_index, later * index_type(offset), out=running_index)
+                np.maximum(running, view, out=running)
+
+        threads.over_channels(scan, best.shape[1], best.size * offsets)
         nan = np.isnan(best)
         if nan.any():
-            index[nan] = len(views)  # matches no offset: NaN windows pass no gradient
+            index[nan] = offsets  # matches no offset: NaN windows pass no gradient
         self.save_for_backward(index)
         self.options = kernel, stride, padding, dilation
         self.padded = padded.shape, _axis_order(x)
@@ -344,12 +364,18 @@ class MaxPool2d(Function):
         target = _new_array(padded_shape, axis_order, grad.dtype, zero=not tiling)
         if _axis_order(grad) != axis_order:
             grad = _in_layout(grad, axis_order)
-        for offset, target_view in enumerate(_offset_views(target, kernel, stride, dilation, out_size)):
-            hit = index == offset
-            if disjoint:
-                np.multiply(hit, grad, out=target_view)
-            else:
-                target_view += hit * grad
+
+        def route(channels: slice) -> None:
+            part_index, part_grad = index[:, channels], grad[:, channels]
+            targets = _offset_views(target[:, channels], kernel, stride, dilation, out_size)
+            for offset, target_view in enumerate(targets):
+                hit = part_index == offset
+                if disjoint:
+                    np.multiply(hit, part_grad, out=target_view)
+                else:
+                    target_view += hit * part_grad
+
+        threads.over_channels(route, index.shape[1], target.size)
         return crop_spatial(target, padding)
 
 

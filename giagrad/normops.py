@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from giagrad import threads
 from giagrad.autograd import Function
 from giagrad.mathops import unbroadcast
 
@@ -121,10 +122,18 @@ def batch_statistics(x: np.ndarray, axis: tuple[int, ...]) -> tuple[np.ndarray, 
     ``E[x^2] - E[x]^2``), in ``x``'s dtype: float32 sums of a batch's squares are as exact as
     ``np.var``'s. ``centered`` is what :class:`BatchNorm` needs next, so nothing is computed twice.
     """
-    mean = x.mean(axis=axis, keepdims=True)
-    centered = np.subtract(x, mean)
-    var = channel_sums(centered, centered, axis)
-    var /= centered.size // var.size
+    stat_shape = [1 if i in axis else n for i, n in enumerate(x.shape)]
+    mean, var = np.empty(stat_shape, dtype=x.dtype), np.empty(stat_shape, dtype=x.dtype)
+    centered = np.empty_like(x)  # x's memory layout
+
+    def compute(channels: slice) -> None:
+        part = x[:, channels]
+        mean[:, channels] = part.mean(axis=axis, keepdims=True)
+        np.subtract(part, mean[:, channels], out=centered[:, channels])
+        var[:, channels] = channel_sums(centered[:, channels], centered[:, channels], axis)
+
+    threads.over_channels(compute, x.shape[1], 3 * x.size)
+    var /= x.size // var.size
     return mean, var, centered
 
 
@@ -133,7 +142,8 @@ class BatchNorm(Normalize):
     parameters broadcast over (all but the channels), computed in fewer passes.
 
     ``centered`` (``x - mean``, from :func:`batch_statistics` in training) is reused rather than
-    recomputed. It is saved in place of the normalized input (the same memory): ``x_hat`` is
+    recomputed (with constant statistics, in eval, no such array is made: ``x`` is scaled and
+    shifted directly). It is saved in place of the normalized input (the same memory): ``x_hat`` is
     ``centered * inv_std``, and every place backward needs it folds ``inv_std`` into a
     per-channel factor instead of a whole-array pass. With ``S_g = sum(g)``,
     ``S_c = sum(g * centered)`` per channel and ``M`` elements per channel:
@@ -151,14 +161,24 @@ class BatchNorm(Normalize):
                 axis: tuple[int, ...], batch_stats: bool, has_weight: bool = False,
                 affine_shape: tuple[int, ...] = (), centered: np.ndarray | None = None) -> np.ndarray:
         inv_std = 1.0 / np.sqrt(var + eps)
-        if centered is None:
-            centered = np.subtract(x, mean)
         weight = params[0].reshape(affine_shape) if has_weight else None
         bias = params[-1].reshape(affine_shape) if len(params) > has_weight else None
-        out = np.multiply(centered, inv_std if weight is None else inv_std * weight)
-        if bias is not None:
-            out += bias
-        self.save_for_backward(centered, inv_std, weight)
+        scale = inv_std if weight is None else inv_std * weight
+        if centered is None:
+            # Constant statistics (eval): x * scale + (bias - mean * scale), without an
+            # x - mean array; backward rebuilds x - mean only if the weight needs a gradient.
+            source, shift = x, -mean * scale if bias is None else bias - mean * scale
+        else:
+            source, shift = centered, bias
+        out = np.empty_like(source)  # the input's memory layout
+
+        def scale_and_shift(channels: slice) -> None:
+            np.multiply(source[:, channels], scale[:, channels], out=out[:, channels])
+            if shift is not None:
+                out[:, channels] += shift[:, channels]
+
+        threads.over_channels(scale_and_shift, x.shape[1], 2 * x.size)
+        self.save_for_backward(source, inv_std, weight)
         self.param_shape = params[0].shape if params else None
         self.axis, self.batch_stats, self.affine_shape = axis, batch_stats, affine_shape
         self.eps, self.has_weight, self.statistics = eps, has_weight, None if batch_stats else (mean, var)
@@ -168,22 +188,38 @@ class BatchNorm(Normalize):
         centered, inv_std, weight = self.saved_tensors
         need_x, *need_params = self.needs_input_grad
         need_weight = weight is not None and need_params[0]
+        if not self.batch_stats and need_weight:  # eval saved x itself
+            centered = centered - self.statistics[0]
         need_bias = len(need_params) > (weight is not None) and need_params[-1]
         batch_grad = need_x and self.batch_stats
-        grad_sum = channel_sums(grad, None, self.axis) if batch_grad or need_bias else None
-        grad_centered_sum = channel_sums(grad, centered, self.axis) if batch_grad or need_weight else None
-        grad_x = None
-        if need_x:
-            scale = inv_std if weight is None else inv_std * weight
-            if self.batch_stats:
-                count = centered.size // inv_std.size
-                # (g - S_g / M - centered * S_c inv_std^2 / M) * scale, in place: no temporaries
-                grad_x = np.multiply(centered, grad_centered_sum * (inv_std * inv_std / count))
-                grad_x += grad_sum / count
-                np.subtract(grad, grad_x, out=grad_x)
-                grad_x *= scale
-            else:
-                grad_x = grad * scale
+        grad_sum = np.empty_like(inv_std) if batch_grad or need_bias else None
+        grad_centered_sum = np.empty_like(inv_std) if batch_grad or need_weight else None
+        grad_x = np.empty_like(centered) if need_x else None
+        scale = inv_std if weight is None else inv_std * weight
+        count = centered.size // inv_std.size
+
+        def channel_grads(channels: slice) -> None:
+            part_grad, part_centered = grad[:, channels], centered[:, channels]
+            if grad_sum is not None:
+                grad_sum[:, channels] = channel_sums(part_grad, None, self.axis)
+            if grad_centered_sum is not None:
+                grad_centered_sum[:, channels] = channel_sums(part_grad, part_centered, self.axis)
+            if grad_x is None:
+                return
+            part_scale, part_grad_x = scale[:, channels], grad_x[:, channels]
+            if not self.batch_stats:
+                np.multiply(part_grad, part_scale, out=part_grad_x)
+                return
+            # (g - S_g / M - centered * S_c inv_std^2 / M) * scale, in place: no temporaries
+            part_inv_std = inv_std[:, channels]
+            np.multiply(part_centered, grad_centered_sum[:, channels] * (part_inv_std * part_inv_std / count),
+                        out=part_grad_x)
+            part_grad_x += grad_sum[:, channels] / count
+            np.subtract(part_grad, part_grad_x, out=part_grad_x)
+            part_grad_x *= part_scale
+
+        # every sum and product is per channel: one slice of channels per thread, start to end
+        threads.over_channels(channel_grads, centered.shape[1], 3 * centered.size)
         grads: list[np.ndarray | None] = [grad_x]
         if weight is not None:
             grads.append((grad_centered_sum * inv_std).reshape(self.param_shape) if need_weight else None)
