@@ -201,6 +201,73 @@ def test_pooling_matches_pytorch():
         [-0.05625634296275228, -0.14691073280651695]])
 
 
+CNN_CHAINS = {
+    # the Fashion-MNIST recipe's block: conv (no bias), batch norm, ReLU, 2x2 max pool
+    "recipe": dict(conv=dict(padding=1), bias=False, batch_norm=True),
+    # LeNet's block: conv with bias, ReLU, max pool over an odd size (the last row is left out)
+    "lenet": dict(conv=dict(), bias=True, batch_norm=False),
+    "strided_grouped_dilated": dict(conv=dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2), bias=True,
+                                    batch_norm=True),
+}
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 2e-4)])
+@pytest.mark.parametrize("name", list(CNN_CHAINS))
+def test_cnn_block_values_and_gradients_match_pytorch(name, dtype, rtol):
+    torch = pytest.importorskip("torch")
+    case = CNN_CHAINS[name]
+    rng = np.random.default_rng(0)
+    arrays = {"x": rng.standard_normal((4, 4, 11, 11)), "w": rng.standard_normal((6, 4 // case["conv"].get("groups", 1),
+                                                                                   3, 3)),
+              "b": rng.standard_normal(6), "gamma": rng.standard_normal(6), "beta": rng.standard_normal(6),
+              "g": rng.standard_normal(1)}
+    arrays = {k: v.astype(dtype) for k, v in arrays.items()}
+
+    def block(lib, functional, t):
+        out = functional.conv2d(t["x"], t["w"], t["b"] if case["bias"] else None, **case["conv"])
+        if case["batch_norm"]:
+            out = functional.batch_norm(out, None, None, t["gamma"], t["beta"], training=True)
+        out = functional.max_pool2d(functional.relu(out), 2)
+        weights = lib.sin(lib.arange(out.numel() if lib is torch else out.data.size, dtype=out.dtype))
+        return (out * weights.reshape(out.shape)).sum()
+
+    ours = {k: giagrad.Tensor(v, requires_grad=True) for k, v in arrays.items()}
+    theirs = {k: torch.tensor(v, requires_grad=True) for k, v in arrays.items()}
+    loss = block(giagrad, F, ours)
+    reference = block(torch, torch.nn.functional, theirs)
+    loss.backward()
+    reference.backward()
+    np.testing.assert_allclose(loss.data, reference.detach().numpy(), rtol=rtol)
+    used = ["x", "w"] + (["b"] if case["bias"] else []) + (["gamma", "beta"] if case["batch_norm"] else [])
+    for key in used:
+        assert ours[key].grad.dtype == np.dtype(dtype)
+        scale = max(np.abs(theirs[key].grad.numpy()).max(), 1.0)  # (a bias before batch norm gets ~0)
+        np.testing.assert_allclose(ours[key].grad, theirs[key].grad.numpy(), rtol=rtol, atol=rtol * scale,
+                                   err_msg=key)
+
+
+def test_max_pool2d_nan_windows_pass_no_gradient():
+    x = giagrad.Tensor(np.array([[[[1.0, np.nan, 5.0, 2.0], [0.0, 3.0, 1.0, 0.0]]]]), requires_grad=True)
+    out = F.max_pool2d(x, 2)
+    assert np.isnan(out.data[0, 0, 0, 0]) and out.data[0, 0, 0, 1] == 5.0
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad[0, 0], [[0, 0, 1, 0], [0, 0, 0, 0]])
+
+
+def test_max_pool3d_with_more_than_255_offsets_routes_to_the_maximum():
+    # 7 x 7 x 7 = 343 offsets: more than a byte can index
+    x = giagrad.Tensor(np.random.default_rng(2).permutation(8 * 8 * 8).reshape(1, 1, 8, 8, 8) / 7.0,
+                       requires_grad=True)
+    out = F.max_pool3d(x, 7, stride=1)
+    out.sum().backward()
+    expected = np.zeros((8, 8, 8))
+    for i, j, k in np.ndindex(2, 2, 2):
+        window = x.data[0, 0, i:i + 7, j:j + 7, k:k + 7]
+        a, b, c = np.unravel_index(np.argmax(window), window.shape)
+        expected[i + a, j + b, k + c] += 1
+    np.testing.assert_array_equal(x.grad[0, 0], expected)
+
+
 # ------------------------------------------------------------------------ dtypes, shapes
 
 FLOAT32_OPS = {
