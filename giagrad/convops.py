@@ -161,12 +161,17 @@ def pad_batch_last(x: np.ndarray, padding: Padding) -> np.ndarray:
 # ------------------------------------------------------------------------------- convolution
 
 
-def _with_bias_grad(grad: np.ndarray, grad_x: np.ndarray | None, grad_weight: np.ndarray | None,
+def _with_bias_grad(grad_by_channel: np.ndarray, grad_x: np.ndarray | None, grad_weight: np.ndarray | None,
                     need_bias: list[bool]) -> tuple[np.ndarray | None, ...]:
-    """A convolution's input gradients, with the bias's (the sum over N, H, W) when a bias was passed."""
+    """A convolution's input gradients, with the bias's when a bias was passed.
+
+    ``grad_by_channel`` is the output gradient with the channels first, ``(C_out, ...)``: the
+    bias gradient sums each channel's row (contiguous rows in the batch-last layout).
+    """
     if not need_bias:
         return grad_x, grad_weight
-    return grad_x, grad_weight, grad.sum(axis=(0, *range(2, grad.ndim))) if need_bias[0] else None
+    bias_grad = grad_by_channel.reshape(len(grad_by_channel), -1).sum(axis=1) if need_bias[0] else None
+    return grad_x, grad_weight, bias_grad
 
 
 def _weight_gradient(columns: np.ndarray, grad_rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -235,7 +240,7 @@ class Conv2d(Function):
             grad_x = crop_spatial(target, padding, leading=1).transpose(batch_first(spatial))
         if need_weight:
             grad_weight = _weight_gradient(columns, grad_rows, weight.shape)
-        return _with_bias_grad(grad, grad_x, grad_weight, need_bias)
+        return _with_bias_grad(grad_rows.reshape(out_channels, -1), grad_x, grad_weight, need_bias)
 
 
 class Conv3d(Conv2d):
@@ -292,7 +297,7 @@ class ConvTranspose2d(Function):
             grad_x = grad_rows.transpose(batch_first(2))
         if need_weight:
             grad_weight = grouped_matmul(rows, columns.transpose(0, 2, 1)).reshape(weight.shape)
-        return _with_bias_grad(grad, grad_x, grad_weight, need_bias)
+        return _with_bias_grad(frame, grad_x, grad_weight, need_bias)
 
 
 # ----------------------------------------------------------------------------------- pooling

@@ -44,8 +44,7 @@ class Normalize(Function):
         inv_std = 1.0 / np.sqrt(var + eps)
         normalized = np.subtract(x, mean)
         normalized *= inv_std
-        weight = params[0].reshape(affine_shape) if has_weight else None
-        bias = params[-1].reshape(affine_shape) if len(params) > has_weight else None
+        weight, bias = self._keep_options(params, mean, var, eps, axis, batch_stats, has_weight, affine_shape)
         if weight is not None:
             out = normalized * weight
             if bias is not None:
@@ -53,11 +52,20 @@ class Normalize(Function):
         else:
             out = normalized + bias if bias is not None else normalized
         self.save_for_backward(normalized, inv_std, weight)
+        return out
+
+    def _keep_options(self, params: tuple[np.ndarray, ...], mean: np.ndarray, var: np.ndarray, eps: float,
+                      axis: tuple[int, ...], batch_stats: bool, has_weight: bool,
+                      affine_shape: tuple[int, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Remember what backward and an exporter need; return ``weight`` and ``bias`` (or None) viewed
+        as ``affine_shape``."""
         self.param_shape = params[0].shape if params else None
         self.axis, self.batch_stats, self.affine_shape = axis, batch_stats, affine_shape
         # what an exporter needs to rebuild the node (eval statistics are buffers: no copy)
         self.eps, self.has_weight, self.statistics = eps, has_weight, None if batch_stats else (mean, var)
-        return out
+        weight = params[0].reshape(affine_shape) if has_weight else None
+        bias = params[-1].reshape(affine_shape) if len(params) > has_weight else None
+        return weight, bias
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         normalized, inv_std, weight = self.saved_tensors
@@ -161,8 +169,7 @@ class BatchNorm(Normalize):
                 axis: tuple[int, ...], batch_stats: bool, has_weight: bool = False,
                 affine_shape: tuple[int, ...] = (), centered: np.ndarray | None = None) -> np.ndarray:
         inv_std = 1.0 / np.sqrt(var + eps)
-        weight = params[0].reshape(affine_shape) if has_weight else None
-        bias = params[-1].reshape(affine_shape) if len(params) > has_weight else None
+        weight, bias = self._keep_options(params, mean, var, eps, axis, batch_stats, has_weight, affine_shape)
         scale = inv_std if weight is None else inv_std * weight
         if centered is None:
             # Constant statistics (eval): x * scale + (bias - mean * scale), without an
@@ -179,9 +186,6 @@ class BatchNorm(Normalize):
 
         threads.over_channels(scale_and_shift, x.shape[1], 2 * x.size)
         self.save_for_backward(source, inv_std, weight)
-        self.param_shape = params[0].shape if params else None
-        self.axis, self.batch_stats, self.affine_shape = axis, batch_stats, affine_shape
-        self.eps, self.has_weight, self.statistics = eps, has_weight, None if batch_stats else (mean, var)
         return out
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
