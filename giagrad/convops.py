@@ -25,7 +25,9 @@ Why: every copy and slice addition of ``im2col``/``col2im`` then moves whole run
 1.6 times faster. The layers that follow (batch norm, ReLU, pooling) keep their input's memory
 layout, so the whole conv -> BN -> ReLU -> pool chain runs batch-last, and max pooling's strided
 views also read runs of ``N`` rather than single numbers (about twice as fast). Splitting
-``C`` into ``(groups, C / groups)`` stays a free reshape.
+``C`` into ``(groups, C / groups)`` stays a free reshape, and so does splitting the channels
+over threads (``giagrad.threads``): each thread's share of a copy, an addition or a pooling
+scan is one contiguous block.
 """
 
 from __future__ import annotations
