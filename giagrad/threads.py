@@ -32,6 +32,17 @@ THREADS = _thread_count()
 _pool: ThreadPoolExecutor | None = None
 
 
+def _forget_pool() -> None:
+    # A forked child (a data-loading worker) has none of the parent's threads: it starts its own
+    # pool on first use instead of queueing work for threads that do not exist.
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def over_channels(work: Callable[[slice], object], channels: int, elements: int) -> None:
     """Call ``work(slice)`` on slices that cover ``range(channels)``, concurrently when worth it.
 

@@ -78,3 +78,19 @@ def test_split_steps_pass_gradcheck(seeded_leaf, split_always):
     x, w = seeded_leaf(2, 2, 5, 6), seeded_leaf(4, 2, 3, 3, seed=1)
     gamma, beta = seeded_leaf(4, seed=2), seeded_leaf(4, seed=3)
     assert giagrad.gradcheck(_conv_chain, [x, w, gamma, beta])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_splits_with_its_own_threads(split_always):
+    import multiprocessing
+
+    threads.over_channels(lambda part: None, 4, elements=1)  # the parent's pool exists now
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        assert pool.apply_async(_split_in_child).get(timeout=30) == 3  # three threads, in the child too
+
+
+def _split_in_child():
+    seen = []
+    threads.over_channels(lambda part: seen.append(part), 4, elements=1)
+    return len(seen)
