@@ -345,3 +345,17 @@ def test_conv2d_matches_the_definition(n, groups, group_c, per_group, h, width, 
     w = rng.standard_normal((groups * per_group, group_c, kh, kw))
     out = F.conv2d(giagrad.Tensor(x), giagrad.Tensor(w), None, stride, padding, dilation, groups)
     np.testing.assert_allclose(out.data, reference_conv2d(x, w, stride, padding, dilation, groups), atol=1e-12)
+
+
+def test_conv2d_skips_the_input_gradient_when_the_input_needs_none(seeded_leaf, monkeypatch):
+    # a first layer: the images need no gradient, so neither its product nor col2im runs
+    import giagrad.convops as convops
+
+    def fail(*args, **kwargs):
+        raise AssertionError("col2im ran for an input that needs no gradient")
+
+    monkeypatch.setattr(convops, "col2im", fail)
+    images = giagrad.Tensor(np.random.default_rng(0).standard_normal((2, 1, 6, 6)))
+    w = seeded_leaf(3, 1, 3, 3)
+    F.conv2d(images, w, padding=1).sum().backward()
+    assert images.grad is None and w.grad.shape == (3, 1, 3, 3)
