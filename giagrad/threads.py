@@ -13,6 +13,7 @@ dim in memory (see ``giagrad.convops``), so each thread's slice is one contiguou
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,9 +22,12 @@ MIN_ELEMENTS = 1 << 17
 
 
 def _thread_count() -> int:
-    setting = os.environ.get("GIAGRAD_NUM_THREADS")
+    setting = os.environ.get("GIAGRAD_NUM_THREADS", "").strip()
     if setting:
-        return max(1, int(setting))
+        if setting.isdigit() and int(setting) > 0:
+            return int(setting)
+        warnings.warn(f"GIAGRAD_NUM_THREADS must be a positive integer, got {setting!r}; using the default",
+                      RuntimeWarning, stacklevel=2)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(cores, 4)
 
