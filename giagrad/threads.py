@@ -6,8 +6,9 @@ to disjoint slices of the channels from two Python threads runs on two cores. Th
 use this (pooling, batch norm, ``col2im``) work on arrays whose channels are their outermost
 dim in memory (see ``giagrad.convops``), so each thread's slice is one contiguous block.
 
-``GIAGRAD_NUM_THREADS`` sets the number of threads (default: the usable cores, at most 4);
-``1`` turns the splitting off.
+``GIAGRAD_NUM_THREADS`` sets the number of threads (else ``OMP_NUM_THREADS``, as most numeric
+libraries read it; else the usable cores, at most 4); ``1`` turns the splitting off, e.g. for
+several processes sharing the cores (``mpiexec``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ MIN_ELEMENTS = 1 << 17
 
 
 def _thread_count() -> int:
-    setting = os.environ.get("GIAGRAD_NUM_THREADS", "").strip()
-    if setting:
+    for variable in ("GIAGRAD_NUM_THREADS", "OMP_NUM_THREADS"):
+        setting = os.environ.get(variable, "").strip()
         if setting.isdigit() and int(setting) > 0:
             return int(setting)
-        warnings.warn(f"GIAGRAD_NUM_THREADS must be a positive integer, got {setting!r}; using the default",
-                      RuntimeWarning, stacklevel=2)
+        if setting:
+            warnings.warn(f"{variable} must be a positive integer, got {setting!r}; ignored", RuntimeWarning,
+                          stacklevel=2)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(cores, 4)
 

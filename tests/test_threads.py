@@ -94,3 +94,21 @@ def _split_in_child():
     seen = []
     threads.over_channels(lambda part: seen.append(part), 4, elements=1)
     return len(seen)
+
+
+@pytest.mark.parametrize("giagrad_setting, omp_setting, expected", [
+    ("3", "1", 3),  # giagrad's own setting first
+    (None, "1", 1),  # then OpenMP's
+    ("many", "2", 2),  # a malformed value warns and is ignored
+])
+def test_the_thread_count_follows_the_environment(monkeypatch, giagrad_setting, omp_setting, expected):
+    for variable, value in (("GIAGRAD_NUM_THREADS", giagrad_setting), ("OMP_NUM_THREADS", omp_setting)):
+        if value is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, value)
+    if giagrad_setting == "many":
+        with pytest.warns(RuntimeWarning, match="GIAGRAD_NUM_THREADS"):
+            assert threads._thread_count() == expected
+    else:
+        assert threads._thread_count() == expected
