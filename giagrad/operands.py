@@ -43,7 +43,7 @@ def wrap_operands(function: Any, inputs: tuple[Any, ...],
         tensor, number = (x, y) if isinstance(x, tensor_class) else (y, x)
         kind = type(number)
         if isinstance(tensor, tensor_class) and (kind is float or kind is int) and tensor.data.dtype.kind == "f":
-            wrapped_number = tensor_class._make(np.asarray(number, dtype=tensor.data.dtype), None)
+            wrapped_number = _constant(number, tensor.data.dtype, tensor_class)
             return ((tensor, wrapped_number) if tensor is x else (wrapped_number, tensor)), None
     reference = None
     uniform = True
@@ -66,6 +66,28 @@ def wrap_operands(function: Any, inputs: tuple[Any, ...],
         if uniform:
             return wrapped, None
     return wrapped, tuple(not isinstance(x, tensor_class) and isinstance(x, (bool, numbers.Number)) for x in inputs)
+
+
+# The tensors made for Python numbers by (value, type, dtype). A model applies the same few numbers
+# (`x * 0.5`, `1 - p`, `+ eps`) at every step: reusing one read-only 0-d tensor saves making an array
+# and a tensor per op, a third of what recording a small op costs. It is a leaf that needs no
+# gradient, so sharing it between graphs changes nothing; read-only, nothing can change it.
+_constants: dict[tuple[Any, type, np.dtype], Any] = {}
+
+
+def _constant(number: float, dtype: np.dtype, tensor_class: Any) -> Any:
+    """A tensor holding the Python float or int ``number`` as a 0-d array of ``dtype``."""
+    if number == 0:  # -0.0 == 0.0 and they hash alike: zeros are made each time
+        return tensor_class._make(np.asarray(number, dtype=dtype), None)
+    key = (number, type(number), dtype)
+    constant = _constants.get(key)
+    if constant is None:
+        if len(_constants) >= 1024:  # numbers that change at every step (a schedule) must not pile up
+            _constants.clear()
+        array = np.asarray(number, dtype=dtype)
+        array.flags.writeable = False
+        constant = _constants[key] = tensor_class._make(array, None)
+    return constant
 
 
 def promote(function: Any, inputs: tuple[Any, ...], python_scalars: tuple[bool, ...] | None,
