@@ -229,8 +229,11 @@ def torch_settings(python: str, threads: int | None = None) -> dict[str, Any] | 
 
     code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from common import import_torch, thread_settings; "
             "torch = import_torch(); assert torch is not None; print(json.dumps(thread_settings(torch)))")
-    completed = subprocess.run([python, "-c", code, os.path.dirname(os.path.abspath(__file__))],
-                               capture_output=True, text=True, env=worker_environment(threads))
+    try:
+        completed = subprocess.run([python, "-c", code, os.path.dirname(os.path.abspath(__file__))],
+                                   capture_output=True, text=True, env=worker_environment(threads))
+    except OSError:  # no such interpreter
+        return None
     return json.loads(completed.stdout) if completed.returncode == 0 else None
 
 

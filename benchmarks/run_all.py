@@ -214,7 +214,7 @@ def ops_section(table: Table, result: dict[str, Any]) -> None:
     table.add(f"{'chain':<22} {'giagrad':>8} {'torch':>8} {'g/torch':>8} {f'<={OPS_BAR_US}us':>6}")
     for chain, key in (("elementwise", ""), ("matmul mix", "matmul_")):
         ours, theirs = microseconds(result[f"giagrad_{key}ns_per_op"]), microseconds(result[f"torch_{key}ns_per_op"])
-        mark = table.bar(f"per-op overhead, {chain} chain, us per op", ours, OPS_BAR_US, figure="us_per_op")
+        mark = table.bar(f"per-op overhead, {chain} chain", ours, OPS_BAR_US, figure="us_per_op")
         table.add(f"{chain:<22} {number(ours, 8, 2)} {number(theirs, 8, 2)} {number(ratio_of(ours, theirs), 8, 2)} "
                   f"{mark:>6}")
 
@@ -318,6 +318,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def command_line(argv: list[str]) -> str:
+    """The command that ran, with the torch interpreter's path (a detail of one machine) left out."""
+    words = ["python", "benchmarks/run_all.py"]
+    for word in argv:
+        if words[-1] == "--torch-python":
+            word = "PYTHON_WITH_TORCH"
+        elif word.startswith("--torch-python="):
+            word = "--torch-python=PYTHON_WITH_TORCH"
+        words.append(word)
+    return " ".join(words)
+
+
 def run_one(name: str, quick: bool, verbose: bool, torch_python: str) -> tuple[dict[str, Any] | None, str]:
     """A benchmark's figures (None when it failed) and its own printout (with the traceback if it failed)."""
     printout = io.StringIO()
@@ -335,7 +347,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = datetime.datetime.now(datetime.timezone.utc)
     info = {**machine(with_torch=False), **thread_settings()}
     torch = torch_settings(args.torch_python)
-    info.update({"torch python": args.torch_python, "torch": torch["torch"] if torch else "(not importable)",
+    info.update({"torch python": "this interpreter" if args.torch_python == sys.executable else "--torch-python",
+                 "torch": torch["torch"] if torch else "(not importable)",
                  "torch threads": torch["torch threads"] if torch else "-"})
     info["load average"] = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "-"
 
@@ -369,7 +382,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                                                    if missed else ""))
 
     document = {
-        "command": " ".join(["python", "benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(argv if argv is not None else sys.argv[1:]),
         "started_utc": started.isoformat(timespec="seconds"),
         "quick": args.quick, "machine": info, "results": results, "bars": table.bars, "printouts": printouts,
     }
