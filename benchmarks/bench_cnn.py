@@ -33,6 +33,7 @@ from common import (  # noqa: E402
     import_torch,
     machine,
     print_machine,
+    print_worker_settings,
     serve_repetitions,
     thread_settings,
     worker_commands,
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for layer in ("conv1", "pool1", "conv2", "pool2"):
             median, _ = workers.interleaved(repeats, warmup=1, run=layer, labels=["giagrad"])["giagrad"]
             results["layers_ms"][layer] = 1000 * median
-        results["settings"] = {label: line["settings"] for label, line in workers.first_lines.items()}
+        results["settings"] = workers.settings
     results["torch_ms"] = results["torch_ms"] or None
     return results
 
@@ -182,8 +183,7 @@ def report(results: dict[str, Any]) -> None:
         ratio = f"{ms / other:7.2f}" if other else "      -"
         other_text = f"{other:9.2f}" if other else "        -"
         print(f"  {name:10} {ms:9.2f} {other_text} {ratio}")
-    for label, settings in results["settings"].items():
-        print(f"  {label} worker: " + ", ".join(f"{key} {value}" for key, value in settings.items()))
+    print_worker_settings(results["settings"])
     print("  per layer, forward + backward (giagrad):")
     for name, ms in results["layers_ms"].items():
         print(f"    {name:8} {ms:7.2f} ms")

@@ -42,6 +42,7 @@ from common import (  # noqa: E402
     import_torch,
     machine,
     print_machine,
+    print_worker_settings,
     serve_repetitions,
     thread_settings,
     worker_commands,
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         best_labels = {threads_label(framework, threads): framework for framework, threads in best_threads.items()}
         epoch_timings = {best_labels[label]: seconds for label, seconds in
                          workers.interleaved(epochs, warmup=0, run="epoch", labels=list(best_labels)).items()}
-        settings = {label: line["settings"] for label, line in workers.first_lines.items()}
+        settings = workers.settings
         first = workers.first_lines[threads_label("giagrad", best_threads["giagrad"])]
     results: dict[str, Any] = {"batch": QUICK_BATCH if args.quick else BATCH, "images": first["images"],
                                "source": first["source"], "step_repeats": repeats, "epochs": epochs, "step_ms": step_ms,
@@ -183,8 +184,7 @@ def report(results: dict[str, Any]) -> None:
         ratio = results[f"{figure}_ratio"]
         print(f"  giagrad / PyTorch, {figure}: " + (f"{ratio:.2f}" if ratio is not None else "-"))
     print(f"  data: {results['source']}")
-    for label, settings in results["settings"].items():
-        print(f"  {label} worker: " + ", ".join(f"{key} {value}" for key, value in settings.items()))
+    print_worker_settings(results["settings"])
 
 
 if __name__ == "__main__":

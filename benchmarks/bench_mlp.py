@@ -33,6 +33,7 @@ from common import (  # noqa: E402
     import_torch,
     machine,
     print_machine,
+    print_worker_settings,
     serve_repetitions,
     thread_settings,
     worker_commands,
@@ -239,8 +240,7 @@ if __name__ == "__main__":
     result = main()
     if result:
         print("data:", result["source"])
-        for label, settings in result["settings"].items():
-            print(f"  {label} worker: " + ", ".join(f"{key} {value}" for key, value in settings.items()))
+        print_worker_settings(result["settings"])
         if "--quick" in sys.argv:
             for row in result["rows"]:
                 print(format_row(row))

@@ -37,6 +37,7 @@ from common import (  # noqa: E402
     import_torch,
     machine,
     print_machine,
+    print_worker_settings,
     serve_repetitions,
     thread_settings,
     worker_commands,
@@ -156,8 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         first_lines = workers.first_lines
         if "torch" in first_lines:
             check_same_results(first_lines["giagrad"]["results"], first_lines["torch"]["results"])
-        for label, line in first_lines.items():
-            print(f"  {label} worker: " + ", ".join(f"{key} {value}" for key, value in line["settings"].items()))
+        print_worker_settings(workers.settings)
         print(f"{'chain':<14}{'library':<10}{'median ns/op':>14}{'best ns/op':>12}")
         for name in CHAINS:
             timings = {label: (median / CHAIN_LENGTH * 1e9, best / CHAIN_LENGTH * 1e9) for label, (median, best)
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     print(f"{name:<14}{label:<10}{median:>14,.0f}{best:>12,.0f}")
                 results[f"{label}_{key}ns_per_op"] = timings[label][0] if label in timings else None
                 results[f"{label}_{key}best_ns_per_op"] = timings[label][1] if label in timings else None
-    results["settings"] = {label: line["settings"] for label, line in first_lines.items()}
+        results["settings"] = workers.settings
     return results
 
 

@@ -36,6 +36,7 @@ from common import (  # noqa: E402
     import_torch,
     machine,
     print_machine,
+    print_worker_settings,
     serve_repetitions,
     thread_settings,
     worker_commands,
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     check_same_results()
     results: dict[str, Any] = {}
     with Workers(worker_commands(__file__, list(ROWS), args.torch_python)) as workers:
-        settings = {label: line["settings"] for label, line in workers.first_lines.items()}
+        settings = workers.settings
         print(f"{'optimizer':<14}{'implementation':<24}{'us/step':>10}")
         for kind, label in (("adam", "Adam"), ("sgd", "SGD momentum")):
             timings = workers.interleaved(repeats, warmup, run=kind)
@@ -170,8 +171,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 results[f"{kind}{suffix}_us_per_step"] = microseconds
                 if microseconds is not None:
                     print(f"{label:<14}{name:<24}{microseconds:>10,.1f}")
-    for row, row_settings in settings.items():
-        print(f"  {row} worker: " + ", ".join(f"{key} {value}" for key, value in row_settings.items()))
+    print_worker_settings(settings)
     results["settings"] = settings
     return results
 

@@ -166,6 +166,12 @@ def print_machine(info: dict[str, Any]) -> None:
         print(f"  {key:18} {value}")
 
 
+def print_worker_settings(settings: dict[str, dict[str, Any]]) -> None:
+    """One line per worker process: its thread settings (:func:`thread_settings`)."""
+    for label, worker_settings in settings.items():
+        print(f"  {label} worker: " + ", ".join(f"{key} {value}" for key, value in worker_settings.items()))
+
+
 def fashion_mnist_training_images(limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Fashion-MNIST's training images as uint8 (N, 28, 28), int64 labels, and where they came from.
 
@@ -314,6 +320,11 @@ class Workers:
             if process.stdin and not process.stdin.closed:
                 process.stdin.close()
             process.wait()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Each worker's thread settings: the ``settings`` of its first line."""
+        return {label: line["settings"] for label, line in self.first_lines.items()}
 
     def seconds(self, label: str, run: str = "") -> float:
         """One repetition of ``run`` (the worker's only run when empty) by worker ``label``."""
