@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -354,9 +355,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     printouts: dict[str, str] = {}
+    seconds: dict[str, float] = {}  # how long each benchmark took, to plan a full run
     table = Table()
     for name in args.names:
+        start = time.perf_counter()
         result, printouts[name] = run_one(name, args.quick, args.verbose, args.torch_python)
+        seconds[name] = round(time.perf_counter() - start, 1)
         results[name] = result
         if result is None:
             table.section(f"{name}: FAILED (traceback in the results file)")
@@ -380,11 +384,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     missed = [bar["what"] for bar in table.bars if bar["result"] == "miss"]
     print(f"\nBars: {len(table.bars) - len(missed)} of {len(table.bars)} met" + (f"; missed: {', '.join(missed)}"
                                                                                    if missed else ""))
+    print(f"Run time: {sum(seconds.values()):.0f} s (" + ", ".join(f"{name} {s:.0f}" for name, s in seconds.items())
+          + ")")
 
     document = {
         "command": command_line(argv if argv is not None else sys.argv[1:]),
         "started_utc": started.isoformat(timespec="seconds"),
-        "quick": args.quick, "machine": info, "results": results, "bars": table.bars, "printouts": printouts,
+        "quick": args.quick, "machine": info, "results": results, "bars": table.bars, "seconds": seconds,
+        "printouts": printouts,
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

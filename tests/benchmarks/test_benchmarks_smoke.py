@@ -132,6 +132,7 @@ def test_json_file_is_written(quick_run: tuple[dict[str, Any], Path]) -> None:
     written = json.loads(out.read_text())
     assert written["quick"] is True
     assert set(written["results"]) == set(REQUIRED)
+    assert set(written["seconds"]) == set(REQUIRED)
     assert written["machine"]["cores"] == document["machine"]["cores"]
     assert all(bar["result"] in ("pass", "miss") for bar in written["bars"])
 
