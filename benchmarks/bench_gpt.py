@@ -9,8 +9,8 @@ cache (the recipe's default) and without (re-reading the last 64 characters at e
 nanoGPT's ``generate`` does, and as the PyTorch column does).
 
 Each framework runs in a process of its own, so neither one's threads or memory disturb the
-other. PyTorch's figures come from ``GIAGRAD_TORCH_PYTHON`` (a Python with torch installed)
-or from this Python when it has torch; otherwise its column is skipped.
+other. PyTorch's figures come from ``--torch-python`` (default: ``GIAGRAD_TORCH_PYTHON``, a Python
+with torch installed, else this Python); when that cannot import torch its column is skipped.
 
     python benchmarks/bench_gpt.py            # full run
     python benchmarks/bench_gpt.py --quick    # a tiny model, a few repetitions (smoke test)
@@ -31,7 +31,13 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import argument_parser, import_torch, median_wall_and_cpu_seconds  # noqa: E402
+from common import (  # noqa: E402
+    argument_parser,
+    default_torch_python,
+    import_torch,
+    median_wall_and_cpu_seconds,
+    worker_environment,
+)
 
 FULL = {"vocab": 65, "block": 64, "layers": 4, "heads": 4, "width": 128, "batch": 12, "repeats": 20, "chars": 500}
 QUICK = {"vocab": 65, "block": 16, "layers": 1, "heads": 2, "width": 32, "batch": 2, "repeats": 3, "chars": 20}
@@ -154,16 +160,13 @@ def measure_torch(config: dict[str, int]) -> dict[str, float] | None:
 # ------------------------------------------------------------------------------------- driver
 
 
-def torch_python() -> str:
-    return os.environ.get("GIAGRAD_TORCH_PYTHON", sys.executable)
-
-
 def in_own_process(framework: str, quick: bool, python: str) -> dict[str, float] | None:
     """Run this script for one framework in a fresh interpreter and return its figures."""
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, f"{framework}.json")
         command = [python, os.path.abspath(__file__), "--framework", framework, "--json", out]
-        completed = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True)
+        completed = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True,
+                                   env=worker_environment())
         if completed.returncode:
             raise RuntimeError(f"bench_gpt.py --framework {framework} exited with {completed.returncode}:\n"
                                f"{completed.stderr}")
@@ -171,12 +174,12 @@ def in_own_process(framework: str, quick: bool, python: str) -> dict[str, float]
             return json.load(file)
 
 
-def main(quick: bool = False) -> dict[str, Any]:
+def main(quick: bool = False, torch_python: str | None = None) -> dict[str, Any]:
     """Both frameworks, each in its own process: ``{"config", "giagrad", "torch"}``."""
     config = QUICK if quick else FULL
     results = {"config": {key: value for key, value in config.items() if key != "repeats"},
                "giagrad": in_own_process("giagrad", quick, sys.executable),
-               "torch": in_own_process("torch", quick, torch_python())}
+               "torch": in_own_process("torch", quick, torch_python or default_torch_python())}
     report(results)
     return results
 
@@ -200,9 +203,11 @@ if __name__ == "__main__":
     parser.add_argument("--framework", choices=("giagrad", "torch"), default=None,
                         help="measure one framework in this process (the default runs both, each in its own)")
     parser.add_argument("--json", default=None, help="write the figures to this file")
+    parser.add_argument("--torch-python", default=default_torch_python(),
+                        help="the Python that runs PyTorch's side (default: GIAGRAD_TORCH_PYTHON, else this one)")
     args = parser.parse_args()
     if args.framework is None:
-        figures: Any = main(args.quick)
+        figures: Any = main(args.quick, args.torch_python)
     else:
         measure = measure_giagrad if args.framework == "giagrad" else measure_torch
         figures = measure(QUICK if args.quick else FULL)
