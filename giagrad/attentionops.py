@@ -8,10 +8,17 @@ arguments and builds the additive mask; this module trusts them.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from giagrad.autograd import Function
+from giagrad.kernels import for_row_blocks
 from giagrad.mathops import unbroadcast
+
+# Blocks of scores of about 512 KB in float32: each block's few elementwise passes run between
+# matrix products, in cache; larger blocks than giagrad.kernels' default cost fewer Python calls.
+_BLOCK_ELEMENTS = 1 << 17
 
 
 def causal_mask(target_length: int, source_length: int, dtype: np.dtype) -> np.ndarray:
@@ -41,7 +48,40 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None, *,
                 scale: float, dropout_mask: np.ndarray | None = None) -> np.ndarray:
-        scores = np.matmul(q * np.asarray(scale, dtype=q.dtype), np.swapaxes(k, -1, -2))  # q is smaller than q k^T
+        self.scale = scale
+        length, source = q.shape[-2], k.shape[-2]
+        batch = q.shape[:-2]
+        self.blocked = (k.shape[:-2] == batch and v.shape[:-2] == batch
+                        and (mask is None or all(n == 1 for n in mask.shape[:-2]))
+                        and (dropout_mask is None or dropout_mask.shape[:-2] == batch))
+        if not self.blocked:  # broadcast batch dims or a mask per batch: one block of everything
+            weights, out = self._attend(q, k, v, mask, dropout_mask)
+        else:
+            # Blocks of (batch * heads) matrices, on several threads for large inputs: every
+            # matrix is independent, and each block's scores stay in cache from the matmul
+            # through the softmax to the product with v (see giagrad.kernels).
+            count = math.prod(batch)
+            qs, ks, vs = (x.reshape((count,) + x.shape[-2:]) for x in (q, k, v))
+            square = None if mask is None else mask.reshape(mask.shape[-2:])
+            drops = None if dropout_mask is None else dropout_mask.reshape(count, length, source)
+            weights = np.empty((count, length, source), dtype=q.dtype)
+            out = np.empty((count, length, v.shape[-1]), dtype=q.dtype)
+
+            def attend_block(rows: slice) -> None:
+                self._attend(qs[rows], ks[rows], vs[rows], square, None if drops is None else drops[rows],
+                             weights[rows], out[rows])
+
+            for_row_blocks(attend_block, count, length * source, _BLOCK_ELEMENTS)
+            out = out.reshape(batch + out.shape[-2:])
+            q, k, v = qs, ks, vs  # backward works on the same blocks (a copy only when q, k or v was a strided view)
+        self.save_for_backward(q, k, v, weights, dropout_mask)
+        return out
+
+    def _attend(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
+                dropout_mask: np.ndarray | None, weights: np.ndarray | None = None,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax weights (into ``weights``) and output (into ``out``) of one block."""
+        scores = np.matmul(q * np.asarray(self.scale, dtype=q.dtype), np.swapaxes(k, -1, -2), out=weights)
         if mask is not None:
             scores = np.add(scores, mask, out=scores if np.broadcast_shapes(scores.shape, mask.shape)
                             == scores.shape else None)
@@ -58,34 +98,56 @@ class ScaledDotProductAttention(Function):
         total = weights.sum(axis=-1, keepdims=True)
         if hidden_rows is not None:
             total[hidden_rows] = 1
-        weights /= total
+        np.reciprocal(total, out=total)
+        weights *= total
         kept = weights if dropout_mask is None else weights * dropout_mask
-        self.save_for_backward(q, k, v, weights, dropout_mask)
-        self.scale = scale
-        return np.matmul(kept, v)
+        return weights, np.matmul(kept, v, out=out)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         q, k, v, weights, dropout_mask = self.saved_tensors
         needs = self.needs_input_grad
+        if not self.blocked:
+            *grads, grad_scores = self._attend_backward(grad, q, k, v, weights, dropout_mask, needs)
+            grads = [None if g is None else unbroadcast(g, x.shape) for g, x in zip(grads, (q, k, v))]
+        else:  # q, k, v and weights were saved as blocks of (count, ., .) matrices
+            flat_grad = grad.reshape(q.shape[:1] + grad.shape[-2:])
+            drops = None if dropout_mask is None else dropout_mask.reshape(weights.shape)
+            grads = [np.empty_like(x) if need else None for x, need in zip((q, k, v), needs)]
+            grad_scores = np.empty_like(weights)
+            outs = (*grads, grad_scores)
+
+            def attend_backward_block(rows: slice) -> None:
+                self._attend_backward(flat_grad[rows], q[rows], k[rows], v[rows], weights[rows],
+                                      None if drops is None else drops[rows], needs,
+                                      *(None if x is None else x[rows] for x in outs))
+
+            for_row_blocks(attend_backward_block, q.shape[0], weights.shape[-2] * weights.shape[-1],
+                           _BLOCK_ELEMENTS)
+            grad_scores = grad_scores.reshape(grad.shape[:-2] + weights.shape[-2:])
+            grads = [None if g is None else g.reshape(parent.data.shape) for g, parent in zip(grads, self.parents)]
+        if len(needs) == 4:
+            grads.append(unbroadcast(grad_scores, self.parents[3].data.shape) if needs[3] else None)
+        return tuple(grads)
+
+    def _attend_backward(self, grad: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                         weights: np.ndarray, dropout_mask: np.ndarray | None, needs: tuple[bool, ...],
+                         grad_q: np.ndarray | None = None, grad_k: np.ndarray | None = None,
+                         grad_v: np.ndarray | None = None, grad_scores: np.ndarray | None = None
+                         ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray]:
+        """The gradients of one block (into the given arrays, when given)."""
         kept = weights if dropout_mask is None else weights * dropout_mask
-        grad_v = np.matmul(np.swapaxes(kept, -1, -2), grad) if needs[2] else None
-        grad_scores = np.matmul(grad, np.swapaxes(v, -1, -2))
+        grad_v = np.matmul(np.swapaxes(kept, -1, -2), grad, out=grad_v) if needs[2] else None
+        grad_scores = np.matmul(grad, np.swapaxes(v, -1, -2), out=grad_scores)
         if dropout_mask is not None:
             grad_scores *= dropout_mask
         # softmax backward in place: dS = P * (dP - sum(dP * P))
         row_dot = np.einsum("...j,...j->...", grad_scores, weights)[..., None]
         grad_scores -= row_dot
         grad_scores *= weights
-        grad_q = grad_k = None
         if needs[0]:
-            grad_q = np.matmul(grad_scores, k)
+            grad_q = np.matmul(grad_scores, k, out=grad_q)
             grad_q *= self.scale
         if needs[1]:
-            grad_k = np.matmul(np.swapaxes(grad_scores, -1, -2), q)
+            grad_k = np.matmul(np.swapaxes(grad_scores, -1, -2), q, out=grad_k)
             grad_k *= self.scale
-        grads = [unbroadcast(grad_q, q.shape) if grad_q is not None else None,
-                 unbroadcast(grad_k, k.shape) if grad_k is not None else None,
-                 unbroadcast(grad_v, v.shape) if grad_v is not None else None]
-        if len(needs) == 4:
-            grads.append(unbroadcast(grad_scores, self.parents[3].data.shape) if needs[3] else None)
-        return tuple(grads)
+        return grad_q if needs[0] else None, grad_k if needs[1] else None, grad_v, grad_scores

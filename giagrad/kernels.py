@@ -132,7 +132,8 @@ def _run_in_worker(kernel: Callable[[slice], None], start: int, stop: int, block
         _in_worker.active = False
 
 
-def for_row_blocks(kernel: Callable[[slice], None], rows: int, row_elements: int) -> None:
+def for_row_blocks(kernel: Callable[[slice], None], rows: int, row_elements: int,
+                   block_elements: int = BLOCK_ELEMENTS) -> None:
     """Call ``kernel(slice)`` over blocks of ``range(rows)`` that together cover every row once.
 
     Parameters
@@ -143,8 +144,11 @@ def for_row_blocks(kernel: Callable[[slice], None], rows: int, row_elements: int
     rows : int
         The number of rows (the leading dimension of the arrays, or their size as one row each).
     row_elements : int
-        Elements per row: each block holds about :data:`BLOCK_ELEMENTS` elements, and arrays of
-        at least :data:`PARALLEL_MIN_ELEMENTS` elements are split between the threads.
+        Elements per row: each block holds about ``block_elements`` elements, and arrays of at
+        least :data:`PARALLEL_MIN_ELEMENTS` elements are split between the threads.
+    block_elements : int
+        The size of a block (default :data:`BLOCK_ELEMENTS`); a kernel whose passes are few or
+        already cache-friendly (matrix products) takes larger blocks, fewer Python calls.
 
     Examples
     --------
@@ -155,14 +159,14 @@ def for_row_blocks(kernel: Callable[[slice], None], rows: int, row_elements: int
     >>> float(total.sum())
     8.0
     """
-    block_rows = max(1, BLOCK_ELEMENTS // max(row_elements, 1))
+    block_rows = max(1, block_elements // max(row_elements, 1))
     threads = _num_threads
     if threads == 1 or rows * row_elements < PARALLEL_MIN_ELEMENTS or getattr(_in_worker, "active", False):
         _run_blocks(kernel, 0, rows, block_rows)
         return
-    threads = min(threads, -(-rows // block_rows))  # no thread without a block of its own
-    # Contiguous shares of whole blocks, the first one for this thread.
+    # Contiguous shares of whole blocks, as even as the blocks allow; the first one for this thread.
     share = -(-rows // threads)
+    block_rows = min(block_rows, share)
     share = -(-share // block_rows) * block_rows
     pool = _worker_pool()
     futures: list[Future] = [pool.submit(_run_in_worker, kernel, first, min(first + share, rows), block_rows)

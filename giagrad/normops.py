@@ -42,8 +42,8 @@ class Normalize(Function):
     def forward(self, x: np.ndarray, *params: np.ndarray, mean: np.ndarray | None, var: np.ndarray | None,
                 eps: float, axis: tuple[int, ...], batch_stats: bool, has_weight: bool = False,
                 affine_shape: tuple[int, ...] = ()) -> np.ndarray:
-        self.row_count = None
-        if mean is None:  # layer norm: the statistics of each row of the trailing dims, computed here
+        self.row_count: int | None = None
+        if mean is None or var is None:  # layer norm: the statistics of each row of the trailing dims, computed here
             normalized, inv_std = self._normalize_rows(x, len(axis), eps)
         else:
             inv_std = 1.0 / np.sqrt(var + eps)
@@ -90,14 +90,14 @@ class Normalize(Function):
         """Layer norm's backward on ``(rows, width)`` views: row sums as matrix-vector products."""
         need_x, *need_params = self.needs_input_grad
         shape = normalized.shape
-        rows = self.row_count
+        rows = int(self.row_count or 0)
         grad = grad.reshape(rows, -1)
         normalized = normalized.reshape(rows, -1)
         width = normalized.shape[1]
         inv_std = inv_std.reshape(rows, 1)
         weight = None if weight is None else weight.reshape(width)
         grads: list[np.ndarray | None] = [None]
-        grad_normalized = grad * normalized if weight is not None or need_x else None
+        grad_normalized = grad * normalized  # the weight's gradient and x's share it
         if weight is not None:
             grads.append(grad_normalized.sum(axis=0).reshape(self.param_shape) if need_params[0] else None)
         if len(need_params) > (weight is not None):
