@@ -1208,9 +1208,10 @@ def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...], weight: T
         raise ValueError(f"{op}: input of shape {input.shape} does not end with normalized_shape {shape}")
     weight, bias = _affine_args(op, weight, bias, input, shape)
     axis = tuple(range(input.ndim - len(shape), input.ndim))
-    # The node computes the statistics of each row itself (faster); an empty input gets numpy's
+    # The node computes the statistics of each row itself with BLAS (faster); an empty input, or
+    # float16 (no BLAS, and numpy's mean accumulates it in float32), gets numpy's
     mean = var = None
-    if not input.data.size:
+    if not input.data.size or input.data.dtype.itemsize < 4:
         mean, var = input.data.mean(axis=axis, keepdims=True), input.data.var(axis=axis, keepdims=True)
     return _normalize(input, weight, bias, mean, var, eps, axis, True, (1,) * (input.ndim - len(shape)) + shape)
 
