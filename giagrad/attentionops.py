@@ -8,8 +8,6 @@ arguments and builds the additive mask; this module trusts them.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from giagrad.autograd import Function
@@ -28,6 +26,28 @@ def causal_mask(target_length: int, source_length: int, dtype: np.dtype) -> np.n
     """
     future = np.triu(np.ones((target_length, source_length), dtype=bool), k=1)
     return np.where(future, np.array(-np.inf, dtype=dtype), np.array(0, dtype=dtype))
+
+
+# |scores| below this, exp needs no shift: exp(60) * 1e12 keys stays below float32's largest
+# number, and exp(-60) well above its smallest normal one (float64: far beyond).
+_UNSHIFTED_EXP_LIMIT = {4: 60.0, 8: 600.0}
+
+
+def _scores_are_small(scaled_q: np.ndarray, k: np.ndarray, mask: np.ndarray | None) -> bool:
+    """Whether every finite score ``q . k + mask`` is within the exp limit of the dtype.
+
+    By Cauchy-Schwarz ``|q_i . k_j| <= |q_i| |k_j|``: two cheap passes over q and k (much
+    smaller than the scores) bound them all. A mask counts when it holds only 0 and -inf
+    (causal or boolean masks; -inf gives exp 0 exactly); other masks take the shifted way.
+    """
+    limit = _UNSHIFTED_EXP_LIMIT.get(scaled_q.dtype.itemsize)
+    if limit is None or not scaled_q.size or not k.size:
+        return False
+    if mask is not None and not np.all((mask == 0) | np.isneginf(mask)):
+        return False
+    square_bound = np.einsum("...ij,...ij->...i", scaled_q, scaled_q).max() \
+        * np.einsum("...ij,...ij->...i", k, k).max()
+    return bool(square_bound < limit * limit)  # nan (a nan input) is not small: the shifted way
 
 
 class ScaledDotProductAttention(Function):
@@ -51,29 +71,25 @@ class ScaledDotProductAttention(Function):
         self.scale = scale
         length, source = q.shape[-2], k.shape[-2]
         batch = q.shape[:-2]
-        self.blocked = (k.shape[:-2] == batch and v.shape[:-2] == batch
+        self.blocked = (len(batch) > 0 and k.shape[:-2] == batch and v.shape[:-2] == batch
                         and (mask is None or all(n == 1 for n in mask.shape[:-2]))
                         and (dropout_mask is None or dropout_mask.shape[:-2] == batch))
         if not self.blocked:  # broadcast batch dims or a mask per batch: one block of everything
             weights, out = self._attend(q, k, v, mask, dropout_mask)
         else:
-            # Blocks of (batch * heads) matrices, on several threads for large inputs: every
-            # matrix is independent, and each block's scores stay in cache from the matmul
-            # through the softmax to the product with v (see giagrad.kernels).
-            count = math.prod(batch)
-            qs, ks, vs = (x.reshape((count,) + x.shape[-2:]) for x in (q, k, v))
+            # Blocks along the first batch dim, on several threads for large inputs: every matrix
+            # is independent, and each block's scores stay in cache from the matmul through the
+            # softmax to the product with v (see giagrad.kernels). Slicing keeps q, k and v views
+            # (a transformer's heads are strided views of one projection: no copy).
             square = None if mask is None else mask.reshape(mask.shape[-2:])
-            drops = None if dropout_mask is None else dropout_mask.reshape(count, length, source)
-            weights = np.empty((count, length, source), dtype=q.dtype)
-            out = np.empty((count, length, v.shape[-1]), dtype=q.dtype)
+            weights = np.empty(batch + (length, source), dtype=q.dtype)
+            out = np.empty(batch + (length, v.shape[-1]), dtype=q.dtype)
 
             def attend_block(rows: slice) -> None:
-                self._attend(qs[rows], ks[rows], vs[rows], square, None if drops is None else drops[rows],
+                self._attend(q[rows], k[rows], v[rows], square, None if dropout_mask is None else dropout_mask[rows],
                              weights[rows], out[rows])
 
-            for_row_blocks(attend_block, count, length * source, _BLOCK_ELEMENTS)
-            out = out.reshape(batch + out.shape[-2:])
-            q, k, v = qs, ks, vs  # backward works on the same blocks (a copy only when q, k or v was a strided view)
+            for_row_blocks(attend_block, batch[0], weights[0].size, _BLOCK_ELEMENTS)
         self.save_for_backward(q, k, v, weights, dropout_mask)
         return out
 
@@ -81,23 +97,25 @@ class ScaledDotProductAttention(Function):
                 dropout_mask: np.ndarray | None, weights: np.ndarray | None = None,
                 out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Softmax weights (into ``weights``) and output (into ``out``) of one block."""
-        scores = np.matmul(q * np.asarray(self.scale, dtype=q.dtype), np.swapaxes(k, -1, -2), out=weights)
+        scaled_q = q * np.asarray(self.scale, dtype=q.dtype)  # q is smaller than q k^T
+        scores = np.matmul(scaled_q, np.swapaxes(k, -1, -2), out=weights)
         if mask is not None:
             scores = np.add(scores, mask, out=scores if np.broadcast_shapes(scores.shape, mask.shape)
                             == scores.shape else None)
-        peak = scores.max(axis=-1, keepdims=True)
-        hidden_rows = None
+        if _scores_are_small(scaled_q, k, mask):
+            # exp cannot overflow or underflow a visible key to 0: no shift by the row maximum
+            # (numpy's max along a short last axis costs more than the rest of the softmax)
+            weights = np.exp(scores, out=scores)
+        else:
+            peak = scores.max(axis=-1, keepdims=True)
+            if mask is not None:
+                peak[np.isneginf(peak)] = 0  # a row whose keys are all hidden: exp(-inf - 0) = 0 for each
+            scores -= peak
+            weights = np.exp(scores, out=scores)
+        # the row sums as matrix-vector products (BLAS), not numpy's sum along a short axis
+        total = (weights @ np.ones(weights.shape[-1], dtype=weights.dtype))[..., None]
         if mask is not None:
-            hidden_rows = np.isneginf(peak)
-            if hidden_rows.any():
-                peak[hidden_rows] = 0  # exp(-inf - 0) = 0 for every key: the weights become 0
-            else:
-                hidden_rows = None
-        scores -= peak
-        weights = np.exp(scores, out=scores)
-        total = weights.sum(axis=-1, keepdims=True)
-        if hidden_rows is not None:
-            total[hidden_rows] = 1
+            total[total == 0] = 1  # a row whose keys are all hidden gets weights 0 (and output 0), not NaN
         np.reciprocal(total, out=total)
         weights *= total
         kept = weights if dropout_mask is None else weights * dropout_mask
@@ -109,22 +127,17 @@ class ScaledDotProductAttention(Function):
         if not self.blocked:
             *grads, grad_scores = self._attend_backward(grad, q, k, v, weights, dropout_mask, needs)
             grads = [None if g is None else unbroadcast(g, x.shape) for g, x in zip(grads, (q, k, v))]
-        else:  # q, k, v and weights were saved as blocks of (count, ., .) matrices
-            flat_grad = grad.reshape(q.shape[:1] + grad.shape[-2:])
-            drops = None if dropout_mask is None else dropout_mask.reshape(weights.shape)
+        else:
             grads = [np.empty_like(x) if need else None for x, need in zip((q, k, v), needs)]
             grad_scores = np.empty_like(weights)
             outs = (*grads, grad_scores)
 
             def attend_backward_block(rows: slice) -> None:
-                self._attend_backward(flat_grad[rows], q[rows], k[rows], v[rows], weights[rows],
-                                      None if drops is None else drops[rows], needs,
+                self._attend_backward(grad[rows], q[rows], k[rows], v[rows], weights[rows],
+                                      None if dropout_mask is None else dropout_mask[rows], needs,
                                       *(None if x is None else x[rows] for x in outs))
 
-            for_row_blocks(attend_backward_block, q.shape[0], weights.shape[-2] * weights.shape[-1],
-                           _BLOCK_ELEMENTS)
-            grad_scores = grad_scores.reshape(grad.shape[:-2] + weights.shape[-2:])
-            grads = [None if g is None else g.reshape(parent.data.shape) for g, parent in zip(grads, self.parents)]
+            for_row_blocks(attend_backward_block, weights.shape[0], weights[0].size, _BLOCK_ELEMENTS)
         if len(needs) == 4:
             grads.append(unbroadcast(grad_scores, self.parents[3].data.shape) if needs[3] else None)
         return tuple(grads)

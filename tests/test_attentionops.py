@@ -150,3 +150,26 @@ def test_blocked_threaded_attention_with_dropout_does_not_depend_on_the_thread_c
         giagrad.set_num_threads(previous)
     for first, second in zip(*results):
         np.testing.assert_array_equal(first, second)
+
+
+def _reference_attention(q, k, v, mask):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]) + mask
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores)
+    return (weights / weights.sum(axis=-1, keepdims=True)) @ v
+
+
+@pytest.mark.parametrize("size", [1.0, 30.0])  # small scores skip the shift by the row maximum; large ones need it
+@pytest.mark.parametrize("mask_kind", ["causal", "finite"])
+def test_float32_softmax_with_and_without_the_shift_matches_float64(size, mask_kind):
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((3, 2, 16, 8)) * s for s in (size, size, 1.0))
+    if mask_kind == "causal":
+        mask = np.where(np.triu(np.ones((16, 16), bool), 1), -np.inf, 0.0)
+        kwargs = {"is_causal": True}
+    else:
+        mask = rng.standard_normal((16, 16)) * 5  # a finite additive mask: the shifted way
+        kwargs = {"attn_mask": giagrad.tensor(mask.astype(np.float32))}
+    out = F.scaled_dot_product_attention(*(giagrad.tensor(a.astype(np.float32)) for a in (q, k, v)), **kwargs)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, _reference_attention(q, k, v, mask), rtol=2e-4, atol=2e-5)
