@@ -4,8 +4,10 @@ numpy runs each ufunc as one pass over the whole array. An op written as ten in-
 over an activation of a few megabytes therefore streams it through memory ten times, on one
 core. :func:`for_row_blocks` runs such a multi-pass kernel over blocks of rows small enough to
 stay in the CPU's cache between passes (about :data:`BLOCK_ELEMENTS` elements each), and, for
-large arrays, splits the rows between a few threads: numpy releases the GIL inside its loops, so
-the blocks of the second half run on another core while the first half runs here.
+large arrays, shares the blocks among a few threads: numpy releases the GIL inside its loops, so
+blocks run on another core while this thread runs others. Each thread takes the next block not
+yet taken, so a worker that a busy machine schedules late only does less (this thread never
+waits for one that has not started).
 
 A kernel is a function of a ``slice`` of rows that reads its inputs and writes its outputs
 through that slice (every array it touches has the same rows); blocks never overlap, so the
@@ -31,9 +33,10 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -124,10 +127,18 @@ def _run_blocks(kernel: Callable[[slice], None], start: int, stop: int, block_ro
         kernel(slice(first, min(first + block_rows, stop)))
 
 
-def _run_in_worker(kernel: Callable[[slice], None], start: int, stop: int, block_rows: int) -> None:
+def _take_blocks(kernel: Callable[[slice], None], blocks: list[slice], next_index: Iterator[int]) -> None:
+    """Run the blocks not yet taken, one at a time, until none is left."""
+    for index in next_index:  # itertools.count: each index goes to exactly one thread (atomic under the GIL)
+        if index >= len(blocks):
+            return
+        kernel(blocks[index])
+
+
+def _take_blocks_in_worker(kernel: Callable[[slice], None], blocks: list[slice], next_index: Iterator[int]) -> None:
     _in_worker.active = True
     try:
-        _run_blocks(kernel, start, stop, block_rows)
+        _take_blocks(kernel, blocks, next_index)
     finally:
         _in_worker.active = False
 
@@ -164,18 +175,21 @@ def for_row_blocks(kernel: Callable[[slice], None], rows: int, row_elements: int
     if threads == 1 or rows * row_elements < PARALLEL_MIN_ELEMENTS or getattr(_in_worker, "active", False):
         _run_blocks(kernel, 0, rows, block_rows)
         return
-    # Contiguous shares of whole blocks, as even as the blocks allow; the first one for this thread.
-    share = -(-rows // threads)
-    block_rows = min(block_rows, share)
-    share = -(-share // block_rows) * block_rows
+    # Blocks small enough that the threads share them evenly; each thread takes the next block
+    # not yet taken. On a busy machine a worker may start late or not at all: this thread then
+    # runs the blocks itself and never waits for a worker that has not begun.
+    block_rows = min(block_rows, -(-rows // threads))
+    blocks = [slice(first, min(first + block_rows, rows)) for first in range(0, rows, block_rows)]
+    next_index = itertools.count()
     pool = _worker_pool()
-    futures: list[Future] = [pool.submit(_run_in_worker, kernel, first, min(first + share, rows), block_rows)
-                             for first in range(share, rows, share)]
+    futures: list[Future] = [pool.submit(_take_blocks_in_worker, kernel, blocks, next_index)
+                             for _ in range(min(threads, len(blocks)) - 1)]
     try:
-        _run_blocks(kernel, 0, min(share, rows), block_rows)
+        _take_blocks(kernel, blocks, next_index)
     finally:
         for future in futures:
-            future.result()  # re-raises a worker's exception here
+            if not future.cancel():  # started: it may be running a block; results must be complete
+                future.result()  # re-raises a worker's exception here
 
 
 def as_rows(x: np.ndarray) -> np.ndarray:
