@@ -276,6 +276,19 @@ def test_float32_gelu_matches_pytorch_on_a_blocked_threaded_activation(threads):
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-6, atol=2e-6)
 
 
+def test_float32_gelu_of_a_non_contiguous_input_matches_float64():
+    wide = np.random.default_rng(2).normal(0, 3, (300, 700))
+    grad = np.random.default_rng(3).normal(size=(700, 300))
+    narrow = giagrad.tensor(wide.astype(np.float32).T, requires_grad=True)  # a transposed view: many blocks
+    exact = giagrad.tensor(wide.T.copy(), requires_grad=True)
+    out, expected = F.gelu(narrow), F.gelu(exact)
+    out.backward(giagrad.tensor(grad.astype(np.float32)))
+    expected.backward(giagrad.tensor(grad))
+    assert narrow.grad.shape == (700, 300) and narrow.grad.dtype == np.float32
+    np.testing.assert_allclose(out.data, expected.data, rtol=0, atol=4e-6)
+    np.testing.assert_allclose(narrow.grad, exact.grad, rtol=1e-6, atol=4e-6)
+
+
 def test_gelu_without_grad_saves_nothing_and_gives_the_same_values():
     x = giagrad.tensor(np.linspace(-6, 6, 1001, dtype=np.float32).reshape(7, 143), requires_grad=True)
     with giagrad.no_grad():
