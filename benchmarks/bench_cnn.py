@@ -6,12 +6,15 @@ The model: conv 1->32 3x3, ReLU, max pool 2, conv 32->64 3x3, ReLU, max pool 2, 
 - ``fwd_bwd``: forward, loss, backward and zeroing the gradients (no optimizer);
 - ``adam_step``: the same plus an Adam update (a whole training step).
 
-Also the forward and backward of each conv/pool layer alone, to see where the time goes.
-Prints the median milliseconds per step over several repetitions; PyTorch's column appears
-when ``import torch`` works (it is never needed).
+Also the forward and backward of each conv/pool layer alone (giagrad), to see where the time goes.
+Each framework runs in a worker process of its own, the two taking turns step by step; prints the
+median milliseconds per step over several repetitions. PyTorch runs in ``--torch-python``
+(default: ``GIAGRAD_TORCH_PYTHON``, else this interpreter); its column is skipped when that
+cannot import it (it is never needed).
 
-    python benchmarks/bench_cnn.py            # full run
-    python benchmarks/bench_cnn.py --quick    # a short smoke run
+    python benchmarks/bench_cnn.py                                # full run
+    python benchmarks/bench_cnn.py --torch-python PATH/TO/python  # PyTorch from another environment
+    python benchmarks/bench_cnn.py --quick                        # a short smoke run
 """
 
 from __future__ import annotations
@@ -24,7 +27,17 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import argument_parser, import_torch, machine, median_seconds, print_machine  # noqa: E402
+from common import (  # noqa: E402
+    Workers,
+    argument_parser,
+    import_torch,
+    machine,
+    print_machine,
+    print_worker_settings,
+    serve_repetitions,
+    thread_settings,
+    worker_commands,
+)
 
 import giagrad  # noqa: E402
 import giagrad.nn.functional as F  # noqa: E402
@@ -127,21 +140,37 @@ def torch_steps(torch: Any, images: np.ndarray, labels: np.ndarray) -> dict[str,
     return {"fwd_bwd": fwd_bwd, "adam_step": adam_step}
 
 
-def main(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
-    """Time the steps; return ``{"batch", "giagrad_ms", "torch_ms", "layers_ms"}`` (medians)."""
-    repeats = repeats or (3 if quick else 20)
+STEPS = ("fwd_bwd", "adam_step")
+
+
+def worker(framework: str) -> None:
+    """Serve one framework's steps (and giagrad's layers) (run by :func:`main` in a child process)."""
     images, labels = random_batch()
+    torch = import_torch() if framework == "torch" else None
+    runs = torch_steps(torch, images, labels) if torch is not None else \
+        {**giagrad_steps(images, labels), **giagrad_layers(images)}
+    serve_repetitions(runs, first_line={"settings": thread_settings(torch)})
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Time the steps; return ``{"batch", "giagrad_ms", "torch_ms", "layers_ms", "settings"}`` (medians)."""
+    args = argument_parser(__doc__, repeats_help="repetitions per measurement (default 20, 3 with --quick)",
+                           workers=("giagrad", "torch")).parse_args(argv)
+    if args.worker:
+        worker(args.worker)
+        return {}
+    repeats = args.repeats or (3 if args.quick else 20)
     results: dict[str, Any] = {"batch": BATCH, "giagrad_ms": {}, "torch_ms": {}, "layers_ms": {}}
-    for name, step in giagrad_steps(images, labels).items():
-        results["giagrad_ms"][name] = 1000 * median_seconds(step, repeats, warmup=2)
-    for name, run in giagrad_layers(images).items():
-        results["layers_ms"][name] = 1000 * median_seconds(run, repeats, warmup=1)
-    torch = import_torch(absent_notice="its column is skipped")
-    if torch is None:
-        results["torch_ms"] = None
-    else:
-        for name, step in torch_steps(torch, images, labels).items():
-            results["torch_ms"][name] = 1000 * median_seconds(step, repeats, warmup=2)
+    with Workers(worker_commands(__file__, ["giagrad", "torch"], args.torch_python)) as workers:
+        for step in STEPS:
+            for label, (median, best) in workers.interleaved(repeats, warmup=1 if args.quick else 2, run=step).items():
+                results[f"{label}_ms"][step] = 1000 * median
+                results[f"{label}_best_ms"] = {**results.get(f"{label}_best_ms", {}), step: 1000 * best}
+        for layer in ("conv1", "pool1", "conv2", "pool2"):
+            median, _ = workers.interleaved(repeats, warmup=1, run=layer, labels=["giagrad"])["giagrad"]
+            results["layers_ms"][layer] = 1000 * median
+        results["settings"] = workers.settings
+    results["torch_ms"] = results["torch_ms"] or None
     return results
 
 
@@ -154,12 +183,14 @@ def report(results: dict[str, Any]) -> None:
         ratio = f"{ms / other:7.2f}" if other else "      -"
         other_text = f"{other:9.2f}" if other else "        -"
         print(f"  {name:10} {ms:9.2f} {other_text} {ratio}")
+    print_worker_settings(results["settings"])
     print("  per layer, forward + backward (giagrad):")
     for name, ms in results["layers_ms"].items():
         print(f"    {name:8} {ms:7.2f} ms")
 
 
 if __name__ == "__main__":
-    args = argument_parser(__doc__, repeats_help="repetitions per measurement").parse_args()
-    print_machine(machine())
-    report(main(quick=args.quick, repeats=args.repeats))
+    figures = main()
+    if figures:
+        print_machine(machine(with_torch=False))
+        report(figures)

@@ -6,8 +6,8 @@ each one trains on batch / N images per step, from a DistributedSampler. Every p
 BLAS thread (1 rank is the baseline of the scaling; a BLAS thread pool spinning on a shared
 machine would distort it). Each
 framework runs in processes of its own: this script launches ``mpiexec`` for giagrad and two
-``torch.distributed`` processes for PyTorch (with ``--torch-python``, default this interpreter;
-skipped when PyTorch is not importable there). Also measured at 2 ranks: giagrad's all-reduce
+``torch.distributed`` processes for PyTorch (with ``--torch-python``, default ``GIAGRAD_TORCH_PYTHON``,
+else this interpreter; skipped when PyTorch is not importable there). Also measured at 2 ranks: giagrad's all-reduce
 latency (8 bytes) and bandwidth (1 and 16 MB float32), as "bus bandwidth" 2(N-1)/N x bytes / time,
 and the share of the epoch the gradient averaging takes (waiting for the other rank included),
 and each configuration's CPU time per epoch on rank 0.
@@ -38,7 +38,13 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.dirname(HERE))  # this checkout's giagrad, also in the launched ranks
-from common import fashion_mnist_training_images, flat_float_images, machine, print_machine  # noqa: E402
+from common import (  # noqa: E402
+    default_torch_python,
+    fashion_mnist_training_images,
+    flat_float_images,
+    machine,
+    print_machine,
+)
 
 SIZES = (784, 256, 128, 10)
 BATCH_SIZES = (64, 256)
@@ -257,8 +263,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2,048 images, batch 64, one repeat: a smoke run")
     parser.add_argument("--rounds", type=int, default=3, help="launches of each configuration, in turns")
     parser.add_argument("--repeats", type=int, default=1, help="timed epochs per launch (after a warm-up epoch)")
-    parser.add_argument("--torch-python", default=sys.executable,
-                        help="the interpreter with PyTorch for its DDP column")
+    parser.add_argument("--torch-python", default=default_torch_python(),
+                        help="the interpreter with PyTorch for its DDP column (default: GIAGRAD_TORCH_PYTHON, else "
+                        "this one)")
     parser.add_argument("--worker", choices=("giagrad", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--json", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)

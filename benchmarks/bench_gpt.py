@@ -9,11 +9,17 @@ cache (the recipe's default) and without (re-reading the last 64 characters at e
 nanoGPT's ``generate`` does, and as the PyTorch column does).
 
 Each framework runs in a process of its own, so neither one's threads or memory disturb the
-other. PyTorch's figures come from ``GIAGRAD_TORCH_PYTHON`` (a Python with torch installed)
-or from this Python when it has torch; otherwise its column is skipped.
+other. PyTorch's figures come from ``--torch-python`` (default: ``GIAGRAD_TORCH_PYTHON``, a Python
+with torch installed, else this Python); when that cannot import torch its column is skipped.
 
     python benchmarks/bench_gpt.py            # full run
     python benchmarks/bench_gpt.py --quick    # a tiny model, a few repetitions (smoke test)
+    python benchmarks/bench_gpt.py --profile  # giagrad only: where its iteration spends its time
+
+``--profile`` times every op's forward and backward (each ``Function`` subclass), the gradient
+clipping and the optimizer's step over the iterations, and prints milliseconds per iteration,
+most first; what is left is the engine's own bookkeeping and the model's Python. Run it with
+``OPENBLAS_NUM_THREADS=1 GIAGRAD_NUM_THREADS=1`` for the single-core work of each part.
 """
 
 from __future__ import annotations
@@ -31,7 +37,13 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import argument_parser, import_torch, median_wall_and_cpu_seconds  # noqa: E402
+from common import (  # noqa: E402
+    argument_parser,
+    default_torch_python,
+    import_torch,
+    median_wall_and_cpu_seconds,
+    worker_environment,
+)
 
 FULL = {"vocab": 65, "block": 64, "layers": 4, "heads": 4, "width": 128, "batch": 12, "repeats": 20, "chars": 500}
 QUICK = {"vocab": 65, "block": 16, "layers": 1, "heads": 2, "width": 32, "batch": 2, "repeats": 3, "chars": 20}
@@ -81,6 +93,63 @@ def measure_giagrad(config: dict[str, int]) -> dict[str, float]:
         model.generate(prompt, config["chars"], use_cache=use_cache)
         results[label] = config["chars"] / (time.perf_counter() - start)
     return results
+
+
+def profile_giagrad(config: dict[str, int], iterations: int = 20) -> dict[str, float]:
+    """Milliseconds per training iteration in each op's forward and backward, clipping and the step."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    import giagrad
+    from giagrad import nn, optim
+    from giagrad.autograd import Function
+    from recipes.char_gpt import GPT, next_token_loss
+
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, method: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+        return wrapper
+
+    classes, pending = [], [Function]
+    while pending:  # every Function subclass, its own forward and backward wrapped
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        classes.append(cls)
+    for cls in classes:
+        for method in ("forward", "backward"):
+            if method in vars(cls):
+                setattr(cls, method, timed(f"{cls.__name__}.{method}", vars(cls)[method]))
+    giagrad.manual_seed(0)
+    model = GPT(config["vocab"], config["block"], config["layers"], config["heads"], config["width"])
+    optimizer = optim.AdamW([{"params": [p for p in model.parameters() if p.ndim >= 2], "weight_decay": 0.1},
+                             {"params": [p for p in model.parameters() if p.ndim < 2], "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.99))
+    clip, step = timed("clip_grad_norm_", nn.utils.clip_grad_norm_), timed("optimizer.step", optimizer.step)
+    inputs, targets = (giagrad.tensor(a) for a in batch_arrays(config))
+
+    def iteration() -> None:
+        optimizer.zero_grad()
+        next_token_loss(model(inputs), targets).backward()
+        clip(model.parameters(), 1.0)
+        step()
+
+    for _ in range(3):
+        iteration()
+    seconds.clear()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        iteration()
+    total = time.perf_counter() - start
+    profile = {name: 1000 * value / iterations for name, value in sorted(seconds.items(), key=lambda item: -item[1])}
+    profile["(engine and Python around the ops)"] = 1000 * total / iterations - sum(profile.values())
+    print(f"giagrad, {1000 * total / iterations:.1f} ms per iteration ({giagrad.get_num_threads()} kernel threads):")
+    for name, ms in profile.items():
+        print(f"  {name:38} {ms:6.2f} ms  {100 * ms / (1000 * total / iterations):5.1f}%")
+    return profile
 
 
 # ----------------------------------------------------------------------------------- PyTorch
@@ -154,16 +223,13 @@ def measure_torch(config: dict[str, int]) -> dict[str, float] | None:
 # ------------------------------------------------------------------------------------- driver
 
 
-def torch_python() -> str:
-    return os.environ.get("GIAGRAD_TORCH_PYTHON", sys.executable)
-
-
 def in_own_process(framework: str, quick: bool, python: str) -> dict[str, float] | None:
     """Run this script for one framework in a fresh interpreter and return its figures."""
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, f"{framework}.json")
         command = [python, os.path.abspath(__file__), "--framework", framework, "--json", out]
-        completed = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True)
+        completed = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True,
+                                   env=worker_environment())
         if completed.returncode:
             raise RuntimeError(f"bench_gpt.py --framework {framework} exited with {completed.returncode}:\n"
                                f"{completed.stderr}")
@@ -171,12 +237,12 @@ def in_own_process(framework: str, quick: bool, python: str) -> dict[str, float]
             return json.load(file)
 
 
-def main(quick: bool = False) -> dict[str, Any]:
+def main(quick: bool = False, torch_python: str | None = None) -> dict[str, Any]:
     """Both frameworks, each in its own process: ``{"config", "giagrad", "torch"}``."""
     config = QUICK if quick else FULL
     results = {"config": {key: value for key, value in config.items() if key != "repeats"},
                "giagrad": in_own_process("giagrad", quick, sys.executable),
-               "torch": in_own_process("torch", quick, torch_python())}
+               "torch": in_own_process("torch", quick, torch_python or default_torch_python())}
     report(results)
     return results
 
@@ -200,9 +266,15 @@ if __name__ == "__main__":
     parser.add_argument("--framework", choices=("giagrad", "torch"), default=None,
                         help="measure one framework in this process (the default runs both, each in its own)")
     parser.add_argument("--json", default=None, help="write the figures to this file")
+    parser.add_argument("--torch-python", default=default_torch_python(),
+                        help="the Python that runs PyTorch's side (default: GIAGRAD_TORCH_PYTHON, else this one)")
+    parser.add_argument("--profile", action="store_true", help="giagrad only: time each op, clipping and the "
+                        "step per iteration")
     args = parser.parse_args()
-    if args.framework is None:
-        figures: Any = main(args.quick)
+    if args.profile:
+        figures = profile_giagrad(QUICK if args.quick else FULL, 3 if args.quick else 20)
+    elif args.framework is None:
+        figures: Any = main(args.quick, args.torch_python)
     else:
         measure = measure_giagrad if args.framework == "giagrad" else measure_torch
         figures = measure(QUICK if args.quick else FULL)

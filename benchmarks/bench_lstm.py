@@ -5,8 +5,8 @@ grad; a repetition runs the layer, backpropagates ``output.sum()`` into the inpu
 weight, and forgets the gradients. Both frameworks start from the same weights and input (the
 first results are compared before timing). Each framework runs in a process of its own, the
 two taking turns repetition by repetition; the figures are medians. PyTorch runs in the
-interpreter given by ``--torch-python`` (by default this one), with as many threads as numpy's
-BLAS; its column is skipped when it cannot import torch.
+interpreter given by ``--torch-python`` (default: ``GIAGRAD_TORCH_PYTHON``, else this one), with
+as many threads as numpy's BLAS; its column is skipped when it cannot import torch.
 
     python benchmarks/bench_lstm.py                              # full run
     python benchmarks/bench_lstm.py --torch-python PATH/TO/python # PyTorch from another environment
@@ -15,9 +15,7 @@ BLAS; its column is skipped when it cannot import torch.
 
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +30,7 @@ from common import (  # noqa: E402
     machine,
     print_machine,
     serve_repetitions,
-    worker_environment,
+    worker_commands,
 )
 
 SIZES = {"full": {"batch": 32, "steps": 64, "input_size": 64, "hidden_size": 256},
@@ -96,28 +94,17 @@ def worker(framework: str, size_name: str) -> None:
     serve_repetitions(step, first_line=check())
 
 
-def can_import_torch(python: str) -> bool:
-    return subprocess.run([python, "-c", "import torch"], capture_output=True, env=worker_environment()).returncode == 0
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Time both frameworks; return the sizes, ``giagrad_ms``, ``torch_ms`` and their ``ratio``."""
-    parser = argument_parser(__doc__, repeats_help="repetitions per framework (default 30)")
-    parser.add_argument("--torch-python", default=sys.executable, help="the Python that runs PyTorch's side")
-    parser.add_argument("--worker", choices=["giagrad", "torch"], help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = argument_parser(__doc__, repeats_help="repetitions per framework (default 30)",
+                           workers=("giagrad", "torch")).parse_args(argv)
     size_name = "quick" if args.quick else "full"
     if args.worker:
         worker(args.worker, size_name)
         return {}
     repeats = args.repeats or (3 if args.quick else 30)
     size = SIZES[size_name]
-    script = os.path.abspath(__file__)
-    commands = {"giagrad": [sys.executable, script, "--worker", "giagrad", *(["--quick"] if args.quick else [])]}
-    if can_import_torch(args.torch_python):
-        commands["torch"] = [args.torch_python, script, "--worker", "torch", *(["--quick"] if args.quick else [])]
-    else:
-        print(f"PyTorch is not importable by {args.torch_python}: its column is skipped")
+    commands = worker_commands(__file__, ["giagrad", "torch"], args.torch_python, ["--quick"] if args.quick else [])
     timings, checks = interleaved_worker_seconds(commands, repeats, warmup=1 if args.quick else 3)
     if "torch" in checks:
         np.testing.assert_allclose(checks["giagrad"], checks["torch"], rtol=1e-3, atol=1e-3,

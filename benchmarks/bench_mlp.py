@@ -5,8 +5,14 @@ and Adam(lr 1e-3), batch sizes 64 and 256. Float32, data shuffled each epoch, th
 batch dropped, batching inside the timing. The numpy floor is the same training written by hand
 with no autograd: what giagrad costs above it is the price of the engine.
 
-    python benchmarks/bench_mlp.py            # full table
-    python benchmarks/bench_mlp.py --quick    # a tiny smoke run
+Each of the three (giagrad, the numpy floor, PyTorch) runs in a worker process of its own, with
+the threads the environment gives BLAS (PyTorch takes as many); they take turns epoch by epoch,
+and the figures are the median (and best) epoch. PyTorch runs in ``--torch-python`` (default:
+``GIAGRAD_TORCH_PYTHON``, else this interpreter); its column is skipped when that cannot import it.
+
+    python benchmarks/bench_mlp.py                                # full table
+    python benchmarks/bench_mlp.py --torch-python PATH/TO/python  # PyTorch from another environment
+    python benchmarks/bench_mlp.py --quick                        # a tiny smoke run
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
+    Workers,
     argument_parser,
     fashion_mnist_training_images,
     flat_float_images,
     import_torch,
-    interleaved_seconds,
     machine,
     print_machine,
+    print_worker_settings,
+    serve_repetitions,
+    thread_settings,
+    worker_commands,
 )
 
 import giagrad  # noqa: E402
@@ -162,29 +172,55 @@ def torch_epoch(torch: Any, sizes: tuple[int, ...], optimizer: str, batch_size: 
     return epoch
 
 
-def main(quick: bool = False, repeats: int = 3) -> dict[str, Any]:
-    images, labels, source = load_training_images(limit=2048 if quick else None)
-    torch = import_torch(absent_notice="its column is skipped")
+FRAMEWORKS = {"giagrad": "giagrad_s", "numpy": "numpy_s", "torch": "torch_s"}
+QUICK_IMAGES = 512
+
+
+def configurations() -> dict[str, tuple[tuple[int, ...], str, int]]:
+    """The eight configurations by name ("784-128-10 sgd 64"): sizes, optimizer, batch size."""
+    return {f"{model} {optimizer} {batch}": (sizes, optimizer, batch)
+            for model, sizes in MODELS.items() for optimizer in OPTIMIZERS for batch in BATCH_SIZES}
+
+
+def worker(framework: str, quick: bool) -> None:
+    """Serve one framework's epochs of every configuration (run by :func:`main` in a child process)."""
+    images, labels, source = load_training_images(limit=QUICK_IMAGES if quick else None)
+    torch = import_torch() if framework == "torch" else None
+    epochs = {}
+    for name, (sizes, optimizer, batch) in configurations().items():
+        if torch is not None:
+            epochs[name] = torch_epoch(torch, sizes, optimizer, batch, images, labels)
+        else:
+            make_epoch = giagrad_epoch if framework == "giagrad" else numpy_epoch
+            epochs[name] = make_epoch(sizes, optimizer, batch, images, labels)
+    serve_repetitions(epochs, first_line={"source": source, "settings": thread_settings(torch)})
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Time the eight configurations; return ``{"source", "settings", "rows"}`` (median seconds, and best)."""
+    args = argument_parser(__doc__, quick_help="a tiny smoke run", workers=tuple(FRAMEWORKS),
+                           repeats_help="epochs timed per configuration and framework (median; default 5, 1 with "
+                           "--quick)").parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.quick)
+        return {}
+    repeats = args.repeats or (1 if args.quick else 5)
+    commands = worker_commands(__file__, list(FRAMEWORKS), args.torch_python, ["--quick"] if args.quick else [])
     rows = []
-    for model_name, sizes in MODELS.items():
-        for optimizer in OPTIMIZERS:
-            for batch_size in BATCH_SIZES:
-                row: dict[str, Any] = {"model": model_name, "optimizer": optimizer, "batch": batch_size}
-                epochs = {"giagrad_s": giagrad_epoch(sizes, optimizer, batch_size, images, labels),
-                          "numpy_s": numpy_epoch(sizes, optimizer, batch_size, images, labels)}
-                if torch is not None:
-                    epochs["torch_s"] = torch_epoch(torch, sizes, optimizer, batch_size, images, labels)
-                # The three take turns epoch by epoch, so that a busy moment slows them alike.
-                medians = interleaved_seconds(epochs, repeats, warmup=1)
-                for label, (median, _) in medians.items():
-                    row[label] = median
-                row.setdefault("torch_s", None)
-                row["vs_numpy"] = row["giagrad_s"] / row["numpy_s"]
-                row["vs_torch"] = row["giagrad_s"] / row["torch_s"] if row["torch_s"] else None
-                rows.append(row)
-                if not quick:
-                    print(format_row(row), flush=True)
-    return {"source": source, "rows": rows}
+    with Workers(commands) as workers:
+        for name, (_, optimizer, batch) in configurations().items():
+            row: dict[str, Any] = {"model": name.split()[0], "optimizer": optimizer, "batch": batch}
+            timings = workers.interleaved(repeats, warmup=0 if args.quick else 1, run=name)
+            for framework, key in FRAMEWORKS.items():
+                row[key], row[key.replace("_s", "_best_s")] = timings.get(framework, (None, None))
+            row["vs_numpy"] = row["giagrad_s"] / row["numpy_s"]
+            row["vs_torch"] = row["giagrad_s"] / row["torch_s"] if row["torch_s"] else None
+            rows.append(row)
+            if not args.quick:
+                print(format_row(row), flush=True)
+        first_lines = workers.first_lines
+    return {"source": first_lines["giagrad"]["source"], "repeats": repeats,
+            "settings": {label: line["settings"] for label, line in first_lines.items()}, "rows": rows}
 
 
 def format_row(row: dict[str, Any]) -> str:
@@ -198,12 +234,13 @@ HEADER = f"{'model':>15} {'opt':>5} {'batch':>5} {'giagrad s':>9} {'numpy s':>8}
          f"{'g/numpy':>8} {'g/torch':>6}"
 
 if __name__ == "__main__":
-    args = argument_parser(__doc__, quick_help="a tiny smoke run", repeats_default=3,
-                           repeats_help="epochs timed per configuration (median)").parse_args()
-    print_machine(machine())
-    print(HEADER)
-    result = main(args.quick, args.repeats)
-    print("data:", result["source"])
-    if args.quick:
-        for row in result["rows"]:
-            print(format_row(row))
+    if "--worker" not in sys.argv:
+        print_machine(machine(with_torch=False))
+        print(HEADER)
+    result = main()
+    if result:
+        print("data:", result["source"])
+        print_worker_settings(result["settings"])
+        if "--quick" in sys.argv:
+            for row in result["rows"]:
+                print(format_row(row))

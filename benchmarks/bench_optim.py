@@ -10,10 +10,13 @@ float32, 101,770 numbers) with gradients present, as after a backward. Rows:
   (``m = b1 * m + (1 - b1) * g``, ...), which allocate temporaries: what the issue measured;
 - ``torch``: ``torch.optim`` with its defaults, when PyTorch is importable (skipped otherwise).
 
-Figures are medians over many calls. Usage::
+Each row runs in a worker process of its own (PyTorch's in ``--torch-python``, default:
+``GIAGRAD_TORCH_PYTHON``, else this interpreter), the rows taking turns step by step; figures are
+medians over many calls. Usage::
 
-    python benchmarks/bench_optim.py            # full run
-    python benchmarks/bench_optim.py --quick    # a few repetitions, as a smoke test
+    python benchmarks/bench_optim.py                                # full run
+    python benchmarks/bench_optim.py --torch-python PATH/TO/python  # PyTorch from another environment
+    python benchmarks/bench_optim.py --quick                        # a few repetitions, as a smoke test
 """
 
 from __future__ import annotations
@@ -27,7 +30,17 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import argument_parser, import_torch, machine, median_seconds, print_machine  # noqa: E402
+from common import (  # noqa: E402
+    Workers,
+    argument_parser,
+    import_torch,
+    machine,
+    print_machine,
+    print_worker_settings,
+    serve_repetitions,
+    thread_settings,
+    worker_commands,
+)
 
 import giagrad  # noqa: E402
 from giagrad import optim  # noqa: E402
@@ -115,35 +128,55 @@ def check_same_results() -> None:
             np.testing.assert_allclose(p.data, expected, rtol=1e-5, atol=1e-7, err_msg=kind)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float | None]:
+# worker -> the suffix of its figures' keys and the name of its row
+ROWS = {"giagrad": ("", "giagrad"), "giagrad-per-parameter": ("_per_parameter", "giagrad per-parameter"),
+        "numpy": ("_naive", "naive numpy loop"), "torch": ("_torch", "torch")}
+
+
+def worker(row: str) -> None:
+    """Serve one row's Adam and SGD steps (run by :func:`main` in a child process)."""
+    torch = import_torch() if row == "torch" else None
+    steps = {}
+    for kind in ("adam", "sgd"):
+        if row == "torch":
+            steps[kind] = torch_step(torch, kind)
+        elif row == "numpy":
+            steps[kind] = naive_step(kind)
+        else:
+            steps[kind] = giagrad_step(kind, per_parameter=row == "giagrad-per-parameter")
+    serve_repetitions(steps, first_line={"settings": thread_settings(torch)})
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print a table and return the figures (microseconds per step)."""
-    args = argument_parser(__doc__, repeats_help="timed steps per row (default 2000)").parse_args(argv)
+    args = argument_parser(__doc__, repeats_help="timed steps per row (default 2000)",
+                           workers=tuple(ROWS)).parse_args(argv)
+    if args.worker:
+        worker(args.worker)
+        return {}
     repeats = args.repeats or (20 if args.quick else 2000)
     warmup = 5 if args.quick else 200
     print(f"Optimizer step on the 784-128-10 MLP's parameters ({sum(math.prod(s) for s in SHAPES):,} float32), "
           f"median of {repeats} steps")
-    print_machine(machine())
-    torch = import_torch(absent_notice="its rows are skipped")
+    print_machine(machine(with_torch=False))
     check_same_results()
-    results: dict[str, float | None] = {}
-    print(f"{'optimizer':<14}{'implementation':<24}{'us/step':>10}")
-    for kind, label in (("adam", "Adam"), ("sgd", "SGD momentum")):
-        rows: list[tuple[str, str, Callable[[], Any] | None]] = [
-            ("giagrad", "", giagrad_step(kind, per_parameter=False)),
-            ("giagrad per-parameter", "_per_parameter", giagrad_step(kind, per_parameter=True)),
-            ("naive numpy loop", "_naive", naive_step(kind)),
-            ("torch", "_torch", torch_step(torch, kind) if torch is not None else None),
-        ]
-        for name, suffix, step in rows:
-            key = f"{kind}{suffix}_us_per_step"
-            if step is None:
-                results[key] = None
-                continue
-            microseconds = median_seconds(step, repeats, warmup=warmup) * 1e6
-            results[key] = microseconds
-            print(f"{label:<14}{name:<24}{microseconds:>10,.1f}")
+    results: dict[str, Any] = {}
+    with Workers(worker_commands(__file__, list(ROWS), args.torch_python)) as workers:
+        settings = workers.settings
+        print(f"{'optimizer':<14}{'implementation':<24}{'us/step':>10}")
+        for kind, label in (("adam", "Adam"), ("sgd", "SGD momentum")):
+            timings = workers.interleaved(repeats, warmup, run=kind)
+            for row, (suffix, name) in ROWS.items():
+                microseconds = timings[row][0] * 1e6 if row in timings else None
+                results[f"{kind}{suffix}_us_per_step"] = microseconds
+                if microseconds is not None:
+                    print(f"{label:<14}{name:<24}{microseconds:>10,.1f}")
+    print_worker_settings(settings)
+    results["settings"] = settings
     return results
 
 
 if __name__ == "__main__":
-    print(main())
+    figures = main()
+    if figures:
+        print({key: value for key, value in figures.items() if key != "settings"})

@@ -6,6 +6,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,13 +15,24 @@ import numpy as np
 
 
 def argument_parser(doc: str, quick_help: str = "a few repetitions only (smoke test)",
-                    repeats_help: str | None = None, repeats_default: int | None = None) -> argparse.ArgumentParser:
+                    repeats_help: str | None = None, repeats_default: int | None = None,
+                    workers: tuple[str, ...] = ()) -> argparse.ArgumentParser:
     """The command line every benchmark script shares: described by the first line of its ``doc``,
-    ``--quick`` for a smoke run, and ``--repeats`` when ``repeats_help`` says what is repeated."""
+    ``--quick`` for a smoke run, and ``--repeats`` when ``repeats_help`` says what is repeated.
+
+    A script that runs each framework in a worker process of its own names the ``workers`` it can
+    start: it gets ``--torch-python`` (the interpreter of PyTorch's worker) and the hidden
+    ``--worker`` and ``--threads`` its workers are started with.
+    """
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=quick_help)
     if repeats_help:
         parser.add_argument("--repeats", type=int, default=repeats_default, help=repeats_help)
+    if workers:
+        parser.add_argument("--torch-python", default=default_torch_python(),
+                            help="the Python that runs PyTorch's worker (default: GIAGRAD_TORCH_PYTHON, else this one)")
+        parser.add_argument("--worker", choices=workers, help=argparse.SUPPRESS)
+        parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -154,6 +166,12 @@ def print_machine(info: dict[str, Any]) -> None:
         print(f"  {key:18} {value}")
 
 
+def print_worker_settings(settings: dict[str, dict[str, Any]]) -> None:
+    """One line per worker process: its thread settings (:func:`thread_settings`)."""
+    for label, worker_settings in settings.items():
+        print(f"  {label} worker: " + ", ".join(f"{key} {value}" for key, value in worker_settings.items()))
+
+
 def fashion_mnist_training_images(limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Fashion-MNIST's training images as uint8 (N, 28, 28), int64 labels, and where they came from.
 
@@ -184,69 +202,157 @@ def flat_float_images(images: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ one framework per process
 
 
-def worker_environment() -> dict[str, str]:
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def default_torch_python() -> str:
+    """The interpreter that runs PyTorch's side: ``GIAGRAD_TORCH_PYTHON`` when set, else this one."""
+    return os.environ.get("GIAGRAD_TORCH_PYTHON") or sys.executable
+
+
+def worker_environment(threads: int | None = None) -> dict[str, str]:
     """This process's environment with the imported giagrad's folder first on PYTHONPATH, so that a
-    child interpreter (another Python, e.g. one with PyTorch) imports the same giagrad."""
+    child interpreter (another Python, e.g. one with PyTorch) imports the same giagrad.
+
+    ``threads`` sets the BLAS and OpenMP thread counts of the child (PyTorch takes the same number,
+    see :func:`import_torch`); None leaves the environment's.
+    """
     import giagrad
 
     env = dict(os.environ)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(giagrad.__file__)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    if threads is not None:
+        env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     return env
 
 
-def serve_repetitions(run: Callable[[], Any], first_line: Any = None) -> None:
-    """The worker's side of :func:`interleaved_worker_seconds`: print ``first_line`` as JSON, then
-    for each ``run`` line read on stdin call ``run()`` and print its wall-clock seconds."""
+def torch_settings(python: str, threads: int | None = None) -> dict[str, Any] | None:
+    """PyTorch's version and threads as a worker run by ``python`` would see them, or None when
+    ``python`` cannot import torch."""
     import json
-    import sys
+    import subprocess
+
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from common import import_torch, thread_settings; "
+            "torch = import_torch(); assert torch is not None; print(json.dumps(thread_settings(torch)))")
+    try:
+        completed = subprocess.run([python, "-c", code, os.path.dirname(os.path.abspath(__file__))],
+                                   capture_output=True, text=True, env=worker_environment(threads))
+    except OSError:  # no such interpreter
+        return None
+    return json.loads(completed.stdout) if completed.returncode == 0 else None
+
+
+def thread_settings(torch: Any = None) -> dict[str, Any]:
+    """The thread settings a worker runs with: BLAS's, PyTorch's (when given) and OPENBLAS_CORETYPE."""
+    settings: dict[str, Any] = {"blas threads": blas_threads() or f"BLAS default ({os.cpu_count()} cores)"}
+    if torch is not None:
+        settings.update({"torch": torch.__version__, "torch threads": torch.get_num_threads()})
+    settings["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE", "(not set)")
+    return settings
+
+
+def worker_commands(script: str, labels: list[str], torch_python: str, options: list[str] | None = None,
+                    torch_labels: tuple[str, ...] = ("torch",)) -> dict[str, list[str]]:
+    """The commands that start ``script`` as each worker of ``labels`` (``--worker LABEL`` and
+    ``options``): the ``torch_labels`` with ``torch_python``, when it can import torch (else they
+    are left out with a notice), the others with this interpreter."""
+    script = os.path.abspath(script)
+    wanted_torch = [label for label in labels if label in torch_labels]
+    if wanted_torch and torch_settings(torch_python) is None:
+        print(f"PyTorch is not importable by {torch_python}: its column is skipped")
+        labels = [label for label in labels if label not in wanted_torch]
+    return {label: [torch_python if label in torch_labels else sys.executable, script, "--worker", label,
+                    *(options or [])] for label in labels}
+
+
+def serve_repetitions(runs: Callable[[], Any] | dict[str, Callable[[], Any]], first_line: Any = None) -> None:
+    """The worker's side of :class:`Workers`: print ``first_line`` as JSON, then for each ``run``
+    line read on stdin (``run NAME`` for one of several named ``runs``) make the run and print its
+    wall-clock seconds."""
+    import json
 
     print(json.dumps(first_line), flush=True)
     for line in sys.stdin:
-        if line.strip() != "run":
+        words = line.split(maxsplit=1)
+        if not words or words[0] != "run":
             break
+        run = runs[words[1].strip()] if len(words) > 1 else runs
         start = time.perf_counter_ns()
-        run()
+        run()  # type: ignore[operator]
         print((time.perf_counter_ns() - start) * 1e-9, flush=True)
+
+
+class Workers:
+    """Benchmark worker processes, one per label, each serving repetitions (:func:`serve_repetitions`).
+
+    One framework per process: neither shares its interpreter, allocator or thread pools with the
+    other. :meth:`interleaved` makes them take turns repetition by repetition, so that a busy
+    machine slows them alike. Use as a context manager; ``first_lines`` holds what each worker
+    printed first (its settings, results to compare).
+
+    >>> with Workers({"a": [sys.executable, "worker.py"]}) as workers:  # doctest: +SKIP
+    ...     median, best = workers.interleaved(repeats=10)["a"]
+    """
+
+    def __init__(self, commands: dict[str, list[str]], threads: dict[str, int | None] | None = None) -> None:
+        self.commands, self.threads = commands, threads or {}
+        self.processes: dict[str, Any] = {}
+        self.first_lines: dict[str, Any] = {}
+
+    def __enter__(self) -> Workers:
+        import json
+        import subprocess
+
+        for label, command in self.commands.items():
+            self.processes[label] = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                     text=True, env=worker_environment(self.threads.get(label)))
+        for label, process in self.processes.items():
+            line = process.stdout.readline()
+            if not line:
+                self.__exit__()
+                raise RuntimeError(f"benchmark worker {label!r} exited with {process.wait()}")
+            self.first_lines[label] = json.loads(line)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for process in self.processes.values():
+            if process.stdin and not process.stdin.closed:
+                process.stdin.close()
+            process.wait()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Each worker's thread settings: the ``settings`` of its first line."""
+        return {label: line["settings"] for label, line in self.first_lines.items()}
+
+    def seconds(self, label: str, run: str = "") -> float:
+        """One repetition of ``run`` (the worker's only run when empty) by worker ``label``."""
+        process = self.processes[label]
+        process.stdin.write(f"run {run}\n" if run else "run\n")
+        process.stdin.flush()
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker {label!r} exited with {process.wait()} during {run or 'its run'!r}")
+        return float(line)
+
+    def interleaved(self, repeats: int, warmup: int = 2, run: str = "",
+                    labels: list[str] | None = None) -> dict[str, tuple[float, float]]:
+        """(median, best) seconds of ``run`` per worker (all, or ``labels``), the workers taking turns."""
+        labels = list(self.processes) if labels is None else labels
+        for label in labels:
+            for _ in range(warmup):
+                self.seconds(label, run)
+        times: dict[str, list[float]] = {label: [] for label in labels}
+        for _ in range(repeats):
+            for label in labels:
+                times[label].append(self.seconds(label, run))
+        return {label: (statistics.median(t), min(t)) for label, t in times.items()}
 
 
 def interleaved_worker_seconds(commands: dict[str, list[str]], repeats: int,
                                warmup: int = 2) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
     """Like :func:`interleaved_seconds`, each run in a process of its own (``commands``, which call
-    :func:`serve_repetitions`): (median, best) seconds per label, and each worker's first line.
-
-    One framework per process: neither shares its interpreter, allocator or thread pools with the
-    other; taking turns repetition by repetition still makes a busy machine slow them alike.
-    """
-    import json
-    import subprocess
-
-    workers = {label: subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                       env=worker_environment())
-               for label, command in commands.items()}
-    try:
-        first_lines = {}
-        for label, worker in workers.items():
-            line = worker.stdout.readline()  # type: ignore[union-attr]
-            if not line:
-                raise RuntimeError(f"benchmark worker {label!r} exited with {worker.wait()}")
-            first_lines[label] = json.loads(line)
-
-        def one(label: str) -> float:
-            worker = workers[label]
-            worker.stdin.write("run\n")  # type: ignore[union-attr]
-            worker.stdin.flush()  # type: ignore[union-attr]
-            return float(worker.stdout.readline())  # type: ignore[union-attr]
-
-        for label in workers:
-            for _ in range(warmup):
-                one(label)
-        times: dict[str, list[float]] = {label: [] for label in workers}
-        for _ in range(repeats):
-            for label in workers:
-                times[label].append(one(label))
-    finally:
-        for worker in workers.values():
-            worker.stdin.close()  # type: ignore[union-attr]
-            worker.wait()
-    return {label: (statistics.median(t), min(t)) for label, t in times.items()}, first_lines
+    :func:`serve_repetitions`): (median, best) seconds per label, and each worker's first line."""
+    with Workers(commands) as workers:
+        return workers.interleaved(repeats, warmup), workers.first_lines

@@ -37,6 +37,7 @@ from giagrad.device import device
 from giagrad.functions import *  # noqa: F403 (torch.sum, torch.exp, ...: the list is functions.__all__)
 from giagrad.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from giagrad.gradcheck import GradcheckError, gradcheck
+from giagrad.kernels import get_num_threads, set_num_threads
 from giagrad.mathops import clamp, einsum, maximum, minimum, where
 from giagrad.random import get_rng_state, manual_seed, set_rng_state
 from giagrad.serialization import load, save
@@ -64,7 +65,7 @@ __all__ = [
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
     "save", "load",
     "cat", "stack", "pad", "where", "maximum", "minimum", "clamp", "einsum",
-    "device", "half", "double", "int8", "int16", "short", "long",
+    "device", "half", "double", "int8", "int16", "short", "long", "set_num_threads", "get_num_threads",
     # giagrad.sum, giagrad.max, ... stay out of `from giagrad import *`: they would hide Python's builtins
     *[name for name in _functions.__all__ if not hasattr(builtins, name)],
 ]

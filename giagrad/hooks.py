@@ -1,8 +1,10 @@
-"""The handle every ``register_*hook`` returns (tensors' and modules'), the one way to register, and
-the registry of post-accumulate-grad hooks that backward consults.
+"""The handle every ``register_*hook`` returns (tensors' and modules'), the one way to register,
+running a tensor's gradient hooks, and the registry of post-accumulate-grad hooks.
 
 It sits low in the layers so that ``Tensor.register_hook`` (the engine) and the module hooks of
-``giagrad.nn`` share one class, as PyTorch's ``torch.utils.hooks.RemovableHandle``.
+``giagrad.nn`` share one class, as PyTorch's ``torch.utils.hooks.RemovableHandle``; backward
+(giagrad/autograd.py) calls the few functions below where a tensor has hooks. Below the engine,
+it knows tensors by what they hold (``._hooks``, ``._ctx``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["RemovableHandle", "register", "register_post_accumulate_grad_hook"]
+import numpy as np
+
+__all__ = ["RemovableHandle", "register", "run_tensor_hooks", "register_post_accumulate_grad_hook",
+           "PostAccumulateGradHooks"]
 
 _next_id = itertools.count()
 
@@ -57,6 +62,23 @@ def register(registry: OrderedDict[int, Any], entry: Any, prepend: bool) -> Remo
     if prepend:
         registry.move_to_end(handle.id, last=False)
     return handle
+
+
+def run_tensor_hooks(tensor: Any, grad: np.ndarray, tensor_class: Any) -> np.ndarray:
+    """Run ``tensor``'s gradient hooks (``register_hook``) in order; each may replace the gradient.
+
+    A hook receives the gradient as a ``tensor_class`` (``giagrad.Tensor``) and may return a
+    replacement of the same shape (a tensor or an array).
+    """
+    for hook in list(tensor._hooks.values()):
+        result = hook(tensor_class._make(grad, None))
+        if result is not None:
+            replaced = np.asarray(result.data if isinstance(result, tensor_class) else result)
+            if replaced.shape != grad.shape:
+                raise RuntimeError(f"register_hook: a hook returned a gradient of shape {replaced.shape} for a "
+                                   f"tensor of shape {grad.shape}")
+            grad = replaced.astype(grad.dtype, copy=False)
+    return grad
 
 
 # ------------------------------------------------------------ post-accumulate-grad hooks (leaves)
@@ -107,3 +129,25 @@ def run_post_accumulate_grad_hooks(leaves: list[Any], reached: set[int]) -> None
         if id(leaf) in reached:
             for hook in list(post_accumulate_grad_hooks.get(id(leaf), {}).values()):
                 hook(leaf)
+
+
+class PostAccumulateGradHooks:
+    """One backward's post-accumulate-grad hooks: each hooked leaf's run once, when its gradient is final.
+
+    Made only when some leaf has such hooks. ``order`` is the nodes in backward's order
+    reversed (``_topological_order``); backward adds to ``reached`` the leaves that got a
+    gradient and calls :meth:`node_done` after each node and :meth:`finish` at the end.
+    """
+
+    def __init__(self, order: list[Any]) -> None:
+        self.by_node = leaves_by_last_node(order)
+        self.reached: set[int] = set()
+
+    def node_done(self, node: Any) -> None:
+        leaves = self.by_node.pop(id(node), None)
+        if leaves is not None:
+            run_post_accumulate_grad_hooks(leaves, self.reached)
+
+    def finish(self) -> None:
+        """Leaves whose last node got no gradient, or whose gradient waited for gradient hooks."""
+        run_post_accumulate_grad_hooks([leaf for leaves in self.by_node.values() for leaf in leaves], self.reached)

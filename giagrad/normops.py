@@ -11,11 +11,13 @@ the dims its parameters broadcast over, which lets the sums be shared).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from giagrad import threads
+from giagrad import kernels
 from giagrad.autograd import Function
 from giagrad.mathops import unbroadcast
 
@@ -36,14 +38,21 @@ class Normalize(Function):
     are constants and the gradient is ``delta / sqrt(var + eps)``. Always
     ``d weight = sum(g * x_hat)`` and ``d bias = sum(g)`` over the broadcast dims. When those
     are the statistics' dims (batch norm) the sums are shared, which saves several passes.
+    ``mean=None`` and ``var=None`` (layer norm, whose ``axis`` are the trailing dims): the node
+    computes the statistics of each row itself, and its backward works on rows, with the row
+    sums as matrix-vector products.
     """
 
-    def forward(self, x: np.ndarray, *params: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float,
-                axis: tuple[int, ...], batch_stats: bool, has_weight: bool = False,
+    def forward(self, x: np.ndarray, *params: np.ndarray, mean: np.ndarray | None, var: np.ndarray | None,
+                eps: float, axis: tuple[int, ...], batch_stats: bool, has_weight: bool = False,
                 affine_shape: tuple[int, ...] = ()) -> np.ndarray:
-        inv_std = 1.0 / np.sqrt(var + eps)
-        normalized = np.subtract(x, mean)
-        normalized *= inv_std
+        self.row_count: int | None = None
+        if mean is None or var is None:  # layer norm: the statistics of each row of the trailing dims, computed here
+            normalized, inv_std = self._normalize_rows(x, len(axis), eps)
+        else:
+            inv_std = 1.0 / np.sqrt(var + eps)
+            normalized = np.subtract(x, mean)
+            normalized *= inv_std
         weight, bias = self._keep_options(params, mean, var, eps, axis, batch_stats, has_weight, affine_shape)
         if weight is not None:
             out = normalized * weight
@@ -67,8 +76,68 @@ class Normalize(Function):
         bias = params[-1].reshape(affine_shape) if len(params) > has_weight else None
         return weight, bias
 
+    def _normalize_rows(self, x: np.ndarray, trailing: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(x - mean) / sqrt(var + eps)`` over the last ``trailing`` dims, and ``1 / sqrt(var + eps)``.
+
+        The rows' sums are matrix-vector products (BLAS reads a row once, where numpy's
+        reductions along a short last axis crawl), and the variance is that of the centered
+        rows (two passes, as accurate as numpy's ``var``): four passes over ``x`` in all.
+        """
+        width = math.prod(x.shape[x.ndim - trailing:])
+        rows = x.reshape(-1, width)
+        self.row_count = rows.shape[0]
+        averaging = np.full(width, 1 / width, dtype=x.dtype)
+        normalized = np.subtract(rows, (rows @ averaging)[:, None])
+        var = np.einsum("ij,ij->i", normalized, normalized)
+        var *= 1 / width
+        var += eps
+        inv_std = np.sqrt(var, out=var)
+        np.divide(1, inv_std, out=inv_std)
+        inv_std = inv_std[:, None]
+        normalized *= inv_std
+        return normalized.reshape(x.shape), inv_std.reshape(x.shape[:x.ndim - trailing] + (1,) * trailing)
+
+    def _rows_backward(self, grad: np.ndarray, normalized: np.ndarray, inv_std: np.ndarray,
+                       weight: np.ndarray | None) -> tuple[np.ndarray | None, ...]:
+        """Layer norm's backward on ``(rows, width)`` views: row sums as matrix-vector products."""
+        need_x, *need_params = self.needs_input_grad
+        shape = normalized.shape
+        rows = int(self.row_count or 0)
+        grad = grad.reshape(rows, -1)
+        normalized = normalized.reshape(rows, -1)
+        width = normalized.shape[1]
+        inv_std = inv_std.reshape(rows, 1)
+        weight = None if weight is None else weight.reshape(width)
+        grads: list[np.ndarray | None] = [None]
+        grad_normalized = grad * normalized  # the weight's gradient and x's share it
+        if weight is not None:
+            grads.append(grad_normalized.sum(axis=0).reshape(self.param_shape) if need_params[0] else None)
+        if len(need_params) > (weight is not None):
+            grads.append(grad.sum(axis=0).reshape(self.param_shape) if need_params[-1] else None)
+        if need_x:
+            # dx = s (delta - mean(delta) - x_hat mean(delta x_hat)), delta = g * weight
+            if weight is None:
+                delta = grad * inv_std
+                delta_sum = grad.sum(axis=1)
+                delta_normalized_sum = grad_normalized.sum(axis=1)
+            else:
+                delta = grad * weight
+                delta *= inv_std
+                delta_sum = grad @ weight
+                delta_normalized_sum = grad_normalized @ weight
+            scale = inv_std[:, 0] * (-1 / width)
+            delta_sum *= scale
+            delta_normalized_sum *= scale
+            correction = np.multiply(normalized, delta_normalized_sum[:, None], out=grad_normalized)
+            delta += correction
+            delta += delta_sum[:, None]
+            grads[0] = delta.reshape(shape)
+        return tuple(grads)
+
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         normalized, inv_std, weight = self.saved_tensors
+        if self.row_count is not None:
+            return self._rows_backward(grad, normalized, inv_std, weight)
         need_x, *need_params = self.needs_input_grad
         axis, shape = self.axis, normalized.shape
         # Batch norm: the parameters broadcast over exactly the statistics' dims, so the sums
@@ -123,6 +192,16 @@ def channel_sums(x: np.ndarray, y: np.ndarray | None, axis: tuple[int, ...]) -> 
     return sums.reshape([1 if i in axis else n for i, n in enumerate(x.shape)])
 
 
+def _over_channels(work: Callable[[slice], None], x: np.ndarray) -> None:
+    """Run ``work(slice)`` over blocks of the channels (dim 1) of ``x``, on several threads for large ``x``.
+
+    Every sum and product of batch norm is per channel, so blocks of channels are independent;
+    after a convolution each channel is one contiguous block of memory (``giagrad.convops``).
+    Blocks of about ``2^18`` elements keep the Python around each pass a small share.
+    """
+    kernels.for_row_blocks(work, x.shape[1], x.size // max(x.shape[1], 1), block_elements=1 << 18)
+
+
 def batch_statistics(x: np.ndarray, axis: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The mean and biased variance of ``x`` over ``axis`` (kept), and ``x - mean``, in three passes.
 
@@ -140,7 +219,7 @@ def batch_statistics(x: np.ndarray, axis: tuple[int, ...]) -> tuple[np.ndarray, 
         np.subtract(part, mean[:, channels], out=centered[:, channels])
         var[:, channels] = channel_sums(centered[:, channels], centered[:, channels], axis)
 
-    threads.over_channels(compute, x.shape[1], 3 * x.size)
+    _over_channels(compute, x)
     var /= x.size // var.size
     return mean, var, centered
 
@@ -184,7 +263,7 @@ class BatchNorm(Normalize):
             if shift is not None:
                 out[:, channels] += shift[:, channels]
 
-        threads.over_channels(scale_and_shift, x.shape[1], 2 * x.size)
+        _over_channels(scale_and_shift, x)
         self.save_for_backward(source, inv_std, weight)
         return out
 
@@ -223,7 +302,7 @@ class BatchNorm(Normalize):
             part_grad_x *= part_scale
 
         # every sum and product is per channel: one slice of channels per thread, start to end
-        threads.over_channels(channel_grads, centered.shape[1], 3 * centered.size)
+        _over_channels(channel_grads, centered)
         grads: list[np.ndarray | None] = [grad_x]
         if weight is not None:
             grads.append((grad_centered_sum * inv_std).reshape(self.param_shape) if need_weight else None)

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from giagrad import device as _device
-from giagrad import hooks, mathops, mlops, reductionops, shapeops
+from giagrad import hooks, mathops, mlops, reductionops, shapeops, versions
 from giagrad import random as _random
 from giagrad._validation import check_dim, check_dims, check_floating, shape_arg
 from giagrad.autograd import Function, TensorBase, use_tensor_class
-from giagrad.dtypes import DEFAULT_FLOAT, is_floating
+from giagrad.dtypes import DEFAULT_FLOAT, as_array, is_floating
 from giagrad.grad_mode import _state as _grad_state
 from giagrad.hooks import RemovableHandle, register
 
@@ -53,11 +53,52 @@ class Tensor(TensorBase):
     # The slots are TensorBase's; an empty tuple keeps tensors free of a per-instance __dict__.
     __slots__ = ()
 
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data = as_array(data.data if isinstance(data, TensorBase) else data, dtype)
+        self.grad = None
+        self.requires_grad = False
+        self.grad_storage = None
+        self._ctx = None
+        self._retains_grad = False
+        self._version_counter = None
+        self._hooks = None
+        if isinstance(data, TensorBase) and self.data is data.data:  # Tensor(t) shares t's array: and its versions
+            self._version_counter = versions.counter_of(data)
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place (leaves only; floating dtypes only)."""
+        if requires_grad and not is_floating(self.data.dtype):
+            raise TypeError(f"requires_grad: only floating point tensors can require gradients, "
+                            f"got {self.data.dtype}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad_: a non-leaf tensor's requires_grad follows its inputs; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
     def detach(self) -> Tensor:
         """A tensor sharing this one's data (and its version counter, as in PyTorch), cut from the graph."""
         out = Tensor._make(self.data, None)
         out._version_counter = self._storage_counter()
         return out
+
+    def _mark_modified(self) -> None:
+        """Record that ``data`` changed in place (in-place ops and optimizers call this).
+
+        The change is recorded on the storage's counter, so every view of it sees it too.
+        """
+        versions.mark_modified(self)
+
+    def _storage_counter(self) -> versions.VersionCounter:
+        """This tensor's version counter, created on first use (see ``versions.counter_of``)."""
+        return versions.counter_of(self)
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's storage was changed in place (as PyTorch's ``_version``)."""
+        counter = self._version_counter
+        return 0 if counter is None else counter.version
 
     @property
     def is_leaf(self) -> bool:

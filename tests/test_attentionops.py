@@ -107,3 +107,69 @@ def test_gradcheck_with_dropout():
 def test_bad_arguments_are_named(call, error, message):
     with pytest.raises(error, match=message):
         call(giagrad.tensor(Q[:, :, :5, :]))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_float32_causal_attention_of_a_gpt_matches_pytorch_in_blocks_and_threads(threads):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    # (batch 12, heads 4, context 64, head size 32): many blocks of matrices, split between threads
+    q, k, v = (rng.standard_normal((12, 4, 64, 32)).astype(np.float32) for _ in range(3))
+    grad = rng.standard_normal(q.shape).astype(np.float32)
+    previous = giagrad.get_num_threads()
+    giagrad.set_num_threads(threads)
+    try:
+        ours = [giagrad.tensor(a, requires_grad=True) for a in (q, k, v)]
+        out = F.scaled_dot_product_attention(*ours, is_causal=True)
+        out.backward(giagrad.tensor(grad))
+    finally:
+        giagrad.set_num_threads(previous)
+    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    expected = torch.nn.functional.scaled_dot_product_attention(*theirs, is_causal=True)
+    expected.backward(torch.tensor(grad))
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for mine, reference in zip(ours, theirs):
+        assert mine.grad.dtype == np.float32
+        np.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_blocked_threaded_attention_with_dropout_does_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal((8, 4, 64, 16)).astype(np.float32) for _ in range(3)]
+    results = []
+    previous = giagrad.get_num_threads()
+    try:
+        for threads in (1, 2):
+            giagrad.set_num_threads(threads)
+            giagrad.manual_seed(0)
+            tensors = [giagrad.tensor(a, requires_grad=True) for a in arrays]
+            out = F.scaled_dot_product_attention(*tensors, dropout_p=0.2, is_causal=True)
+            out.sum().backward()
+            results.append([out.data] + [t.grad for t in tensors])
+    finally:
+        giagrad.set_num_threads(previous)
+    for first, second in zip(*results):
+        np.testing.assert_array_equal(first, second)
+
+
+def _reference_attention(q, k, v, mask):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]) + mask
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores)
+    return (weights / weights.sum(axis=-1, keepdims=True)) @ v
+
+
+@pytest.mark.parametrize("size", [1.0, 30.0])  # small scores skip the shift by the row maximum; large ones need it
+@pytest.mark.parametrize("mask_kind", ["causal", "finite"])
+def test_float32_softmax_with_and_without_the_shift_matches_float64(size, mask_kind):
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((3, 2, 16, 8)) * s for s in (size, size, 1.0))
+    if mask_kind == "causal":
+        mask = np.where(np.triu(np.ones((16, 16), bool), 1), -np.inf, 0.0)
+        kwargs = {"is_causal": True}
+    else:
+        mask = rng.standard_normal((16, 16)) * 5  # a finite additive mask: the shifted way
+        kwargs = {"attn_mask": giagrad.tensor(mask.astype(np.float32))}
+    out = F.scaled_dot_product_attention(*(giagrad.tensor(a.astype(np.float32)) for a in (q, k, v)), **kwargs)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, _reference_attention(q, k, v, mask), rtol=2e-4, atol=2e-5)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import giagrad
-from giagrad import Function, Tensor
+from giagrad import Function, Tensor, operands
 
 
 def leaf(*shape, dtype="float32"):
@@ -256,6 +256,24 @@ def test_python_numbers_follow_the_floating_tensor_not_a_bool_condition():
     assert x.where(x > 0, 0).dtype == np.float32
     assert (2 * x).dtype == np.float32
     assert (x.double() + 1).dtype == np.float64
+
+
+def test_python_numbers_are_shared_read_only_constants_that_keep_their_sign_and_type():
+    x = giagrad.tensor([1.0, -2.0], requires_grad=True)
+    a, b = x * 3, x * 3
+    assert a._ctx.parents[1] is b._ctx.parents[1]  # one tensor for the number 3 in float32
+    with pytest.raises(ValueError, match="read-only"):
+        a._ctx.parents[1].data[...] = 4
+    assert (x.double() * 3)._ctx.parents[1].dtype == np.float64  # its own constant per dtype
+    ones = giagrad.ones(2)
+    assert not np.signbit((ones * 0.0).data).any() and np.signbit((ones * -0.0).data).all()
+    np.testing.assert_array_equal((x + 1.5).data, [2.5, -0.5])
+    np.testing.assert_array_equal((x + 1).data, [2.0, -1.0])
+    for step in range(3000):  # a number that changes at every step: the cache stays bounded
+        x * (1.0 + step)
+    assert len(operands._constants) <= 1024
+    (x * x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad, [6.0, -12.0])
 
 
 def test_a_bad_operand_names_the_op():

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import giagrad
 import giagrad.nn.functional as F
+from giagrad import kernels
 from giagrad.convops import adaptive_average_matrix, col2im, sliding_windows
 
 
@@ -359,3 +360,43 @@ def test_conv2d_skips_the_input_gradient_when_the_input_needs_none(seeded_leaf, 
     w = seeded_leaf(3, 1, 3, 3)
     F.conv2d(images, w, padding=1).sum().backward()
     assert images.grad is None and w.grad.shape == (3, 1, 3, 3)
+
+
+# ------------------------------------------------------------------ on several threads
+# Convolution, pooling and batch norm split their passes over blocks of channels
+# (giagrad.kernels): the same values and gradients on one thread or several.
+
+
+def _conv_chain(x, w, gamma, beta):
+    """conv (padded, strided) -> batch norm -> ReLU -> max pool, a batch-last chain end to end."""
+    out = F.conv2d(x, w, padding=1, stride=(1, 2))
+    out = F.batch_norm(out, None, None, gamma, beta, training=True)
+    out = F.max_pool2d(out.relu(), 2)
+    eval_out = F.batch_norm(out, giagrad.Tensor(np.full(4, 0.1)), giagrad.Tensor(np.full(4, 2.0)), gamma, beta)
+    return (eval_out * giagrad.Tensor(np.linspace(-1, 1, eval_out.data.size).reshape(eval_out.shape))).sum()
+
+
+def _values_and_grads(seeded_leaf):
+    x, w = seeded_leaf(3, 2, 6, 8), seeded_leaf(4, 2, 3, 3, seed=1)
+    gamma, beta = seeded_leaf(4, seed=2), seeded_leaf(4, seed=3)
+    loss = _conv_chain(x, w, gamma, beta)
+    loss.backward()
+    return [loss.data] + [t.grad for t in (x, w, gamma, beta)]
+
+
+def test_split_and_serial_steps_agree(seeded_leaf, monkeypatch):
+    monkeypatch.setattr(kernels, "_num_threads", 1)
+    serial = _values_and_grads(seeded_leaf)
+    monkeypatch.setattr(kernels, "_num_threads", 3)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_ELEMENTS", 0)
+    split = _values_and_grads(seeded_leaf)
+    for a, b in zip(serial, split):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_split_steps_pass_gradcheck(seeded_leaf, monkeypatch):
+    monkeypatch.setattr(kernels, "_num_threads", 3)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_ELEMENTS", 0)
+    x, w = seeded_leaf(2, 2, 5, 6), seeded_leaf(4, 2, 3, 3, seed=1)
+    gamma, beta = seeded_leaf(4, seed=2), seeded_leaf(4, seed=3)
+    assert giagrad.gradcheck(_conv_chain, [x, w, gamma, beta])

@@ -64,6 +64,38 @@ def test_layer_norm_gradcheck(seeded_leaf, normalized_shape):
     assert giagrad.gradcheck(lambda x, w, b: F.layer_norm(x, normalized_shape, w, b), [x, w, b])
 
 
+@pytest.mark.parametrize("affine", ["weight", "none", "both"])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_layer_norm_gradcheck_weight_only_no_affine_and_non_contiguous(seeded_leaf, affine, transposed):
+    x, w, b = seeded_leaf(3, 2, 5), seeded_leaf(5, seed=1), seeded_leaf(5, seed=2)
+
+    def call(x, w, b):
+        x = x.permute(1, 0, 2) if transposed else x  # a non-contiguous input
+        return F.layer_norm(x, 5, w if affine != "none" else None, b if affine == "both" else None)
+
+    assert giagrad.gradcheck(call, [x, w, b])
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_float32_layer_norm_matches_pytorch(weighted):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.normal(3, 2, (12, 64, 128)).astype(np.float32)  # a GPT's residual stream, offset from 0
+    weight = rng.normal(1, 0.3, 128).astype(np.float32)
+    grad = rng.normal(0, 1, x.shape).astype(np.float32)
+    ours = [giagrad.tensor(x, requires_grad=True), giagrad.tensor(weight, requires_grad=True)]
+    out = F.layer_norm(ours[0], 128, ours[1] if weighted else None)
+    out.backward(giagrad.tensor(grad))
+    theirs = [torch.tensor(x, requires_grad=True), torch.tensor(weight, requires_grad=True)]
+    expected = torch.nn.functional.layer_norm(theirs[0], (128,), theirs[1] if weighted else None)
+    expected.backward(torch.tensor(grad))
+    assert out.dtype == ours[0].grad.dtype == np.float32
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours[0].grad, theirs[0].grad.numpy(), rtol=1e-4, atol=1e-5)
+    if weighted:
+        np.testing.assert_allclose(ours[1].grad, theirs[1].grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
 def test_layer_norm_normalises_each_sample():
     out = F.layer_norm(giagrad.Tensor(np.array([[1.0, 2.0, 3.0], [10.0, 10.0, 40.0]])), 3, eps=0.0)
     np.testing.assert_allclose(out.data, [[-np.sqrt(1.5), 0.0, np.sqrt(1.5)], [-np.sqrt(0.5), -np.sqrt(0.5),

@@ -1102,8 +1102,9 @@ def _affine_args(op: str, weight: Any, bias: Any, input: Tensor,
     return weight, bias
 
 
-def _normalize(input: Tensor, weight: Tensor | None, bias: Tensor | None, mean: np.ndarray, var: np.ndarray,
-               eps: float, axis: tuple[int, ...], batch_stats: bool, affine_shape: tuple[int, ...]) -> Tensor:
+def _normalize(input: Tensor, weight: Tensor | None, bias: Tensor | None, mean: np.ndarray | None,
+               var: np.ndarray | None, eps: float, axis: tuple[int, ...], batch_stats: bool,
+               affine_shape: tuple[int, ...]) -> Tensor:
     """One ``Normalize`` node, with the parameters that are given (viewed as ``affine_shape``)."""
     params = [p for p in (weight, bias) if p is not None]
     return Tensor.comm(normops.Normalize, input, *params, mean=mean, var=var, eps=float(eps), axis=axis,
@@ -1210,8 +1211,11 @@ def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...], weight: T
         raise ValueError(f"{op}: input of shape {input.shape} does not end with normalized_shape {shape}")
     weight, bias = _affine_args(op, weight, bias, input, shape)
     axis = tuple(range(input.ndim - len(shape), input.ndim))
-    mean = input.data.mean(axis=axis, keepdims=True)
-    var = input.data.var(axis=axis, keepdims=True)
+    # The node computes the statistics of each row itself with BLAS (faster); an empty input, or
+    # float16 (no BLAS, and numpy's mean accumulates it in float32), gets numpy's
+    mean = var = None
+    if not input.data.size or input.data.dtype.itemsize < 4:
+        mean, var = input.data.mean(axis=axis, keepdims=True), input.data.var(axis=axis, keepdims=True)
     return _normalize(input, weight, bias, mean, var, eps, axis, True, (1,) * (input.ndim - len(shape)) + shape)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from giagrad._validation import check_non_negative
+from giagrad.kernels import for_row_blocks
 from giagrad.optim.optimizer import Optimizer, Params, decoupled_weight_decay, effective_grad, plain_grad
 
 __all__ = ["Adam", "AdamW", "Adamax", "NAdam"]
@@ -113,25 +114,34 @@ class Adam(Optimizer):
 
     def _update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
                 scratch: list[np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:
-        lr = float(group["lr"])
+        lr, eps, maximize = float(group["lr"]), float(group["eps"]), group["maximize"]
         beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
-        weight_decay = decoupled_weight_decay(param, lr, float(group["weight_decay"]), group["decoupled_weight_decay"])
+        weight_decay, decoupled = float(group["weight_decay"]), group["decoupled_weight_decay"]
         step = scalars["step"]
-        work = scratch[1]
-        grad = effective_grad(param, grad, scratch[0], weight_decay, group["maximize"])
+        max_exp_avg_sq = state["max_exp_avg_sq"] if group["amsgrad"] else None
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        _update_moments(grad, exp_avg, exp_avg_sq, beta1, beta2, work)
-        if group["amsgrad"]:
-            second_moment = state["max_exp_avg_sq"]
-            np.maximum(second_moment, exp_avg_sq, out=second_moment)
+
+        # A dozen passes over each flat buffer: in cache-sized blocks, on several threads when large
+        def update_block(rows: slice) -> None:
+            block = param[rows]
+            decay = decoupled_weight_decay(block, lr, weight_decay, decoupled)
+            work = scratch[1][rows]
+            g = effective_grad(block, grad[rows], scratch[0][rows], decay, maximize)
+            _update_moments(g, exp_avg[rows], exp_avg_sq[rows], beta1, beta2, work)
+            second_moment = exp_avg_sq[rows]
+            if max_exp_avg_sq is not None:
+                second_moment = np.maximum(max_exp_avg_sq[rows], second_moment, out=max_exp_avg_sq[rows])
+            np.sqrt(second_moment, out=work)
+            work /= math.sqrt(1.0 - beta2**step)
+            work += eps
+            np.divide(exp_avg[rows], work, out=work)
+            work *= lr / (1.0 - beta1**step)
+            block -= work
+
+        if param.ndim == 1:
+            for_row_blocks(update_block, param.shape[0], 1)
         else:
-            second_moment = exp_avg_sq
-        np.sqrt(second_moment, out=work)
-        work /= math.sqrt(1.0 - beta2**step)
-        work += float(group["eps"])
-        np.divide(exp_avg, work, out=work)
-        work *= lr / (1.0 - beta1**step)
-        param -= work
+            update_block(slice(None))
 
     def _single_tensor_update(self, group: dict[str, Any], param: np.ndarray, grad: np.ndarray,
                               state: dict[str, np.ndarray], scalars: dict[str, Any], created: tuple[str, ...]) -> None:

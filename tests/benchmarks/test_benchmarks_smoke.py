@@ -1,9 +1,11 @@
 """Smoke test of the benchmark suite: every script runs on a tiny size and reports figures.
 
-``benchmarks/run_all.py --quick`` runs each benchmark's ``main`` once (the memory one in a
-process of its own) and writes the JSON results file; the tests check that every benchmark
-succeeded, that its figures are positive finite numbers and that the file holds them. No
-timing is asserted: speed is for the benchmarks' printouts, not for the tests.
+``benchmarks/run_all.py --quick`` runs each benchmark's ``main`` once (each framework in a
+worker process of its own) and writes the JSON results file; the tests check that every
+benchmark succeeded, that its figures are positive finite numbers and that the file holds them.
+No timing is asserted: speed is for the benchmarks' printouts, not for the tests. PyTorch's side
+runs when ``GIAGRAD_TORCH_PYTHON`` (or this interpreter) can import torch, and is skipped
+otherwise.
 
 BLAS runs on one thread here: on a busy CI machine, BLAS threads waiting for cores that other
 work holds can make the tiny runs many times slower, and their figures are not looked at.
@@ -30,6 +32,7 @@ NOT_POSITIVE_FIGURES = {"load_average", "growth_last_epoch_mb", "tolerance_mb"}
 REQUIRED = {
     "mlp": ["rows"],
     "cnn": ["giagrad_ms", "layers_ms"],
+    "cnn_recipe": ["giagrad_step_ms", "giagrad_epoch_s", "step_ms", "best_threads"],
     "lstm": ["giagrad_ms"],
     "gpt": ["giagrad"],
     "ops": ["giagrad_ns_per_op", "giagrad_matmul_ns_per_op"],
@@ -37,6 +40,7 @@ REQUIRED = {
     "loader": ["loader_seconds_per_epoch", "numpy_mlp_seconds_per_epoch", "loader_share_of_numpy_mlp"],
     "workers": ["per_sample_workers_0_seconds", "per_sample_workers_2_seconds", "speedup_2_workers"],
     "memory": ["rss_after_epoch_mb", "peak_rss_mb"],
+    "cnn_memory": ["giagrad"],
     "ddp": ["rows", "allreduce"],
 }
 
@@ -108,11 +112,27 @@ def test_mlp_table_has_the_eight_configurations(quick_run: tuple[dict[str, Any],
     assert len({(row["model"], row["optimizer"], row["batch"]) for row in rows}) == 8
 
 
+def test_cnn_recipe_tries_each_thread_count(quick_run: tuple[dict[str, Any], Path]) -> None:
+    result = quick_run[0]["results"]["cnn_recipe"]
+    assert set(result["step_ms"]["giagrad"]) == {"1", "2"}
+    assert result["best_threads"]["giagrad"] in (1, 2)
+
+
+def test_workers_report_their_thread_settings(quick_run: tuple[dict[str, Any], Path]) -> None:
+    results = quick_run[0]["results"]
+    for name in ("mlp", "cnn", "ops", "optim"):
+        settings = results[name]["settings"]
+        assert {"giagrad"} <= set(settings), name
+        assert all("blas threads" in worker for worker in settings.values()), name
+    assert set(results["mlp"]["settings"]) >= {"giagrad", "numpy"}
+
+
 def test_json_file_is_written(quick_run: tuple[dict[str, Any], Path]) -> None:
     document, out = quick_run
     written = json.loads(out.read_text())
     assert written["quick"] is True
     assert set(written["results"]) == set(REQUIRED)
+    assert set(written["seconds"]) == set(REQUIRED)
     assert written["machine"]["cores"] == document["machine"]["cores"]
     assert all(bar["result"] in ("pass", "miss") for bar in written["bars"])
 

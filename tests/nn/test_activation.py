@@ -8,7 +8,7 @@ import pytest
 import giagrad
 import giagrad.nn.functional as F
 from giagrad import nn
-from giagrad.mlops import normal_cdf, normal_cdf_and_density_float32
+from giagrad.mlops import gelu_float32_block, normal_cdf
 
 EDGE_INPUTS = [-30.0, -8.0, -3.0, -1.5, -0.5, 0.0, 0.25, 1.0, 2.5, 3.0, 8.0, 30.0]
 
@@ -154,14 +154,25 @@ def test_normal_cdf_matches_math_erfc_to_1e_12_relative():
     np.testing.assert_allclose(normal_cdf(x), expected, rtol=2e-12, atol=0)
 
 
-def test_float32_normal_cdf_and_density_are_accurate_to_float32_resolution():
+def test_float32_gelu_block_is_accurate_to_float32_resolution():
     x = np.concatenate([np.linspace(-45, 45, 9001), [-1e-8, 0.0, 1e-8, 3e38, -3e38]]).astype(np.float32)
-    cdf, density = normal_cdf_and_density_float32(x)
-    assert cdf.dtype == density.dtype == np.float32
+    out, slope = np.empty_like(x), np.empty_like(x)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        gelu_float32_block(x, out, slope)
     wide = x.astype(np.float64)
-    np.testing.assert_allclose(cdf, normal_cdf(wide), rtol=0, atol=4e-7)
-    np.testing.assert_allclose(density, np.exp(-0.5 * np.minimum(wide * wide, 1e4)) / math.sqrt(2 * math.pi),
-                               rtol=1e-6, atol=1e-12)
+    cdf = normal_cdf(wide)
+    # |x| Phi's error of 4e-7, and the float32 rounding of the value itself
+    exact = wide * cdf
+    assert np.all(np.abs(out - exact) <= 4e-7 * np.abs(wide) + 2e-7 * np.abs(exact))
+    density = np.exp(-0.5 * np.minimum(wide * wide, 1e4)) / math.sqrt(2 * math.pi)
+    np.testing.assert_allclose(slope, cdf + wide * density, rtol=2e-6, atol=4e-7)
+    # the left tail keeps some relative accuracy (Hastings' relative error grows slowly there):
+    # x Phi(x) = -|x| Phi(-|x|), with no 1 - Phi to cancel as PyTorch's 1 + erf(x / sqrt(2)) does
+    left = (x < -1) & (x > -12)
+    np.testing.assert_allclose(out[left], exact[left], rtol=4e-2)
+    without_slope = np.empty_like(x)
+    gelu_float32_block(x, without_slope, None)
+    np.testing.assert_array_equal(without_slope, out)
 
 
 def test_float32_gelu_matches_the_float64_one():
@@ -240,3 +251,47 @@ def test_activation_modules_in_a_sequential():
     out = model(x)
     assert out.shape == (5, 3)
     np.testing.assert_allclose(np.exp(out.data).sum(axis=1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_float32_gelu_matches_pytorch_on_a_blocked_threaded_activation(threads):
+    torch = pytest.importorskip("torch")
+    # (12, 64, 512): a GPT's widest activation, many row blocks, split between threads when asked
+    x = np.random.default_rng(0).normal(0, 2, (12, 64, 512)).astype(np.float32)
+    grad = np.random.default_rng(1).normal(0, 1, x.shape).astype(np.float32)
+    previous = giagrad.get_num_threads()
+    giagrad.set_num_threads(threads)
+    try:
+        ours = giagrad.tensor(x, requires_grad=True)
+        out = F.gelu(ours)
+        out.backward(giagrad.tensor(grad))
+    finally:
+        giagrad.set_num_threads(previous)
+    theirs = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.gelu(theirs)
+    expected.backward(torch.tensor(grad))
+    assert out.dtype == ours.grad.dtype == np.float32
+    # both are float32 evaluations of erf (a few units in the last place); |x| < 2e-6 covers them
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-6, atol=2e-6)
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-6, atol=2e-6)
+
+
+def test_float32_gelu_of_a_non_contiguous_input_matches_float64():
+    wide = np.random.default_rng(2).normal(0, 3, (300, 700))
+    grad = np.random.default_rng(3).normal(size=(700, 300))
+    narrow = giagrad.tensor(wide.astype(np.float32).T, requires_grad=True)  # a transposed view: many blocks
+    exact = giagrad.tensor(wide.T.copy(), requires_grad=True)
+    out, expected = F.gelu(narrow), F.gelu(exact)
+    out.backward(giagrad.tensor(grad.astype(np.float32)))
+    expected.backward(giagrad.tensor(grad))
+    assert narrow.grad.shape == (700, 300) and narrow.grad.dtype == np.float32
+    np.testing.assert_allclose(out.data, expected.data, rtol=0, atol=4e-6)
+    np.testing.assert_allclose(narrow.grad, exact.grad, rtol=1e-6, atol=4e-6)
+
+
+def test_gelu_without_grad_saves_nothing_and_gives_the_same_values():
+    x = giagrad.tensor(np.linspace(-6, 6, 1001, dtype=np.float32).reshape(7, 143), requires_grad=True)
+    with giagrad.no_grad():
+        quiet = F.gelu(x)
+    assert quiet._ctx is None
+    np.testing.assert_array_equal(quiet.data, F.gelu(x).data)

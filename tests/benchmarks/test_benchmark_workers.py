@@ -1,0 +1,61 @@
+"""The benchmarks' worker processes (``benchmarks/common.py``): named runs, threads, failures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+if str(BENCHMARKS_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS_DIR))
+
+import common  # noqa: E402
+
+# A worker serving two named runs; its first line tells its BLAS threads and whether run "b" ran.
+WORKER = f"""
+import os, sys
+sys.path.insert(0, {str(BENCHMARKS_DIR)!r})
+from common import serve_repetitions
+calls = []
+serve_repetitions({{"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}},
+                  first_line={{"threads": os.environ.get("OPENBLAS_NUM_THREADS")}})
+"""
+
+
+def test_workers_take_turns_on_named_runs() -> None:
+    commands = {"one": [sys.executable, "-c", WORKER], "two": [sys.executable, "-c", WORKER]}
+    with common.Workers(commands, threads={"one": 1, "two": 2}) as workers:
+        assert workers.first_lines == {"one": {"threads": "1"}, "two": {"threads": "2"}}
+        timings = workers.interleaved(repeats=3, warmup=1, run="a")
+        only_two = workers.interleaved(repeats=2, warmup=0, run="b", labels=["two"])
+    assert set(timings) == {"one", "two"} and set(only_two) == {"two"}
+    for median, best in [*timings.values(), *only_two.values()]:
+        assert 0 <= best <= median
+
+
+def test_a_worker_that_dies_is_reported() -> None:
+    with pytest.raises(RuntimeError, match="'broken'"):
+        with common.Workers({"broken": [sys.executable, "-c", "raise SystemExit(3)"]}):
+            pass
+
+
+def test_torch_workers_are_left_out_when_torch_cannot_be_imported(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = common.worker_commands("bench.py", ["giagrad", "torch"], "/nonexistent/python")
+    assert list(commands) == ["giagrad"]
+    assert commands["giagrad"][0] == sys.executable
+    assert commands["giagrad"][-2:] == ["--worker", "giagrad"]
+    assert "not importable" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--quick"], "python benchmarks/run_all.py --quick"),
+    (["--torch-python", "/some/where/python"], "python benchmarks/run_all.py --torch-python PYTHON_WITH_TORCH"),
+    (["--torch-python=/x/python", "--only", "mlp"],
+     "python benchmarks/run_all.py --torch-python=PYTHON_WITH_TORCH --only mlp"),
+])
+def test_the_recorded_command_leaves_out_the_torch_interpreter(argv: list[str], expected: str) -> None:
+    run_all: Any = pytest.importorskip("run_all")
+    assert run_all.command_line(argv) == expected
