@@ -48,6 +48,10 @@ __all__ = ["Function", "TensorBase", "VersionCounter", "detect_anomaly", "set_de
 # When nothing changed in place since (the usual case), one integer comparison replaces a check per parent.
 _inplace_clock = 0
 
+# giagrad.jit's recorder while it captures a training step, else None: it is told of every op run
+# (``record_op``) and every ``backward`` (``record_backward``). One comparison per op when unset.
+tracer: Any = None
+
 
 class VersionCounter:
     """When a storage last changed in place: one per storage, shared by every tensor viewing it.
@@ -263,6 +267,8 @@ class TensorBase:
             fn.recorded_at = _inplace_clock
             if anomaly.enabled:
                 fn.forward_stack = anomaly.caller_stack()
+        if tracer is not None:  # giagrad.jit is capturing a step
+            tracer.record_op(fn, inputs, options, result)
         return result
 
     # ------------------------------------------------------------------------------- backward
@@ -294,6 +300,8 @@ class TensorBase:
             if seed.shape != self.data.shape:
                 raise ValueError(f"backward: gradient has shape {seed.shape} but the tensor has shape "
                                  f"{self.data.shape}")
+        if tracer is not None:  # giagrad.jit is capturing a step
+            tracer.record_backward(self, seed, retain_graph)
         if self._ctx is None:
             _accumulate_grad(self, _run_hooks(self, seed) if self._hooks else seed)
             if hooks.post_accumulate_grad_hooks:
