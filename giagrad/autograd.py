@@ -49,7 +49,7 @@ __all__ = ["Function", "TensorBase", "VersionCounter", "detect_anomaly", "set_de
 _inplace_clock = 0
 
 # giagrad.jit's recorder while it captures a training step, else None: it is told of every op run
-# (``record_op``) and every ``backward`` (``record_backward``). One comparison per op when unset.
+# (``record_op``). One comparison per op when unset.
 tracer: Any = None
 
 
@@ -300,8 +300,6 @@ class TensorBase:
             if seed.shape != self.data.shape:
                 raise ValueError(f"backward: gradient has shape {seed.shape} but the tensor has shape "
                                  f"{self.data.shape}")
-        if tracer is not None:  # giagrad.jit is capturing a step
-            tracer.record_backward(self, seed, retain_graph)
         if self._ctx is None:
             _accumulate_grad(self, _run_hooks(self, seed) if self._hooks else seed)
             if hooks.post_accumulate_grad_hooks:

@@ -168,7 +168,9 @@ def _name(step: Callable[..., Any]) -> str:
 # ----------------------------------------------------------------------------------- recording
 
 # The methods a step calls that replay repeats as calls (they read the current lr, state, ...).
-_RECORDED_METHODS = ((Optimizer, "step"), (Optimizer, "zero_grad"), (nn_module.Module, "zero_grad"))
+_ENGINE_BACKWARD = TensorBase.backward
+_RECORDED_METHODS = ((TensorBase, "backward"), (Optimizer, "step"), (Optimizer, "zero_grad"),
+                     (nn_module.Module, "zero_grad"))
 
 
 class _Recording:
@@ -191,6 +193,7 @@ class _Recording:
         self.outputs: Any = None
         self.problem: str | None = None
         self.clock = 0
+        self.watched: list[tuple[TensorBase, np.ndarray, np.ndarray | None]] = []
 
     # ------------------------------------------------------------------------ the eager call
 
@@ -216,7 +219,7 @@ class _Recording:
             autograd.tracer = None
             for cls, name, method in originals:
                 setattr(cls, name, method)
-        self._check_clock()
+        self._check_unseen_changes()
         if giagrad_random.generator() is not generator or generator.bit_generator.state != generator_state:
             self.refuse("the step drew random numbers from giagrad's generator (dropout in training mode?), "
                         "which replay would not draw again; capture the step in eval mode or without dropout")
@@ -235,15 +238,36 @@ class _Recording:
 
         @functools.wraps(method)
         def recorded(obj: Any, *args: Any, **kwargs: Any) -> Any:
-            recording._check_clock()
-            if args and callable(args[0]) or "closure" in kwargs:
-                recording.refuse(f"{type(obj).__name__}.{method.__name__} was given a closure")
-            recording.events.append(("call", method, obj, args, kwargs))
+            recording._check_unseen_changes()
+            if method is _ENGINE_BACKWARD:
+                recording.record_backward(obj, *args, **kwargs)
+            else:
+                if args and callable(args[0]) or "closure" in kwargs:
+                    recording.refuse(f"{type(obj).__name__}.{method.__name__} was given a closure")
+                recording.events.append(("call", method, obj, args, kwargs))
             result = method(obj, *args, **kwargs)
-            recording.clock = autograd._inplace_clock  # the optimizer's own in-place updates are replayed
+            # what the optimizer and backward change (in place) is what replay repeats
+            recording.clock = autograd._inplace_clock
+            recording._watch_parameters()
             return result
 
         return recorded
+
+    def _watch_parameters(self) -> None:
+        """Remember the parameters' values and gradients, to notice changes replay would not repeat."""
+        self.watched = [(leaf, leaf.data.copy(), None if leaf.grad is None else leaf.grad.copy())
+                        for _, leaf in self.leaves if leaf.requires_grad]
+
+    def _check_unseen_changes(self) -> None:
+        self._check_clock()
+        for leaf, data, grad in self.watched:
+            if not (np.array_equal(leaf.data, data, equal_nan=True) and (grad is None) == (leaf.grad is None)
+                    and (grad is None or np.array_equal(leaf.grad, grad, equal_nan=True))):
+                self.refuse(f"a parameter of shape {leaf.data.shape} or its gradient changed outside backward and "
+                            "the optimizer (gradient clipping, an assignment through .data, ...), which replay "
+                            "would not repeat")
+                self.watched = []
+                return
 
     def _check_clock(self) -> None:
         if autograd._inplace_clock != self.clock:
@@ -284,8 +308,13 @@ class _Recording:
         out = self._new_slot(result)
         self.events.append(("op", fn, sources, options, out, result.data.dtype, result.data.shape))
 
-    def record_backward(self, root: TensorBase, seed: np.ndarray, retain_graph: bool) -> None:
-        self._check_clock()
+    def record_backward(self, root: TensorBase, gradient: Any = None, retain_graph: bool = False) -> None:
+        if not root.requires_grad:
+            return  # the engine raises
+        if gradient is None:
+            seed = np.ones_like(root.data)
+        else:
+            seed = np.array(gradient.data if isinstance(gradient, TensorBase) else gradient, dtype=root.data.dtype)
         if hooks.post_accumulate_grad_hooks:
             self.refuse("a post-accumulate-grad hook is registered")
         root_slot = self.slot_of.get(id(root))
@@ -312,7 +341,7 @@ class _Recording:
                 else:
                     routes.append((False, self.slot_of.get(id(parent)), parent))
             nodes.append((fn, slot, tuple(routes)))
-        self.events.append(("backward", root_slot, seed.copy(), tuple(nodes), retain_graph))
+        self.events.append(("backward", root_slot, seed, tuple(nodes), retain_graph))
 
     def _output_structure(self, result: Any) -> Any:
         """What the step returned, with tensors replaced by their slots (to rebuild it at replay)."""
@@ -409,7 +438,9 @@ class _Program:
                 else:
                     self.steps.append(("forward", [op]))
             elif kind == "backward":
-                self.steps.append(("backward", event[1:]))
+                _, root, seed, nodes, retain_graph = event
+                compiled = tuple(_compiled_node(node, retain_graph) for node in nodes)
+                self.steps.append(("backward", (root, seed, compiled)))
             else:
                 self.steps.append(("call", event[1:]))
 
@@ -446,33 +477,38 @@ def _replay_forward(ops: list[tuple[Any, ...]], values: list[Any]) -> None:
         values[out] = result
 
 
-def _replay_backward(root: int, seed: np.ndarray, nodes: tuple[Any, ...], retain_graph: bool,
-                     values: list[Any]) -> None:
+def _compiled_node(node: tuple[Any, ...], retain_graph: bool) -> tuple[Any, ...]:
+    """A backward node as the replay loop reads it: the inputs that take a gradient, with its shape and dtype."""
+    fn, slot, routes = node
+    targets = tuple((index, *route[:2], route[2].data.shape, route[2].data.dtype, route[2])
+                    for index, route in enumerate(routes) if route is not None)
+    return fn.backward, slot, targets, fn, not retain_graph
+
+
+def _replay_backward(root: int, seed: np.ndarray, nodes: tuple[Any, ...], values: list[Any]) -> None:
     # The engine's walk (autograd.TensorBase.backward) over the recorded order, minus the checks.
     grads: list[Any] = [None] * len(values)
     grads[root] = seed.copy()
-    for fn, slot, routes in nodes:
+    for backward, slot, targets, fn, frees in nodes:
         grad = grads[slot]
         if grad is None:
             continue
         grads[slot] = None
-        parent_grads = fn.backward(grad)
+        parent_grads = backward(grad)
         if type(parent_grads) is not tuple:
             parent_grads = (parent_grads,)
-        for route, parent_grad in zip(routes, parent_grads, strict=True):
-            if parent_grad is None or route is None:
+        for index, is_leaf, target, shape, dtype, parent in targets:
+            parent_grad = parent_grads[index]
+            if parent_grad is None:
                 continue
-            is_leaf, target, parent = route
-            data = parent.data
-            if parent_grad.shape != data.shape or (parent_grad.dtype is not data.dtype
-                                                   and parent_grad.dtype != data.dtype):
+            if parent_grad.shape != shape or (parent_grad.dtype is not dtype and parent_grad.dtype != dtype):
                 parent_grad = autograd._conform_grad(fn, parent, parent_grad)
             if is_leaf:
                 autograd._accumulate_grad(target, parent_grad)
             else:
                 previous = grads[target]
                 grads[target] = parent_grad if previous is None else previous + parent_grad
-        if not retain_graph:
+        if frees:
             fn.saved_tensors = None
 
 

@@ -176,6 +176,27 @@ def test_batchnorm_in_training_mode_is_refused():
         step(*next(batches(1)))
 
 
+@pytest.mark.parametrize("between", [
+    lambda model: nn.utils.clip_grad_norm_(model.parameters(), 0.01),  # numpy on .grad, not an op
+    lambda model: model[0].weight.data.__imul__(0.5),  # numpy on .data
+])
+def test_changes_to_parameters_or_gradients_outside_the_ops_are_refused(between):
+    model = make_mlp()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+
+    @capture
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        between(model)
+        optimizer.step()
+        return loss
+
+    with pytest.raises(CaptureError, match="changed outside backward and the optimizer"):
+        step(*next(batches(1)))
+
+
 def test_values_that_change_between_calls_for_no_visible_reason_are_refused():
     model = make_mlp()
     rng = np.random.default_rng(0)

@@ -448,8 +448,9 @@ class Module:
         if not isinstance(mode, bool):
             raise ValueError(f"train: training mode is expected to be a bool, got {mode!r}")
         global structure_version
-        structure_version += 1
         for module in self.modules():
+            if module.training is not mode:
+                structure_version += 1
             object.__setattr__(module, "training", mode)
         return self
 
