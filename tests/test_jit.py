@@ -274,3 +274,35 @@ def test_reset_forgets_the_recordings():
     step.reset()
     step(*data[0])
     assert (step.captures, step.replays) == (3, 1)
+
+
+def test_the_trainer_with_jit_trains_as_without():
+    from giagrad.data import DataLoader, TensorDataset
+    from giagrad.train import Trainer
+
+    rng = np.random.default_rng(0)
+    dataset = TensorDataset(giagrad.tensor(rng.standard_normal((70, FEATURES)).astype(np.float32)),
+                            giagrad.tensor(rng.integers(0, CLASSES, 70)))
+    results = []
+    for jit in (False, True):
+        model = make_mlp()
+        optimizer = optim.AdamW(model.parameters(), lr=1e-2)
+        scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=3 * 5)
+        trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(label_smoothing=0.1), metrics=["accuracy"],
+                          scheduler=scheduler, verbose=0, jit=jit)
+        loader = DataLoader(dataset, batch_size=16, shuffle=True, seed=0)  # 4 full batches and one of 6
+        validation = DataLoader(dataset, batch_size=32)
+        history = trainer.fit(loader, validation, epochs=3)
+        results.append((model, history))
+    (eager_model, eager_history), (jit_model, jit_history) = results
+    assert_same_parameters(eager_model, jit_model)
+    np.testing.assert_allclose(jit_history.steps["loss"], eager_history.steps["loss"], rtol=1e-5)
+    assert [row["val_accuracy"] for row in jit_history.epochs] == [row["val_accuracy"] for row in eager_history.epochs]
+
+
+def test_the_trainer_refuses_jit_with_gradient_clipping():
+    from giagrad.train import Trainer
+
+    model = make_mlp()
+    with pytest.raises(ValueError, match="jit=True cannot replay gradient clipping"):
+        Trainer(model, optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), grad_clip=1.0, jit=True)
