@@ -306,3 +306,11 @@ def test_the_trainer_refuses_jit_with_gradient_clipping():
     model = make_mlp()
     with pytest.raises(ValueError, match="jit=True cannot replay gradient clipping"):
         Trainer(model, optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), grad_clip=1.0, jit=True)
+
+
+def test_anomaly_mode_runs_the_step_eagerly():
+    _, _, step = training(jit=True)
+    with giagrad.autograd.detect_anomaly():
+        for x, y in batches(3):
+            step(x, y)
+    assert (step.captures, step.replays) == (0, 0)
