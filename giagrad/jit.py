@@ -470,6 +470,8 @@ def _replay_forward(ops: list[tuple[Any, ...]], values: list[Any]) -> None:
             result = forward(values[sources[0]], **options)
         elif len(sources) == 2:
             result = forward(values[sources[0]], values[sources[1]], **options)
+        elif len(sources) == 3:  # linear: input, weight, bias
+            result = forward(values[sources[0]], values[sources[1]], values[sources[2]], **options)
         else:
             result = forward(*[values[source] for source in sources], **options)
         if type(result) is not np.ndarray:
