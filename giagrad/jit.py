@@ -263,8 +263,9 @@ class _Recording:
     def _check_unseen_changes(self) -> None:
         self._check_clock()
         for leaf, data, grad in self.watched:
-            if not (np.array_equal(leaf.data, data, equal_nan=True) and (grad is None) == (leaf.grad is None)
-                    and (grad is None or np.array_equal(leaf.grad, grad, equal_nan=True))):
+            now = leaf.grad
+            same_grad = now is None if grad is None else now is not None and np.array_equal(now, grad, equal_nan=True)
+            if not (same_grad and np.array_equal(leaf.data, data, equal_nan=True)):
                 self.refuse(f"a parameter of shape {leaf.data.shape} or its gradient changed outside backward and "
                             "the optimizer (gradient clipping, an assignment through .data, ...), which replay "
                             "would not repeat")
@@ -456,7 +457,8 @@ class _Program:
             if kind == "forward":
                 _replay_forward(payload, values)
             elif kind == "backward":
-                _replay_backward(*payload, values)
+                root, seed, nodes = payload
+                _replay_backward(root, seed, nodes, values)
             else:
                 method, obj, call_args, call_kwargs = payload
                 method(obj, *call_args, **call_kwargs)
