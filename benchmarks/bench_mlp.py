@@ -40,6 +40,7 @@ from common import (  # noqa: E402
 )
 
 import giagrad  # noqa: E402
+import giagrad.jit  # noqa: E402
 from giagrad import nn, optim  # noqa: E402
 from giagrad.data import DataLoader, TensorDataset  # noqa: E402
 
@@ -58,7 +59,8 @@ def load_training_images(limit: int | None = None) -> tuple[np.ndarray, np.ndarr
 
 
 def giagrad_epoch(sizes: tuple[int, ...], optimizer: str, batch_size: int, images: np.ndarray,
-                  labels: np.ndarray) -> Any:
+                  labels: np.ndarray, jit: bool = False) -> Any:
+    """An epoch of eager giagrad, or with ``jit=True`` of the step replayed by ``giagrad.jit.capture``."""
     giagrad.manual_seed(0)
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -70,12 +72,17 @@ def giagrad_epoch(sizes: tuple[int, ...], optimizer: str, batch_size: int, image
     loader = DataLoader(TensorDataset(giagrad.Tensor(images), giagrad.Tensor(labels)),
                         batch_size=batch_size, shuffle=True, drop_last=True, seed=0)
 
+    def step(x: giagrad.Tensor, y: giagrad.Tensor) -> None:
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+
+    train_step = giagrad.jit.capture(step) if jit else step
+
     def epoch() -> None:
         for x, y in loader:
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
+            train_step(x, y)
 
     return epoch
 

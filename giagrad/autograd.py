@@ -36,6 +36,10 @@ from giagrad.versions import VersionCounter
 __all__ = ["Function", "TensorBase", "VersionCounter", "detect_anomaly", "set_detect_anomaly",
            "is_anomaly_enabled", "is_tensor", "use_tensor_class"]
 
+# giagrad.jit's recorder while it captures a training step, else None: it is told of every op run
+# (``record_op``). One comparison per op when unset.
+tracer: Any = None
+
 
 class Function:
     """One differentiable operation: a node of the graph.
@@ -228,6 +232,8 @@ class TensorBase:
             fn.recorded_at = versions.clock
             if anomaly.enabled:
                 fn.forward_stack = anomaly.caller_stack()
+        if tracer is not None:  # giagrad.jit is capturing a step
+            tracer.record_op(fn, inputs, options, result)
         return result
 
     # ------------------------------------------------------------------------------- backward

@@ -254,7 +254,7 @@ def train_image_classifier(model: Any, args: argparse.Namespace, data: ImageData
     trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
                       metrics=["accuracy"], scheduler=scheduler,
                       callbacks=[ModelCheckpoint(folder, monitor="val_accuracy", save_best=False)],
-                      verbose=0 if args.quiet else 1)
+                      verbose=0 if args.quiet else 1, jit=getattr(args, "jit", False))
     history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
     data_record = {"data": data.source, **({"data_files": data.files} if data.files else {})}
     stop_if_interrupted(trainer, folder, history, data_record, args, title)

@@ -2,6 +2,7 @@
 
     python -m recipes.mnist_mlp                       # MNIST (or the bundled sample offline)
     python -m recipes.mnist_mlp --dataset fashion     # Fashion-MNIST
+    python -m recipes.mnist_mlp --jit                 # the training step captured and replayed
     python -m recipes.mnist_mlp --help
     mpiexec -n 2 python -m recipes.mnist_mlp --distributed   # data-parallel over 2 processes
 
@@ -50,8 +51,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("mnist_mlp", "Train a 784-256-128-10 MLP on MNIST or Fashion-MNIST.",
                          epochs=10, batch_size=128, lr=3e-3)
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer (0: none)")
+    parser.add_argument("--jit", action="store_true",
+                        help="capture the training step once and replay it (giagrad.jit; not with --dropout)")
     add_image_training_options(parser)
     args = parser.parse_args(argv)
+    if args.jit and args.dropout:
+        parser.error("--jit cannot replay dropout's random masks; use one or the other")
+    if args.jit and args.distributed:
+        parser.error("--jit does not support --distributed")
 
     giagrad.manual_seed(args.seed)
     data = load_images(args.dataset, args.data_dir, args.limit, quiet=args.quiet, download=not args.offline)

@@ -28,6 +28,10 @@ from giagrad.tensor import Tensor
 
 __all__ = ["Module", "Parameter"]
 
+# Counts changes of any module's mode (train/eval) and of its parameters or submodules: a step
+# captured by giagrad.jit compares it with the count at capture to know when to capture again.
+structure_version = 0
+
 
 class Parameter(Tensor):
     """A tensor that a ``Module`` registers as trainable: it requires grad by default.
@@ -194,6 +198,7 @@ class Module:
     # --------------------------------------------------------------------------- registration
 
     def __setattr__(self, name: str, value: Any) -> None:
+        global structure_version
         registries = self.__dict__
         parameters = registries.get("_parameters")
         if isinstance(value, Parameter):
@@ -213,16 +218,19 @@ class Module:
                     "(nn.Parameter or None expected)"
                 )
             parameters[name] = None
+            structure_version += 1
         elif parameters is not None and name in self._modules:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} as child module '{name}' "
                                 "(nn.Module or None expected)")
             self._modules[name] = None
+            structure_version += 1
         elif parameters is not None and name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign {type(value).__name__} as buffer '{name}' "
                                 "(Tensor or None expected)")
             self._buffers[name] = value
+            structure_version += 1
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -235,6 +243,8 @@ class Module:
         ``keep`` is the registry about to receive ``name``: replacing an entry there keeps its
         place in the order, as in PyTorch.
         """
+        global structure_version
+        structure_version += 1  # every registration and removal of a parameter, buffer or module comes here
         for registry in (self._parameters, self._modules, self._buffers):
             if registry is not keep:
                 registry.pop(name, None)
@@ -437,7 +447,10 @@ class Module:
         """Set training mode (``mode=True``) or evaluation mode on this module and all below it."""
         if not isinstance(mode, bool):
             raise ValueError(f"train: training mode is expected to be a bool, got {mode!r}")
+        global structure_version
         for module in self.modules():
+            if module.training is not mode:
+                structure_version += 1
             object.__setattr__(module, "training", mode)
         return self
 

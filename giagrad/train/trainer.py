@@ -104,6 +104,11 @@ class Trainer:
         ``"loss"`` when there is no validation loader).
     log_every : int
         Print the summary line of every ``log_every``-th epoch (and of the last one).
+    jit : bool
+        Run the training step through ``giagrad.jit.capture`` (recorded on its first calls,
+        replayed after: faster for small models; see ``docs/jit.md`` for what it cannot see).
+        Then the loss is checked for NaN after the update, not before, and neither
+        ``grad_clip`` nor data-parallel training is available.
 
     Attributes
     ----------
@@ -121,13 +126,15 @@ class Trainer:
     def __init__(self, model: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any],
                  metrics: Sequence[Any] = (), scheduler: Any = None, callbacks: Sequence[Callback] = (),
                  grad_clip: float | None = None, verbose: int = 1, scheduler_interval: str | None = None,
-                 plateau_monitor: str | None = None, log_every: int = 1) -> None:
+                 plateau_monitor: str | None = None, log_every: int = 1, jit: bool = False) -> None:
         if verbose not in (0, 1, 2):
             raise ValueError(f"Trainer: verbose must be 0, 1 or 2, got {verbose!r}")
         if not isinstance(log_every, int) or log_every < 1:
             raise ValueError(f"Trainer: log_every must be a positive integer, got {log_every!r}")
         if grad_clip is not None and not grad_clip > 0:
             raise ValueError(f"Trainer: grad_clip must be a positive number, got {grad_clip!r}")
+        if jit and grad_clip is not None:
+            raise ValueError("Trainer: jit=True cannot replay gradient clipping; drop grad_clip or jit")
         if scheduler_interval not in (None, "batch", "epoch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'batch' or 'epoch', got {scheduler_interval!r}")
         self.model = model
@@ -142,6 +149,8 @@ class Trainer:
         self.grad_clip = grad_clip
         self.verbose = verbose
         self.log_every = log_every
+        self.jit = bool(jit)
+        self._captured_step: Any = None
         if scheduler is None:
             self.scheduler_interval = None
         elif scheduler_interval is not None:
@@ -273,6 +282,7 @@ class Trainer:
         reduce_gradients = getattr(model, "reduce_gradients", None)
         batch_scheduler = self.scheduler if self.scheduler_interval == "batch" else None
         clip = self._clipper()
+        captured = self._jit_step(distributed or reduce_gradients is not None) if self.jit else None
         steps = self.history.steps
         step_column, epoch_column, loss_column, lr_column = steps["step"], steps["epoch"], steps["loss"], steps["lr"]
         group = optimizer.param_groups[0]
@@ -317,24 +327,33 @@ class Trainer:
         try:
             for batch in batches:
                 inputs, targets = _split_batch(batch)
-                optimizer.zero_grad()
-                outputs = model(inputs)
-                loss = loss_fn(outputs, targets)
-                value = loss.item()
-                if distributed:  # the global batch's loss; a NaN on any rank stops every rank
-                    value = _mean_across_ranks(value)
-                if not math.isfinite(value):
-                    raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
-                                       f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped before "
-                                       "updating the parameters. Try a smaller learning rate, gradient clipping "
-                                       "(grad_clip=) or check the inputs for NaN")
-                loss.backward()
-                if reduce_gradients is not None:
-                    reduce_gradients()
-                if clip is not None:
-                    clip()
                 lr = group["lr"]
-                optimizer.step()
+                if captured is not None:  # the whole step at once: the loss is checked after the update
+                    loss, outputs = captured(inputs, targets)
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
+                                           f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped "
+                                           "after updating the parameters (jit=True runs the step whole). Try a "
+                                           "smaller learning rate or check the inputs for NaN")
+                else:
+                    optimizer.zero_grad()
+                    outputs = model(inputs)
+                    loss = loss_fn(outputs, targets)
+                    value = loss.item()
+                    if distributed:  # the global batch's loss; a NaN on any rank stops every rank
+                        value = _mean_across_ranks(value)
+                    if not math.isfinite(value):
+                        raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
+                                           f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped "
+                                           "before updating the parameters. Try a smaller learning rate, gradient "
+                                           "clipping (grad_clip=) or check the inputs for NaN")
+                    loss.backward()
+                    if reduce_gradients is not None:
+                        reduce_gradients()
+                    if clip is not None:
+                        clip()
+                    optimizer.step()
                 if batch_scheduler is not None:
                     batch_scheduler.step()
                 self.step += 1
@@ -406,6 +425,27 @@ class Trainer:
         parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
         max_norm = self.grad_clip
         return lambda: clip_grad_norm_(parameters, max_norm)
+
+    def _jit_step(self, data_parallel: bool) -> Any:
+        """The training step (zero_grad, forward, backward, step) wrapped by ``giagrad.jit.capture``, made once."""
+        if data_parallel:
+            raise ValueError("Trainer: jit=True does not support data-parallel training (its gradients are averaged "
+                             "by hooks replay does not run)")
+        if self._captured_step is None:
+            from giagrad import jit
+
+            model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
+
+            def train_step(inputs: Any, targets: Any) -> tuple[Any, Any]:
+                optimizer.zero_grad()
+                outputs = model(inputs)
+                loss = loss_fn(outputs, targets)
+                loss.backward()
+                optimizer.step()
+                return loss, outputs
+
+            self._captured_step = jit.capture(train_step)
+        return self._captured_step
 
     def _step_epoch_scheduler(self, logs: dict[str, float]) -> None:
         if not self.plateau:

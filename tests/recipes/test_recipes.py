@@ -81,6 +81,14 @@ def test_digit_recipes_tiny_run_offline_on_the_sample(recipe, tmp_path, no_data,
         check_onnx_export(recipe, out)
 
 
+def test_mnist_mlp_with_jit_trains_as_without(tmp_path, no_data):
+    options = ["--epochs", "1", "--limit", "300", "--batch-size", "50", "--offline", "--quiet"]
+    eager = mnist_mlp.main([*options, "--out", str(tmp_path / "eager")])
+    jit = mnist_mlp.main([*options, "--out", str(tmp_path / "jit"), "--jit"])
+    assert jit["test_accuracy"] == eager["test_accuracy"]
+    np.testing.assert_allclose(jit["test_loss"], eager["test_loss"], rtol=1e-5)
+
+
 def check_onnx_export(recipe, folder):
     """model.onnx beside the checkpoint gives the checkpoint's model's outputs, for any batch size."""
     import onnxruntime
