@@ -38,6 +38,7 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from numpy.typing import DTypeLike
 
 from giagrad import kernels
 from giagrad.autograd import Function
@@ -99,7 +100,7 @@ def col2im(target: np.ndarray, patches: np.ndarray, stride: Pair, dilation: Pair
     def add(channels: slice) -> None:
         part = target[channels]
         for offset in itertools.product(*map(range, kernel)):
-            part[_window_slices(offset, stride, dilation, out_size, leading=1)] += patches[(channels, *offset)]
+            part[_window_slices(offset, stride, dilation, out_size, leading=1)] += patches[(channels,) + offset]
 
     over_channels(add, len(target), patches.size)
     return target
@@ -167,8 +168,8 @@ def pad_batch_last(x: np.ndarray, padding: Padding) -> np.ndarray:
     sizes = [size + before + after for size, before, after in zip(x.shape[2:], padding[::2], padding[1::2],
                                                                    strict=True)]
     padded = np.zeros((x.shape[1], *sizes, x.shape[0]), dtype=x.dtype)
-    padded[(slice(None), *(slice(before, before + size) for before, size in zip(padding[::2], x.shape[2:],
-                                                                                 strict=True)))] = moved
+    padded[(slice(None),) + tuple(slice(before, before + size) for before, size in zip(padding[::2], x.shape[2:],
+                                                                                       strict=True))] = moved
     return padded
 
 
@@ -410,7 +411,7 @@ def _in_layout(x: np.ndarray, axis_order: tuple[int, ...]) -> np.ndarray:
     return copy
 
 
-def _new_array(shape: tuple[int, ...], axis_order: tuple[int, ...], dtype: np.dtype, zero: bool) -> np.ndarray:
+def _new_array(shape: tuple[int, ...], axis_order: tuple[int, ...], dtype: DTypeLike, zero: bool) -> np.ndarray:
     """A fresh array of ``shape`` laid out in memory in ``axis_order`` (see :func:`_axis_order`).
 
     Elementwise numpy is several times slower when its operands' layouts differ, so arrays made

@@ -63,7 +63,7 @@ class Normalize(Function):
         self.save_for_backward(normalized, inv_std, weight)
         return out
 
-    def _keep_options(self, params: tuple[np.ndarray, ...], mean: np.ndarray, var: np.ndarray, eps: float,
+    def _keep_options(self, params: tuple[np.ndarray, ...], mean: np.ndarray | None, var: np.ndarray | None, eps: float,
                       axis: tuple[int, ...], batch_stats: bool, has_weight: bool,
                       affine_shape: tuple[int, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Remember what backward and an exporter need; return ``weight`` and ``bias`` (or None) viewed
@@ -244,9 +244,11 @@ class BatchNorm(Normalize):
     four in-place passes. The attributes an exporter reads are ``Normalize``'s.
     """
 
-    def forward(self, x: np.ndarray, *params: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float,
-                axis: tuple[int, ...], batch_stats: bool, has_weight: bool = False,
+    def forward(self, x: np.ndarray, *params: np.ndarray, mean: np.ndarray | None, var: np.ndarray | None,
+                eps: float, axis: tuple[int, ...], batch_stats: bool, has_weight: bool = False,
                 affine_shape: tuple[int, ...] = (), centered: np.ndarray | None = None) -> np.ndarray:
+        if mean is None or var is None:
+            raise ValueError("BatchNorm: needs the statistics (mean and var); layer norm is Normalize's")
         inv_std = 1.0 / np.sqrt(var + eps)
         weight, bias = self._keep_options(params, mean, var, eps, axis, batch_stats, has_weight, affine_shape)
         scale = inv_std if weight is None else inv_std * weight
@@ -272,7 +274,7 @@ class BatchNorm(Normalize):
         need_x, *need_params = self.needs_input_grad
         need_weight = weight is not None and need_params[0]
         if not self.batch_stats and need_weight:  # eval saved x itself
-            centered = centered - self.statistics[0]
+            centered = centered - self.statistics[0]  # type: ignore[index]  # set in eval mode
         need_bias = len(need_params) > (weight is not None) and need_params[-1]
         batch_grad = need_x and self.batch_stats
         grad_sum = np.empty_like(inv_std) if batch_grad or need_bias else None
@@ -294,6 +296,7 @@ class BatchNorm(Normalize):
                 np.multiply(part_grad, part_scale, out=part_grad_x)
                 return
             # (g - S_g / M - centered * S_c inv_std^2 / M) * scale, in place: no temporaries
+            assert grad_sum is not None and grad_centered_sum is not None  # made above when batch_grad
             part_inv_std = inv_std[:, channels]
             np.multiply(part_centered, grad_centered_sum[:, channels] * (part_inv_std * part_inv_std / count),
                         out=part_grad_x)
@@ -307,7 +310,7 @@ class BatchNorm(Normalize):
         if weight is not None:
             grads.append((grad_centered_sum * inv_std).reshape(self.param_shape) if need_weight else None)
         if len(need_params) > (weight is not None):
-            grads.append(grad_sum.reshape(self.param_shape) if need_bias else None)
+            grads.append(grad_sum.reshape(self.param_shape) if need_bias and grad_sum is not None else None)
         return tuple(grads)
 
 
