@@ -14,12 +14,13 @@ through that slice (every array it touches has the same rows); blocks never over
 threads never write the same element and the result does not depend on the thread count.
 
 Threads: :func:`set_num_threads` (also ``giagrad.set_num_threads``, as ``torch.set_num_threads``)
-sets how many run a kernel. The default is the first of ``GIAGRAD_NUM_THREADS``,
-``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` that is set (so that a
-process told to use one BLAS thread, as each MPI rank sharing a machine is, uses one here too);
-else the CPUs this process may run on, divided among the MPI ranks of this node when Open MPI or
-MPICH says how many there are. The worker threads start on first use, and a forked child (a
-``DataLoader`` worker) starts its own if it ever needs them.
+sets how many run a kernel. Unlike PyTorch, the default is one (or ``GIAGRAD_NUM_THREADS``):
+numpy's OpenBLAS keeps its threads spinning on the other cores for a while after each matrix
+product, and a kernel thread then competes with them. Measured on a 2-core machine with the char
+GPT's training iteration (``benchmarks/bench_gpt.py``): with OpenBLAS at 2 threads, a second
+kernel thread made no gain (77-79 ms with one, 80-82 ms with two); with ``OPENBLAS_NUM_THREADS=1``
+it saved 6-8% (95-96 ms with one, 88-91 ms with two). The worker threads start on first use, and
+a forked child (a ``DataLoader`` worker) starts its own if it ever needs them.
 
 Examples
 --------
@@ -36,6 +37,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -51,24 +53,15 @@ BLOCK_ELEMENTS = 1 << 15
 # thread (tens of microseconds of wake-up and GIL hand-over) would not pay.
 PARALLEL_MIN_ELEMENTS = 1 << 17
 
-_THREAD_VARIABLES = ("GIAGRAD_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-_LOCAL_RANK_VARIABLES = ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS")
-
 
 def _default_num_threads() -> int:
-    for name in _THREAD_VARIABLES:
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    for name in _LOCAL_RANK_VARIABLES:
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return max(1, cpus // int(value))
-    return max(1, cpus)
+    """``GIAGRAD_NUM_THREADS`` when it is a positive int, else 1 (see the module's docstring)."""
+    value = os.environ.get("GIAGRAD_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    if value:
+        warnings.warn(f"GIAGRAD_NUM_THREADS={value!r} is not a positive int: using 1 thread", stacklevel=2)
+    return 1
 
 
 _num_threads = _default_num_threads()
