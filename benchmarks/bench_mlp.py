@@ -179,7 +179,8 @@ def torch_epoch(torch: Any, sizes: tuple[int, ...], optimizer: str, batch_size: 
     return epoch
 
 
-FRAMEWORKS = {"giagrad": "giagrad_s", "numpy": "numpy_s", "torch": "torch_s"}
+# worker name -> column; "jit" is giagrad with the step replayed by giagrad.jit.capture (the opt-in)
+FRAMEWORKS = {"giagrad": "giagrad_s", "jit": "jit_s", "numpy": "numpy_s", "torch": "torch_s"}
 QUICK_IMAGES = 512
 
 
@@ -197,9 +198,10 @@ def worker(framework: str, quick: bool) -> None:
     for name, (sizes, optimizer, batch) in configurations().items():
         if torch is not None:
             epochs[name] = torch_epoch(torch, sizes, optimizer, batch, images, labels)
+        elif framework == "numpy":
+            epochs[name] = numpy_epoch(sizes, optimizer, batch, images, labels)
         else:
-            make_epoch = giagrad_epoch if framework == "giagrad" else numpy_epoch
-            epochs[name] = make_epoch(sizes, optimizer, batch, images, labels)
+            epochs[name] = giagrad_epoch(sizes, optimizer, batch, images, labels, jit=framework == "jit")
     serve_repetitions(epochs, first_line={"source": source, "settings": thread_settings(torch)})
 
 
@@ -221,6 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for framework, key in FRAMEWORKS.items():
                 row[key], row[key.replace("_s", "_best_s")] = timings.get(framework, (None, None))
             row["vs_numpy"] = row["giagrad_s"] / row["numpy_s"]
+            row["jit_vs_numpy"] = row["jit_s"] / row["numpy_s"]
             row["vs_torch"] = row["giagrad_s"] / row["torch_s"] if row["torch_s"] else None
             rows.append(row)
             if not args.quick:
@@ -234,11 +237,12 @@ def format_row(row: dict[str, Any]) -> str:
     torch_s = f"{row['torch_s']:8.3f}" if row["torch_s"] else "       -"
     vs_torch = f"{row['vs_torch']:6.2f}" if row["vs_torch"] else "     -"
     return (f"{row['model']:>15} {row['optimizer']:>5} {row['batch']:>5} {row['giagrad_s']:9.3f} "
-            f"{row['numpy_s']:8.3f} {torch_s} {row['vs_numpy']:8.2f} {vs_torch}")
+            f"{row['jit_s']:8.3f} {row['numpy_s']:8.3f} {torch_s} {row['vs_numpy']:8.2f} {row['jit_vs_numpy']:8.2f} "
+            f"{vs_torch}")
 
 
-HEADER = f"{'model':>15} {'opt':>5} {'batch':>5} {'giagrad s':>9} {'numpy s':>8} {'torch s':>8} " \
-         f"{'g/numpy':>8} {'g/torch':>6}"
+HEADER = f"{'model':>15} {'opt':>5} {'batch':>5} {'giagrad s':>9} {'jit s':>8} {'numpy s':>8} {'torch s':>8} " \
+         f"{'g/numpy':>8} {'jit/numpy':>8} {'g/torch':>6}"
 
 if __name__ == "__main__":
     if "--worker" not in sys.argv:

@@ -140,15 +140,18 @@ class Table:
 
 def mlp_section(table: Table, result: dict[str, Any]) -> None:
     table.section(f"MLP training epoch, seconds (median); data: {result['source']}")
-    table.add(f"{'model':>15} {'opt':>5} {'batch':>5} {'giagrad':>8} {'numpy':>8} {'torch':>8}"
-              f" {'g/numpy':>8} {f'<={MLP_BAR_NUMPY}':>6} {'g/torch':>8} {f'<={MLP_BAR_TORCH}':>6}")
+    table.add(f"{'model':>15} {'opt':>5} {'batch':>5} {'giagrad':>8} {'jit':>8} {'numpy':>8} {'torch':>8}"
+              f" {'g/numpy':>8} {f'<={MLP_BAR_NUMPY}':>6} {'jit/numpy':>9} {f'<={MLP_BAR_NUMPY}':>6}"
+              f" {'g/torch':>8} {f'<={MLP_BAR_TORCH}':>6}")
     for row in result["rows"]:
         name = f"MLP {row['model']} {row['optimizer']} batch {row['batch']}"
-        vs_numpy, vs_torch = row["vs_numpy"], row["vs_torch"]
+        vs_numpy, jit_vs_numpy, vs_torch = row["vs_numpy"], row["jit_vs_numpy"], row["vs_torch"]
         table.add(f"{row['model']:>15} {row['optimizer']:>5} {row['batch']:>5} {number(row['giagrad_s'], 8, 3)} "
-                  f"{number(row['numpy_s'], 8, 3)} {number(row['torch_s'], 8, 3)} {number(vs_numpy, 8, 2)} "
-                  f"{table.bar(name + ' vs numpy', vs_numpy, MLP_BAR_NUMPY):>6} {number(vs_torch, 8, 2)} "
-                  f"{table.bar(name + ' vs PyTorch', vs_torch, MLP_BAR_TORCH):>6}")
+                  f"{number(row['jit_s'], 8, 3)} {number(row['numpy_s'], 8, 3)} {number(row['torch_s'], 8, 3)} "
+                  f"{number(vs_numpy, 8, 2)} {table.bar(name + ' vs numpy', vs_numpy, MLP_BAR_NUMPY):>6} "
+                  f"{number(jit_vs_numpy, 9, 2)} "
+                  f"{table.bar(name + ' with jit vs numpy', jit_vs_numpy, MLP_BAR_NUMPY):>6} "
+                  f"{number(vs_torch, 8, 2)} {table.bar(name + ' vs PyTorch', vs_torch, MLP_BAR_TORCH):>6}")
 
 
 def cnn_section(table: Table, result: dict[str, Any]) -> None:
