@@ -13,6 +13,11 @@ from giagrad.optim.optimizer import Optimizer, Params, decoupled_weight_decay, e
 
 __all__ = ["Adam", "AdamW", "Adamax", "NAdam"]
 
+# The flat buffer's update runs in cache-sized blocks from this size on. Below it the blocks only add
+# Python calls (measured, one AdamW step: 101k parameters 240 us whole, 268 us blocked; 235k 680 us
+# whole, 662 us blocked; 800k 2.88 ms whole, 2.27 ms blocked).
+_BLOCKED_MIN_ELEMENTS = 1 << 17
+
 
 def _update_moments(grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, beta1: float, beta2: float,
                     work: np.ndarray) -> None:
@@ -138,7 +143,7 @@ class Adam(Optimizer):
             work *= lr / (1.0 - beta1**step)
             block -= work
 
-        if param.ndim == 1:
+        if param.ndim == 1 and param.size >= _BLOCKED_MIN_ELEMENTS:
             for_row_blocks(update_block, param.shape[0], 1)
         else:
             update_block(slice(None))

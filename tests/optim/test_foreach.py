@@ -65,3 +65,28 @@ def test_the_default_is_the_whole_buffer_path_and_foreach_is_checked():
     assert optim.SGD(params, lr=0.1).param_groups[0]["foreach"] is None
     with pytest.raises(TypeError, match="foreach"):
         optim.Adam([giagrad.zeros(2, requires_grad=True)], foreach="yes")
+
+
+@pytest.mark.parametrize("options", [{}, {"amsgrad": True, "weight_decay": 0.1}, {"maximize": True}])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_adam_on_a_buffer_large_enough_to_run_in_blocks_agrees_with_the_per_parameter_rule(options, threads):
+    from giagrad.optim import adam
+
+    previous = giagrad.get_num_threads()
+    giagrad.set_num_threads(threads)
+    try:
+        results = []
+        for foreach in (True, False):
+            rng = np.random.default_rng(0)
+            sizes = (adam._BLOCKED_MIN_ELEMENTS, 1000)  # the flat buffer is past the threshold
+            params = [giagrad.tensor(rng.standard_normal(n), requires_grad=True) for n in sizes]
+            optimizer = optim.AdamW(params, lr=0.01, **options, foreach=foreach)
+            for _ in range(3):
+                for p in params:
+                    p.grad = rng.standard_normal(p.shape).astype(np.float32)
+                optimizer.step()
+            results.append([p.data.copy() for p in params])
+        for blocked, plain in zip(*results):
+            np.testing.assert_allclose(blocked, plain, rtol=1e-6, atol=1e-7)
+    finally:
+        giagrad.set_num_threads(previous)
