@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -74,7 +73,8 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: 
     """The windows of a batch-last ``x (C, *spatial, N)`` as a contiguous ``(C, *kernel, *out_size, N)`` (one copy)."""
     windows = sliding_windows(x, kernel, stride, dilation, out_size)
     columns = np.empty(windows.shape, dtype=x.dtype)
-    over_channels(lambda channels: np.copyto(columns[channels], windows[channels]), len(columns), columns.size)
+    kernels.for_channel_blocks(lambda channels: np.copyto(columns[channels], windows[channels]), len(columns),
+                               columns.size)
     return columns
 
 
@@ -102,7 +102,7 @@ def col2im(target: np.ndarray, patches: np.ndarray, stride: Pair, dilation: Pair
         for offset in itertools.product(*map(range, kernel)):
             part[_window_slices(offset, stride, dilation, out_size, leading=1)] += patches[(channels,) + offset]
 
-    over_channels(add, len(target), patches.size)
+    kernels.for_channel_blocks(add, len(target), patches.size)
     return target
 
 
@@ -115,18 +115,6 @@ def grouped_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape[0] == 1:
         return np.matmul(a[0], b[0])[None]
     return np.matmul(a, b)
-
-
-def over_channels(work: Callable[[slice], None], channels: int, elements: int) -> None:
-    """Run ``work(slice)`` over blocks of the channels, on several threads when the step is large.
-
-    ``elements`` is the size of the whole step. Batch-last arrays hold each channel as one
-    contiguous block, so a slice of channels is a contiguous piece of every array. Blocks of
-    about ``2^18`` elements: few enough calls that the Python around a pooling scan or a batch
-    norm pass stays small, and a whole number of blocks for each thread
-    (``giagrad.kernels.for_row_blocks``, ``giagrad.set_num_threads``).
-    """
-    kernels.for_row_blocks(work, channels, -(-elements // max(channels, 1)), block_elements=1 << 18)
 
 
 def pad_spatial(x: np.ndarray, padding: Padding, value: float = 0.0) -> np.ndarray:
@@ -357,7 +345,7 @@ class MaxPool2d(Function):
                 np.maximum(running_index, later * index_type(offset), out=running_index)
                 np.maximum(running, view, out=running)
 
-        over_channels(scan, best.shape[1], best.size * offsets)
+        kernels.for_channel_blocks(scan, best.shape[1], best.size * offsets)
         nan = np.isnan(best)
         if nan.any():
             index[nan] = offsets  # matches no offset: NaN windows pass no gradient
@@ -395,7 +383,7 @@ class MaxPool2d(Function):
                 else:
                     target_view += hit * part_grad
 
-        over_channels(route, index.shape[1], target.size)
+        kernels.for_channel_blocks(route, index.shape[1], target.size)
         return crop_spatial(target, padding)
 
 

@@ -43,7 +43,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["BLOCK_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "as_rows", "for_row_blocks", "get_num_threads", "set_num_threads"]
+__all__ = ["BLOCK_ELEMENTS", "CHANNEL_BLOCK_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "as_rows", "for_channel_blocks",
+           "for_row_blocks", "get_num_threads", "set_num_threads"]
 
 # 32K elements is 128 KB of float32 per array: a kernel's four or five live arrays stay within
 # the L2 cache of current CPUs (256 KB to a few MB), while each ufunc call still has enough
@@ -183,6 +184,29 @@ def for_row_blocks(kernel: Callable[[slice], None], rows: int, row_elements: int
         for future in futures:
             if not future.cancel():  # started: it may be running a block; results must be complete
                 future.result()  # re-raises a worker's exception here
+
+
+# Channel blocks: large enough that the Python around a pooling scan or a batch-norm pass (a few
+# calls per block) stays a small share; their work per element is already one or two passes.
+CHANNEL_BLOCK_ELEMENTS = 1 << 18
+
+
+def for_channel_blocks(work: Callable[[slice], None], channels: int, elements: int) -> None:
+    """Call ``work(slice)`` over blocks of ``range(channels)``, on several threads for a large step.
+
+    For the layers that work channel by channel (convolution's copies, pooling, batch norm):
+    ``elements`` is the size of the whole step. After a convolution each channel is one contiguous
+    block of memory (``giagrad.convops``), so a slice of channels is a contiguous piece of every
+    array. Blocks hold about :data:`CHANNEL_BLOCK_ELEMENTS` elements (see :func:`for_row_blocks`).
+
+    Examples
+    --------
+    >>> seen = []
+    >>> for_channel_blocks(seen.append, 4, 16)
+    >>> seen
+    [slice(0, 4, None)]
+    """
+    for_row_blocks(work, channels, -(-elements // max(channels, 1)), block_elements=CHANNEL_BLOCK_ELEMENTS)
 
 
 def as_rows(x: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ the dims its parameters broadcast over, which lets the sums be shared).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -192,16 +191,6 @@ def channel_sums(x: np.ndarray, y: np.ndarray | None, axis: tuple[int, ...]) -> 
     return sums.reshape([1 if i in axis else n for i, n in enumerate(x.shape)])
 
 
-def _over_channels(work: Callable[[slice], None], x: np.ndarray) -> None:
-    """Run ``work(slice)`` over blocks of the channels (dim 1) of ``x``, on several threads for large ``x``.
-
-    Every sum and product of batch norm is per channel, so blocks of channels are independent;
-    after a convolution each channel is one contiguous block of memory (``giagrad.convops``).
-    Blocks of about ``2^18`` elements keep the Python around each pass a small share.
-    """
-    kernels.for_row_blocks(work, x.shape[1], x.size // max(x.shape[1], 1), block_elements=1 << 18)
-
-
 def batch_statistics(x: np.ndarray, axis: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The mean and biased variance of ``x`` over ``axis`` (kept), and ``x - mean``, in three passes.
 
@@ -219,7 +208,7 @@ def batch_statistics(x: np.ndarray, axis: tuple[int, ...]) -> tuple[np.ndarray, 
         np.subtract(part, mean[:, channels], out=centered[:, channels])
         var[:, channels] = channel_sums(centered[:, channels], centered[:, channels], axis)
 
-    _over_channels(compute, x)
+    kernels.for_channel_blocks(compute, x.shape[1], x.size)
     var /= x.size // var.size
     return mean, var, centered
 
@@ -265,7 +254,7 @@ class BatchNorm(Normalize):
             if shift is not None:
                 out[:, channels] += shift[:, channels]
 
-        _over_channels(scale_and_shift, x)
+        kernels.for_channel_blocks(scale_and_shift, x.shape[1], x.size)
         self.save_for_backward(source, inv_std, weight)
         return out
 
@@ -305,7 +294,7 @@ class BatchNorm(Normalize):
             part_grad_x *= part_scale
 
         # every sum and product is per channel: one slice of channels per thread, start to end
-        _over_channels(channel_grads, centered)
+        kernels.for_channel_blocks(channel_grads, centered.shape[1], centered.size)
         grads: list[np.ndarray | None] = [grad_x]
         if weight is not None:
             grads.append((grad_centered_sum * inv_std).reshape(self.param_shape) if need_weight else None)
