@@ -331,11 +331,7 @@ class Trainer:
                 if captured is not None:  # the whole step at once: the loss is checked after the update
                     loss, outputs = captured(inputs, targets)
                     value = loss.item()
-                    if not math.isfinite(value):
-                        raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
-                                           f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped "
-                                           "after updating the parameters (jit=True runs the step whole). Try a "
-                                           "smaller learning rate or check the inputs for NaN")
+                    self._stop_if_not_finite(value, epoch_number, updated=True)
                 else:
                     optimizer.zero_grad()
                     outputs = model(inputs)
@@ -343,11 +339,7 @@ class Trainer:
                     value = loss.item()
                     if distributed:  # the global batch's loss; a NaN on any rank stops every rank
                         value = _mean_across_ranks(value)
-                    if not math.isfinite(value):
-                        raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
-                                           f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped "
-                                           "before updating the parameters. Try a smaller learning rate, gradient "
-                                           "clipping (grad_clip=) or check the inputs for NaN")
+                    self._stop_if_not_finite(value, epoch_number, updated=False)
                     loss.backward()
                     if reduce_gradients is not None:
                         reduce_gradients()
@@ -425,6 +417,19 @@ class Trainer:
         parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
         max_norm = self.grad_clip
         return lambda: clip_grad_norm_(parameters, max_norm)
+
+    def _stop_if_not_finite(self, value: float, epoch_number: int, updated: bool) -> None:
+        """Stop training on a NaN or infinite loss, saying where and whether the update was applied."""
+        if math.isfinite(value):
+            return
+        if updated:  # jit=True: the captured step runs whole, its update included
+            stopped, advice = "after updating the parameters (jit=True runs the step whole)", \
+                "a smaller learning rate or check the inputs for NaN"
+        else:
+            stopped, advice = "before updating the parameters", \
+                "a smaller learning rate, gradient clipping (grad_clip=) or check the inputs for NaN"
+        raise RuntimeError(f"fit: the loss is {value} at epoch {epoch_number}, step {self.step + 1} "
+                           f"(batch {self._batch_in_epoch + 1} of the epoch); training stopped {stopped}. Try {advice}")
 
     def _jit_step(self, data_parallel: bool) -> Any:
         """The training step (zero_grad, forward, backward, step) wrapped by ``giagrad.jit.capture``, made once."""

@@ -503,3 +503,13 @@ def test_mid_epoch_resume_is_exact_with_loader_workers_and_random_transforms(mak
 
     reference, resumed = losses_through_and_resumed(build, tmp_path, epochs=3, manual_seed=4)
     assert resumed == reference
+
+
+def test_a_nan_loss_under_jit_stops_training_and_says_the_update_was_applied():
+    giagrad.manual_seed(0)
+    model = nn.Linear(3, 1)
+    x = giagrad.tensor(np.full((8, 3), np.nan, dtype=np.float32))
+    loader = DataLoader(TensorDataset(x, giagrad.zeros(8, 1)), batch_size=4)
+    trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), nn.MSELoss(), verbose=0, jit=True)
+    with pytest.raises(RuntimeError, match=r"nan at epoch 1, step 1 .*after updating the parameters \(jit=True"):
+        trainer.fit(loader, epochs=1)
