@@ -314,10 +314,7 @@ class _Recording:
     def record_backward(self, root: TensorBase, gradient: Any = None, retain_graph: bool = False) -> None:
         if not root.requires_grad:
             return  # the engine raises
-        if gradient is None:
-            seed = np.ones_like(root.data)
-        else:
-            seed = np.array(gradient.data if isinstance(gradient, TensorBase) else gradient, dtype=root.data.dtype)
+        seed = np.array(autograd._seed_gradient(root, gradient))  # the engine's rule (and errors), kept as a copy
         if hooks.post_accumulate_grad_hooks:
             self.refuse("a post-accumulate-grad hook is registered")
         root_slot = self.slot_of.get(id(root))
