@@ -13,6 +13,7 @@ import builtins
 
 import numpy as np
 
+from giagrad import allocator
 from giagrad import functions as _functions
 from giagrad.creation import (
     arange,
@@ -45,6 +46,10 @@ from giagrad.shapeops import cat, pad, stack
 from giagrad.tensor import Function, Tensor
 
 __version__ = "0.1.0"
+
+# Training frees and allocates the same large arrays every step: let malloc keep them for reuse
+# rather than return them to the system and fault them in again (see giagrad.allocator).
+allocator._keep_freed_memory_on_import()
 
 # dtype names, as PyTorch spells them (numpy scalar types, so numpy accepts them too)
 float16 = half = np.float16
