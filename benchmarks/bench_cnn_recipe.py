@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # The epoch at each framework's best thread count only: the steps above warmed those workers up.
         best_labels = {threads_label(framework, threads): framework for framework, threads in best_threads.items()}
         epoch_timings = {best_labels[label]: seconds for label, seconds in
-                         workers.interleaved(epochs, warmup=0, run="epoch", labels=list(best_labels)).items()}
+                         workers.interleaved(epochs, warmup=0, run="epoch", labels=list(best_labels),
+                                             turn_warmup=0).items()}
         settings = workers.settings
         first = workers.first_lines[threads_label("giagrad", best_threads["giagrad"])]
     results: dict[str, Any] = {"batch": QUICK_BATCH if args.quick else BATCH, "images": first["images"],

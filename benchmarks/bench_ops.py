@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{'chain':<14}{'library':<10}{'median ns/op':>14}{'best ns/op':>12}")
         for name in CHAINS:
             timings = {label: (median / CHAIN_LENGTH * 1e9, best / CHAIN_LENGTH * 1e9) for label, (median, best)
-                       in workers.interleaved(repeats, max(2, repeats // 10), run=name).items()}
+                       in workers.interleaved(repeats, max(2, repeats // 10), run=name,  # microseconds: no pause
+                                               settle=0, turn_warmup=0).items()}
             key = "" if name == "elementwise" else "matmul_"
             for label in ("giagrad", "torch"):
                 if label in timings:

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         settings = workers.settings
         print(f"{'optimizer':<14}{'implementation':<24}{'us/step':>10}")
         for kind, label in (("adam", "Adam"), ("sgd", "SGD momentum")):
-            timings = workers.interleaved(repeats, warmup, run=kind)
+            timings = workers.interleaved(repeats, warmup, run=kind, settle=0, turn_warmup=0)  # microseconds: no pause
             for row, (suffix, name) in ROWS.items():
                 microseconds = timings[row][0] * 1e6 if row in timings else None
                 results[f"{kind}{suffix}_us_per_step"] = microseconds

@@ -13,6 +13,13 @@ from typing import Any
 
 import numpy as np
 
+# Pause before each turn of :meth:`Workers.interleaved`. A worker that has just run leaves its
+# thread pool spinning: OpenBLAS's threads busy-wait for about 2**28 clock cycles (a tenth of a
+# second) before they sleep, and on two cores that halves the next worker's speed. Without the
+# pause PyTorch's 2-thread worker measured the CNN recipe's step at 80 ms after giagrad's turn,
+# instead of 31 ms.
+SETTLE_SECONDS = 0.3
+
 
 def argument_parser(doc: str, quick_help: str = "a few repetitions only (smoke test)",
                     repeats_help: str | None = None, repeats_default: int | None = None,
@@ -336,9 +343,17 @@ class Workers:
             raise RuntimeError(f"benchmark worker {label!r} exited with {process.wait()} during {run or 'its run'!r}")
         return float(line)
 
-    def interleaved(self, repeats: int, warmup: int = 2, run: str = "",
-                    labels: list[str] | None = None) -> dict[str, tuple[float, float]]:
-        """(median, best) seconds of ``run`` per worker (all, or ``labels``), the workers taking turns."""
+    def interleaved(self, repeats: int, warmup: int = 2, run: str = "", labels: list[str] | None = None,
+                    settle: float = SETTLE_SECONDS, turn_warmup: int = 1) -> dict[str, tuple[float, float]]:
+        """(median, best) seconds of ``run`` per worker (all, or ``labels``), the workers taking turns.
+
+        A turn is a pause of ``settle`` seconds, so that the previous worker's threads have
+        stopped spinning (see :data:`SETTLE_SECONDS`), then ``turn_warmup`` untimed repetitions,
+        which wake this worker's threads and fill its caches again (after the pause, a step of a
+        few milliseconds would otherwise be timed cold), then one timed repetition. Runs of a
+        second or more need no warm-up in each turn (``turn_warmup=0``); microsecond runs, which
+        wake no thread pool and would be all cold start after a pause, take ``settle=0``.
+        """
         labels = list(self.processes) if labels is None else labels
         for label in labels:
             for _ in range(warmup):
@@ -346,6 +361,9 @@ class Workers:
         times: dict[str, list[float]] = {label: [] for label in labels}
         for _ in range(repeats):
             for label in labels:
+                time.sleep(settle)
+                for _ in range(turn_warmup):
+                    self.seconds(label, run)
                 times[label].append(self.seconds(label, run))
         return {label: (statistics.median(t), min(t)) for label, t in times.items()}
 

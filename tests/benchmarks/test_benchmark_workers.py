@@ -59,3 +59,22 @@ def test_torch_workers_are_left_out_when_torch_cannot_be_imported(capsys: pytest
 def test_the_recorded_command_leaves_out_the_torch_interpreter(argv: list[str], expected: str) -> None:
     run_all: Any = pytest.importorskip("run_all")
     assert run_all.command_line(argv) == expected
+
+
+def test_each_turn_pauses_then_warms_up_then_times_one_repetition(monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[tuple[str, Any]] = []
+    monkeypatch.setattr(common.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+    workers = common.Workers({})
+    workers.processes = {"one": None, "two": None}
+    clock = iter(range(1, 100))
+
+    def seconds(label: str, run: str = "") -> float:
+        events.append(("run", label))
+        return float(next(clock))
+
+    monkeypatch.setattr(workers, "seconds", seconds)
+    timings = workers.interleaved(repeats=2, warmup=1, run="a", settle=0.25, turn_warmup=1)
+    turn = [("sleep", 0.25), ("run", "one"), ("run", "one"), ("sleep", 0.25), ("run", "two"), ("run", "two")]
+    assert events == [("run", "one"), ("run", "two"), *turn, *turn]
+    # the clock ticks once a run: the timed runs are 4 and 8 for "one", 6 and 10 for "two"
+    assert timings == {"one": (6.0, 4.0), "two": (8.0, 6.0)}
