@@ -8,9 +8,12 @@ from the (untrained) model, one at a time, sampling from the softmax; giagrad wi
 cache (the recipe's default) and without (re-reading the last 64 characters at every step, as
 nanoGPT's ``generate`` does, and as the PyTorch column does).
 
-Each framework runs in a process of its own, so neither one's threads or memory disturb the
-other. PyTorch's figures come from ``--torch-python`` (default: ``GIAGRAD_TORCH_PYTHON``, a Python
-with torch installed, else this Python); when that cannot import torch its column is skipped.
+Each framework runs in a worker process of its own, so neither one's threads or memory disturb
+the other, and the two take turns repetition by repetition (``common.Workers``); the figures are
+medians. Both train on the same batch; their first losses (about ln 65: the initial weights
+differ) are compared before timing, so that a broken model cannot pass for a fast one.
+PyTorch's worker runs in ``--torch-python`` (default: ``GIAGRAD_TORCH_PYTHON``, a Python with
+torch installed, else this Python); when that cannot import torch its column is skipped.
 
     python benchmarks/bench_gpt.py            # full run
     python benchmarks/bench_gpt.py --quick    # a tiny model, a few repetitions (smoke test)
@@ -27,9 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -38,11 +39,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from common import (  # noqa: E402
+    Workers,
     argument_parser,
-    default_torch_python,
     import_torch,
-    median_wall_and_cpu_seconds,
-    worker_environment,
+    serve_repetitions,
+    thread_settings,
+    worker_commands,
 )
 
 FULL = {"vocab": 65, "block": 64, "layers": 4, "heads": 4, "width": 128, "batch": 12, "repeats": 20, "chars": 500}
@@ -55,17 +57,11 @@ def batch_arrays(config: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     return ids[:, :-1].astype(np.int64), ids[:, 1:].astype(np.int64)
 
 
-def timed_iteration(iteration: Any, repeats: int) -> dict[str, float]:
-    """Median wall and CPU milliseconds of ``iteration()``: CPU time is less disturbed when other work
-    shares the machine (with one BLAS thread it is close to the wall time of a quiet machine)."""
-    wall, cpu = median_wall_and_cpu_seconds(iteration, repeats, warmup=3)
-    return {"iteration_ms": 1000 * wall, "iteration_cpu_ms": 1000 * cpu}
-
-
 # ----------------------------------------------------------------------------------- giagrad
 
 
-def measure_giagrad(config: dict[str, int]) -> dict[str, float]:
+def giagrad_runs(config: dict[str, int]) -> tuple[dict[str, Any], float]:
+    """giagrad's timed runs (``iteration``, ``generate``, ``generate_cached``) and its first loss."""
     sys.path.insert(0, os.path.dirname(HERE))  # the repository root, for `recipes`
     import giagrad
     from giagrad import nn, optim
@@ -79,20 +75,18 @@ def measure_giagrad(config: dict[str, int]) -> dict[str, float]:
                             lr=1e-3, betas=(0.9, 0.99))
     inputs, targets = (giagrad.tensor(a) for a in batch_arrays(config))
 
-    def iteration() -> None:
+    def iteration() -> float:
         optimizer.zero_grad()
-        next_token_loss(model(inputs), targets).backward()
+        loss = next_token_loss(model(inputs), targets)
+        loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        return loss.item()
 
-    results = timed_iteration(iteration, config["repeats"])
-    prompt = np.zeros(1, dtype=np.int64)
-    for label, use_cache in (("generate_cached_chars_per_s", True), ("generate_chars_per_s", False)):
-        giagrad.manual_seed(0)
-        start = time.perf_counter()
-        model.generate(prompt, config["chars"], use_cache=use_cache)
-        results[label] = config["chars"] / (time.perf_counter() - start)
-    return results
+    def generate(use_cache: bool) -> Any:
+        return lambda: model.generate(np.zeros(1, dtype=np.int64), config["chars"], use_cache=use_cache)
+
+    return {"iteration": iteration, "generate": generate(False), "generate_cached": generate(True)}, iteration()
 
 
 def profile_giagrad(config: dict[str, int], iterations: int = 20) -> dict[str, float]:
@@ -155,10 +149,9 @@ def profile_giagrad(config: dict[str, int], iterations: int = 20) -> dict[str, f
 # ----------------------------------------------------------------------------------- PyTorch
 
 
-def measure_torch(config: dict[str, int]) -> dict[str, float] | None:
+def torch_runs(config: dict[str, int]) -> tuple[dict[str, Any], float]:
+    """PyTorch's timed runs (``iteration``, ``generate``: nanoGPT's, without a cache) and its first loss."""
     torch = import_torch()
-    if torch is None:
-        return None
     tnn, functional = torch.nn, torch.nn.functional
 
     class Block(tnn.Module):
@@ -196,53 +189,69 @@ def measure_torch(config: dict[str, int]) -> dict[str, float] | None:
 
     torch.manual_seed(0)
     model = GPT()
+    with torch.no_grad():  # GPT-2's initialisation, as the recipe's model
+        for name, param in model.named_parameters():
+            if param.dim() >= 2:
+                param.normal_(0.0, 0.02 / math.sqrt(2 * config["layers"]) if name.endswith("proj.weight") else 0.02)
     matrices = [p for p in model.parameters() if p.dim() >= 2]
     others = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": others, "weight_decay": 0.0}],
                                   lr=1e-3, betas=(0.9, 0.99))
     inputs, targets = (torch.from_numpy(a) for a in batch_arrays(config))
 
-    def iteration() -> None:
+    def iteration() -> float:
         optimizer.zero_grad(set_to_none=True)
         logits = model(inputs)
-        functional.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1)).backward()
+        loss = functional.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+        loss.backward()
         tnn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        return loss.item()
 
-    results = timed_iteration(iteration, config["repeats"])
-    ids = torch.zeros((1, 1), dtype=torch.long)
-    start = time.perf_counter()
-    with torch.no_grad():
-        for _ in range(config["chars"]):
-            logits = model(ids[:, -config["block"]:])[:, -1, :]
-            ids = torch.cat([ids, torch.multinomial(functional.softmax(logits, dim=-1), 1)], dim=1)
-    results["generate_chars_per_s"] = config["chars"] / (time.perf_counter() - start)
-    return results
+    def generate() -> Any:
+        ids = torch.zeros((1, 1), dtype=torch.long)
+        with torch.no_grad():
+            for _ in range(config["chars"]):
+                logits = model(ids[:, -config["block"]:])[:, -1, :]
+                ids = torch.cat([ids, torch.multinomial(functional.softmax(logits, dim=-1), 1)], dim=1)
+        return ids
+
+    return {"iteration": iteration, "generate": generate}, iteration()
 
 
 # ------------------------------------------------------------------------------------- driver
 
 
-def in_own_process(framework: str, quick: bool, python: str) -> dict[str, float] | None:
-    """Run this script for one framework in a fresh interpreter and return its figures."""
-    with tempfile.TemporaryDirectory() as folder:
-        out = os.path.join(folder, f"{framework}.json")
-        command = [python, os.path.abspath(__file__), "--framework", framework, "--json", out]
-        completed = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True,
-                                   env=worker_environment())
-        if completed.returncode:
-            raise RuntimeError(f"bench_gpt.py --framework {framework} exited with {completed.returncode}:\n"
-                               f"{completed.stderr}")
-        with open(out) as file:
-            return json.load(file)
+def worker(framework: str, quick: bool) -> None:
+    """Serve one framework's runs (started by :func:`main` in a process of its own)."""
+    torch = import_torch() if framework == "torch" else None
+    runs, first_loss = (torch_runs if torch else giagrad_runs)(QUICK if quick else FULL)
+    serve_repetitions(runs, first_line={"first_loss": first_loss, "settings": thread_settings(torch)})
 
 
-def main(quick: bool = False, torch_python: str | None = None) -> dict[str, Any]:
-    """Both frameworks, each in its own process: ``{"config", "giagrad", "torch"}``."""
+def main(quick: bool = False, torch_python: str | None = None, repeats: int | None = None) -> dict[str, Any]:
+    """Both frameworks, each in a worker process of its own, taking turns: ``{"config", "giagrad",
+    "torch"}`` with each one's median ``iteration_ms`` and generation in characters per second."""
     config = QUICK if quick else FULL
-    results = {"config": {key: value for key, value in config.items() if key != "repeats"},
-               "giagrad": in_own_process("giagrad", quick, sys.executable),
-               "torch": in_own_process("torch", quick, torch_python or default_torch_python())}
+    repeats = repeats or config["repeats"]
+    results: dict[str, Any] = {"config": {key: value for key, value in config.items() if key != "repeats"},
+                               "repeats": repeats, "torch": None}
+    commands = worker_commands(__file__, ["giagrad", "torch"], torch_python or sys.executable,
+                               ["--quick"] if quick else [])
+    with Workers(commands) as workers:
+        losses = {label: line["first_loss"] for label, line in workers.first_lines.items()}
+        if "torch" in losses and not math.isclose(losses["giagrad"], losses["torch"], rel_tol=0.05):
+            raise RuntimeError(f"giagrad's and PyTorch's first losses differ ({losses}): the models are not alike")
+        iteration = workers.interleaved(repeats, warmup=3, run="iteration")
+        generations = 1 if quick else 3
+        cached = workers.interleaved(generations, warmup=1, run="generate_cached", labels=["giagrad"])
+        recomputed = workers.interleaved(generations, warmup=1, run="generate")
+        for label in workers.processes:
+            results[label] = {"iteration_ms": 1000 * iteration[label][0],
+                              "generate_chars_per_s": config["chars"] / recomputed[label][0],
+                              "settings": workers.settings[label]}
+        results["giagrad"]["generate_cached_chars_per_s"] = config["chars"] / cached["giagrad"][0]
+        results["giagrad"]["first_loss"] = losses["giagrad"]
     report(results)
     return results
 
@@ -253,32 +262,27 @@ def report(results: dict[str, Any]) -> None:
           f"{config['block']}, batch {config['batch']}")
     ratio = ours["iteration_ms"] / theirs["iteration_ms"] if theirs else math.nan
     print(f"  training iteration   giagrad {ours['iteration_ms']:7.1f} ms   torch "
-          f"{theirs.get('iteration_ms', math.nan):7.1f} ms   giagrad/torch {ratio:.2f}")
-    print(f"    CPU time           giagrad {ours['iteration_cpu_ms']:7.1f} ms   torch "
-          f"{theirs.get('iteration_cpu_ms', math.nan):7.1f} ms")
+          f"{theirs.get('iteration_ms', math.nan):7.1f} ms   giagrad/torch {ratio:.2f}   "
+          f"(median of {results['repeats']})")
     print(f"  generation           giagrad {ours['generate_cached_chars_per_s']:7.0f} chars/s (cached), "
           f"{ours['generate_chars_per_s']:.0f} (recomputed)   "
           f"torch {theirs.get('generate_chars_per_s', math.nan):7.0f}")
 
 
 if __name__ == "__main__":
-    parser = argument_parser(__doc__)
-    parser.add_argument("--framework", choices=("giagrad", "torch"), default=None,
-                        help="measure one framework in this process (the default runs both, each in its own)")
+    parser = argument_parser(__doc__, repeats_help="timed iterations per framework (default 20)",
+                             workers=("giagrad", "torch"))
     parser.add_argument("--json", default=None, help="write the figures to this file")
-    parser.add_argument("--torch-python", default=default_torch_python(),
-                        help="the Python that runs PyTorch's side (default: GIAGRAD_TORCH_PYTHON, else this one)")
     parser.add_argument("--profile", action="store_true", help="giagrad only: time each op, clipping and the "
                         "step per iteration")
     args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.quick)
+        sys.exit()
     if args.profile:
-        figures = profile_giagrad(QUICK if args.quick else FULL, 3 if args.quick else 20)
-    elif args.framework is None:
-        figures: Any = main(args.quick, args.torch_python)
+        figures: Any = profile_giagrad(QUICK if args.quick else FULL, 3 if args.quick else 20)
     else:
-        measure = measure_giagrad if args.framework == "giagrad" else measure_torch
-        figures = measure(QUICK if args.quick else FULL)
-        print(json.dumps(figures))
+        figures = main(args.quick, args.torch_python, args.repeats)
     if args.json:
         with open(args.json, "w") as file:
             json.dump(figures, file)
