@@ -15,11 +15,14 @@ for reuse. ``import giagrad`` calls it with the defaults below unless the enviro
 ``GIAGRAD_KEEP_FREED_MEMORY`` is ``0``. Elsewhere than glibc (macOS, Windows, musl) it does
 nothing and returns ``False``.
 
-The cost is memory the process holds after a peak (up to ``trim_threshold``): the peak itself does
-not grow. Measured on a 2-core machine (``python benchmarks/bench_gpt.py --profile``, the char
-GPT's training iteration): 77 ms and 12,600 page faults per iteration before, 56 ms and 1,300
-after; the whole run's peak resident memory 113 MB before, 116 MB after. PyTorch has a caching
-allocator for its tensors instead; numpy has none for large arrays.
+The cost is memory: the process holds what it freed (up to ``trim_threshold``), and a peak
+can be a little higher when memory freed earlier does not fit later requests. Measured on a
+2-core machine: the char GPT's training iteration (``python benchmarks/bench_gpt.py
+--profile``) took 77 ms and 12,600 page faults before, 56 ms and 1,300 after, its run's peak
+resident memory 113 MB before and 116 MB after; 200 steps of the CNN recipe's model
+(``python benchmarks/bench_memory_cnn.py``) peak at 181 MB instead of 163 MB, and hold 179 MB
+instead of 85 MB before training (what loading the images freed is kept). numpy itself caches
+the memory of small arrays only.
 
 Examples
 --------
