@@ -149,24 +149,27 @@ def profile_giagrad(config: dict[str, int], iterations: int = 20) -> dict[str, f
 # ----------------------------------------------------------------------------------- PyTorch
 
 
-def torch_runs(config: dict[str, int]) -> tuple[dict[str, Any], float]:
-    """PyTorch's timed runs (``iteration``, ``generate``: nanoGPT's, without a cache) and its first loss."""
-    torch = import_torch()
+def torch_gpt(torch: Any, config: dict[str, int]) -> Any:
+    """The recipe's model in PyTorch, written as nanoGPT's (``forward(ids)`` gives the logits).
+
+    Initialised as nanoGPT does, in its order of draws: N(0, 0.02) for every linear and
+    embedding weight (the tied head last), then 0.02 / sqrt(2 n_layer) for the residual projections.
+    """
     tnn, functional = torch.nn, torch.nn.functional
+    width, heads, layers = config["width"], config["heads"], config["layers"]
 
     class Block(tnn.Module):
-        def __init__(self, width: int, heads: int) -> None:
+        def __init__(self) -> None:
             super().__init__()
             self.ln_1, self.ln_2 = tnn.LayerNorm(width, bias=False), tnn.LayerNorm(width, bias=False)
             self.c_attn, self.attn_proj = tnn.Linear(width, 3 * width, bias=False), tnn.Linear(width, width, bias=False)
             self.c_fc = tnn.Linear(width, 4 * width, bias=False)
             self.mlp_proj = tnn.Linear(4 * width, width, bias=False)
-            self.heads = heads
 
         def forward(self, x: Any) -> Any:
-            batch, length, width = x.shape
+            batch, length, _ = x.shape
             q, k, v = self.c_attn(self.ln_1(x)).split(width, dim=2)
-            q, k, v = (t.view(batch, length, self.heads, width // self.heads).transpose(1, 2) for t in (q, k, v))
+            q, k, v = (t.view(batch, length, heads, width // heads).transpose(1, 2) for t in (q, k, v))
             y = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
             x = x + self.attn_proj(y.transpose(1, 2).contiguous().view(batch, length, width))
             return x + self.mlp_proj(functional.gelu(self.c_fc(self.ln_2(x))))
@@ -174,12 +177,17 @@ def torch_runs(config: dict[str, int]) -> tuple[dict[str, Any], float]:
     class GPT(tnn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.wte, self.wpe = tnn.Embedding(config["vocab"], config["width"]), tnn.Embedding(config["block"],
-                                                                                                config["width"])
-            self.h = tnn.ModuleList([Block(config["width"], config["heads"]) for _ in range(config["layers"])])
-            self.ln_f = tnn.LayerNorm(config["width"], bias=False)
-            self.lm_head = tnn.Linear(config["width"], config["vocab"], bias=False)
+            self.wte, self.wpe = tnn.Embedding(config["vocab"], width), tnn.Embedding(config["block"], width)
+            self.h = tnn.ModuleList([Block() for _ in range(layers)])
+            self.ln_f = tnn.LayerNorm(width, bias=False)
+            self.lm_head = tnn.Linear(width, config["vocab"], bias=False)
             self.lm_head.weight = self.wte.weight
+            for module in self.modules():
+                if isinstance(module, (tnn.Linear, tnn.Embedding)):
+                    tnn.init.normal_(module.weight, 0.0, 0.02)
+            for name, param in self.named_parameters():
+                if name.endswith("proj.weight"):
+                    tnn.init.normal_(param, 0.0, 0.02 / math.sqrt(2 * layers))
 
         def forward(self, ids: Any) -> Any:
             x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
@@ -187,12 +195,15 @@ def torch_runs(config: dict[str, int]) -> tuple[dict[str, Any], float]:
                 x = block(x)
             return self.lm_head(self.ln_f(x))
 
+    return GPT()
+
+
+def torch_runs(config: dict[str, int]) -> tuple[dict[str, Any], float]:
+    """PyTorch's timed runs (``iteration``, ``generate``: nanoGPT's, without a cache) and its first loss."""
+    torch = import_torch()
+    tnn, functional = torch.nn, torch.nn.functional
     torch.manual_seed(0)
-    model = GPT()
-    with torch.no_grad():  # GPT-2's initialisation, as the recipe's model
-        for name, param in model.named_parameters():
-            if param.dim() >= 2:
-                param.normal_(0.0, 0.02 / math.sqrt(2 * config["layers"]) if name.endswith("proj.weight") else 0.02)
+    model = torch_gpt(torch, config)
     matrices = [p for p in model.parameters() if p.dim() >= 2]
     others = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": others, "weight_decay": 0.0}],
