@@ -4,9 +4,10 @@ The configuration is nanoGPT's for CPUs: 4 layers, 4 heads, 128 wide, context 64
 vocabulary 65, no biases, the exact GELU, tied embedding and head weights. An iteration is what training does:
 zero the gradients, forward, cross-entropy over (batch * context, vocabulary), backward, clip
 the gradient norm to 1 and an AdamW step (weight decay on matrices). Generation: 500 characters
-from the (untrained) model, one at a time, sampling from the softmax; giagrad with its key/value
-cache (the recipe's default) and without (re-reading the last 64 characters at every step, as
-nanoGPT's ``generate`` does, and as the PyTorch column does).
+from the model (trained only by the timed iterations), one at a time, sampling from the
+softmax; giagrad with its key/value cache (the recipe's default) and without (re-reading the
+last 64 characters at every step, as nanoGPT's ``generate`` does, and as the PyTorch column
+does).
 
 Each framework runs in a worker process of its own, so neither one's threads or memory disturb
 the other, and the two take turns repetition by repetition (``common.Workers``); the figures are
@@ -41,6 +42,7 @@ sys.path.insert(0, HERE)
 from common import (  # noqa: E402
     Workers,
     argument_parser,
+    default_torch_python,
     import_torch,
     serve_repetitions,
     thread_settings,
@@ -247,7 +249,7 @@ def main(quick: bool = False, torch_python: str | None = None, repeats: int | No
     repeats = repeats or config["repeats"]
     results: dict[str, Any] = {"config": {key: value for key, value in config.items() if key != "repeats"},
                                "repeats": repeats, "torch": None}
-    commands = worker_commands(__file__, ["giagrad", "torch"], torch_python or sys.executable,
+    commands = worker_commands(__file__, ["giagrad", "torch"], torch_python or default_torch_python(),
                                ["--quick"] if quick else [])
     with Workers(commands) as workers:
         losses = {label: line["first_loss"] for label, line in workers.first_lines.items()}
