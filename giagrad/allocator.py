@@ -64,8 +64,7 @@ def keep_freed_memory(trim_threshold: int = TRIM_THRESHOLD, mmap_threshold: int 
     trim_threshold : int
         Bytes of free memory at the top of the heap that ``free`` leaves to the process.
     mmap_threshold : int
-        Blocks up to this many bytes come from the heap, larger ones from ``mmap`` (glibc accepts
-        at most 32 MiB on 64-bit systems).
+        Blocks up to this many bytes come from the heap, larger ones from ``mmap``.
 
     Returns
     -------
