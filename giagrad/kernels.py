@@ -19,8 +19,12 @@ numpy's OpenBLAS keeps its threads spinning on the other cores for a while after
 product, and a kernel thread then competes with them. Measured on a 2-core machine with the char
 GPT's training iteration (``benchmarks/bench_gpt.py``): with OpenBLAS at 2 threads, a second
 kernel thread made no gain (77-79 ms with one, 80-82 ms with two); with ``OPENBLAS_NUM_THREADS=1``
-it saved 6-8% (95-96 ms with one, 88-91 ms with two). The worker threads start on first use, and
-a forked child (a ``DataLoader`` worker) starts its own if it ever needs them.
+it saved 6-8% (95-96 ms with one, 88-91 ms with two). When OpenBLAS's threads sleep right after
+each product (``OPENBLAS_THREAD_TIMEOUT=4``, read when numpy loads), two kernel threads make the
+CNN recipe's step 10% faster (40.7 ms instead of 45.4), leave the GPT as it was and slow an
+LSTM, whose many small products then wake the sleeping threads every time, by 14%: a choice per
+model, left to the user. The worker threads start on first use, and a forked child (a
+``DataLoader`` worker) starts its own if it ever needs them.
 
 Examples
 --------
