@@ -72,25 +72,6 @@ def median_wall_and_cpu_seconds(run: Callable[[], Any], repeats: int, warmup: in
     return statistics.median(walls), statistics.median(cpus)
 
 
-def interleaved_seconds(runs: dict[str, Callable[[], Any]], repeats: int,
-                        warmup: int = 2) -> dict[str, tuple[float, float]]:
-    """(median, best) wall-clock seconds of each run, the runs taking turns call by call.
-
-    Taking turns makes a busy machine slow them alike instead of favouring whichever ran in a
-    quiet moment.
-    """
-    for run in runs.values():  # warm up caches and lazy initialisation
-        for _ in range(warmup):
-            run()
-    times: dict[str, list[int]] = {label: [] for label in runs}
-    for _ in range(repeats):
-        for label, run in runs.items():
-            start = time.perf_counter_ns()
-            run()
-            times[label].append(time.perf_counter_ns() - start)
-    return {label: (statistics.median(t) * 1e-9, min(t) * 1e-9) for label, t in times.items()}
-
-
 def import_torch(absent_notice: str | None = None) -> Any | None:
     """PyTorch when it is importable (never a dependency of giagrad), else None.
 
@@ -370,7 +351,7 @@ class Workers:
 
 def interleaved_worker_seconds(commands: dict[str, list[str]], repeats: int,
                                warmup: int = 2) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
-    """Like :func:`interleaved_seconds`, each run in a process of its own (``commands``, which call
-    :func:`serve_repetitions`): (median, best) seconds per label, and each worker's first line."""
+    """:meth:`Workers.interleaved` over ``commands`` (each a worker calling :func:`serve_repetitions`):
+    (median, best) seconds per label, and each worker's first line."""
     with Workers(commands) as workers:
         return workers.interleaved(repeats, warmup), workers.first_lines
