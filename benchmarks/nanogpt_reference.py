@@ -69,6 +69,8 @@ def train(seed: int, max_iters: int = 2000, eval_interval: int = 250, eval_iters
                                    {"params": [p for p in params.values() if p.dim() < 2], "weight_decay": 0.0}],
                                   lr=1e-3, betas=(0.9, 0.99))
 
+    # nanoGPT's get_lr, written out rather than taken from recipes.char_gpt: a reference that
+    # shared the recipe's schedule would share its mistakes too.
     def learning_rate(it: int, peak: float = 1e-3, floor: float = 1e-4, warmup: int = 100) -> float:
         if it < warmup:
             return peak * (it + 1) / (warmup + 1)
