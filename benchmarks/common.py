@@ -333,18 +333,24 @@ class Workers:
         which wake this worker's threads and fill its caches again (after the pause, a step of a
         few milliseconds would otherwise be timed cold), then one timed repetition. Runs of a
         second or more need no warm-up in each turn (``turn_warmup=0``); microsecond runs, which
-        wake no thread pool and would be all cold start after a pause, take ``settle=0``.
+        wake no thread pool and would be all cold start after a pause, take ``settle=0``. One
+        worker alone has no one to wait for between its repetitions: it pauses once, before its
+        warm-up, and then runs them back to back.
         """
         labels = list(self.processes) if labels is None else labels
+        alone = len(labels) == 1
+        if alone:
+            time.sleep(settle)  # for whichever worker ran before this call
         for label in labels:
             for _ in range(warmup):
                 self.seconds(label, run)
         times: dict[str, list[float]] = {label: [] for label in labels}
         for _ in range(repeats):
             for label in labels:
-                time.sleep(settle)
-                for _ in range(turn_warmup):
-                    self.seconds(label, run)
+                if not alone:
+                    time.sleep(settle)
+                    for _ in range(turn_warmup):
+                        self.seconds(label, run)
                 times[label].append(self.seconds(label, run))
         return {label: (statistics.median(t), min(t)) for label, t in times.items()}
 

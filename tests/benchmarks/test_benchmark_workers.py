@@ -78,3 +78,20 @@ def test_each_turn_pauses_then_warms_up_then_times_one_repetition(monkeypatch: p
     assert events == [("run", "one"), ("run", "two"), *turn, *turn]
     # the clock ticks once a run: the timed runs are 4 and 8 for "one", 6 and 10 for "two"
     assert timings == {"one": (6.0, 4.0), "two": (8.0, 6.0)}
+
+
+def test_a_worker_alone_pauses_once_then_runs_back_to_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[tuple[str, Any]] = []
+    monkeypatch.setattr(common.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+    workers = common.Workers({})
+    workers.processes = {"one": None, "two": None}
+    clock = iter(range(1, 100))
+
+    def seconds(label: str, run: str = "") -> float:
+        events.append(("run", label))
+        return float(next(clock))
+
+    monkeypatch.setattr(workers, "seconds", seconds)
+    timings = workers.interleaved(repeats=3, warmup=1, run="a", labels=["two"], settle=0.25, turn_warmup=1)
+    assert events == [("sleep", 0.25), *[("run", "two")] * 4]
+    assert timings == {"two": (3.0, 2.0)}
