@@ -61,7 +61,9 @@ def test_the_recorded_command_leaves_out_the_torch_interpreter(argv: list[str], 
     assert run_all.command_line(argv) == expected
 
 
-def test_each_turn_pauses_then_warms_up_then_times_one_repetition(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def recorded_workers(monkeypatch: pytest.MonkeyPatch) -> tuple[common.Workers, list[tuple[str, Any]]]:
+    """Workers "one" and "two" whose runs and pauses are recorded, not made; a run's seconds tick 1, 2, 3..."""
     events: list[tuple[str, Any]] = []
     monkeypatch.setattr(common.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
     workers = common.Workers({})
@@ -73,6 +75,11 @@ def test_each_turn_pauses_then_warms_up_then_times_one_repetition(monkeypatch: p
         return float(next(clock))
 
     monkeypatch.setattr(workers, "seconds", seconds)
+    return workers, events
+
+
+def test_each_turn_pauses_then_warms_up_then_times_one_repetition(recorded_workers) -> None:
+    workers, events = recorded_workers
     timings = workers.interleaved(repeats=2, warmup=1, run="a", settle=0.25, turn_warmup=1)
     turn = [("sleep", 0.25), ("run", "one"), ("run", "one"), ("sleep", 0.25), ("run", "two"), ("run", "two")]
     assert events == [("run", "one"), ("run", "two"), *turn, *turn]
@@ -80,18 +87,8 @@ def test_each_turn_pauses_then_warms_up_then_times_one_repetition(monkeypatch: p
     assert timings == {"one": (6.0, 4.0), "two": (8.0, 6.0)}
 
 
-def test_a_worker_alone_pauses_once_then_runs_back_to_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    events: list[tuple[str, Any]] = []
-    monkeypatch.setattr(common.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
-    workers = common.Workers({})
-    workers.processes = {"one": None, "two": None}
-    clock = iter(range(1, 100))
-
-    def seconds(label: str, run: str = "") -> float:
-        events.append(("run", label))
-        return float(next(clock))
-
-    monkeypatch.setattr(workers, "seconds", seconds)
+def test_a_worker_alone_pauses_once_then_runs_back_to_back(recorded_workers) -> None:
+    workers, events = recorded_workers
     timings = workers.interleaved(repeats=3, warmup=1, run="a", labels=["two"], settle=0.25, turn_warmup=1)
     assert events == [("sleep", 0.25), *[("run", "two")] * 4]
     assert timings == {"two": (3.0, 2.0)}
