@@ -330,3 +330,30 @@ def test_gradients_written_into_an_optimizers_buffers_are_the_same():
         (output.sum() + (c * c).sum()).backward()
     for name, parameter in plain.named_parameters():
         np.testing.assert_allclose(getattr(buffered, name).grad, parameter.grad, rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("frozen", ["input", "weights"])
+def test_gradients_when_only_some_inputs_need_them(name, frozen):
+    """Frozen weights still pass the input its gradient, and a constant input still gives the
+    weights theirs: each equal to its value when everything needs a gradient."""
+    giagrad.manual_seed(5)
+    reference = getattr(nn, name)(INPUT, HIDDEN, bidirectional=True, dtype=np.float64)
+    partial = getattr(nn, name)(INPUT, HIDDEN, bidirectional=True, dtype=np.float64)
+    partial.load_state_dict(reference.state_dict())
+    if frozen == "weights":
+        partial.requires_grad_(False)
+    data = layer_input({})
+    grads = {}
+    for layer, needs_input in ((reference, True), (partial, frozen == "weights")):
+        x = giagrad.tensor(data, requires_grad=needs_input)
+        output, _ = layer(x)
+        (output * giagrad.tensor(np.linspace(-1, 1, output.shape[-1]))).sum().backward()
+        grads[layer] = x.grad
+    if frozen == "weights":
+        np.testing.assert_allclose(grads[partial], grads[reference], rtol=1e-12)
+        assert all(parameter.grad is None for parameter in partial.parameters())
+    else:
+        assert grads[partial] is None
+        for key, parameter in reference.named_parameters():
+            np.testing.assert_allclose(getattr(partial, key).grad, parameter.grad, rtol=1e-12, err_msg=key)
