@@ -55,8 +55,9 @@ class RecurrentLayer(Function):
     """The parts shared by the RNN, LSTM and GRU layer nodes: the stacked weights and inputs.
 
     The inputs of every layer node are ``(x, h0, [c0], w_ih, w_hh, [b_ih, b_hh])``;
-    ``weight_index`` says where ``w_ih`` is. A layer places the rows of ``W_ih`` and ``W_hh``
-    in its stacked weights as suits its loop (:meth:`stack`).
+    ``weight_index`` says where ``w_ih`` is. In the stacked weights the rows ``W_hh`` fills
+    come first and those ``W_ih`` fills last: all of them in the RNN and the LSTM; in the GRU,
+    whose ``n`` keeps its hidden and input parts apart, ``n_h, r, z`` and ``r, z, n_x``.
     """
 
     weight_index = 2
@@ -73,14 +74,16 @@ class RecurrentLayer(Function):
         ``[h; x_t; 1]`` of every step in visiting order, ``(H + I [+ 1], T + 1, B)``.
 
         Row ``input_rows[j]`` holds row ``j`` of ``W_ih`` and ``b_ih``, ``hidden_rows[j]`` that of
-        ``W_hh`` and ``b_hh`` (slices or index arrays: a layer may order its gates as it likes);
-        the biases are summed where both have a row, zeros fill the rest. The ``x`` and ``1`` rows of
+        ``W_hh`` and ``b_hh`` (slices or index arrays: a layer orders its gates as suits its loop),
+        within the first ``len(W_hh)`` rows and the last ``len(W_ih)`` rows respectively; the
+        biases are summed where both have a row, zeros fill the rest. The ``x`` and ``1`` rows of
         the inputs are filled (those of the last step are zeros, never multiplied), the ``h``
         rows only for the first step (``h0``): step ``k`` reads ``inputs[:, k]`` and writes its
         ``h_t`` into ``inputs[:H, k + 1]``. Steps sit side by side (time before batch), so that
         ``inputs`` of all steps together is one matrix ``(H + I [+ 1], T * B)`` without a copy.
         """
         self.reverse, self.input_rows, self.hidden_rows = reverse, input_rows, hidden_rows
+        self.rows_with_h, self.first_row_with_x = len(w_hh), rows - len(w_ih)
         steps, batch, features = x.shape
         hidden = h0.shape[-1]
         width = hidden + features + (1 if biases else 0)
@@ -97,6 +100,11 @@ class RecurrentLayer(Function):
         inputs[hidden:, steps] = 0
         return stacked, inputs
 
+    @staticmethod
+    def all_steps(inputs: np.ndarray, steps: int) -> np.ndarray:
+        """The stacked inputs (or some of their rows) of every step as one matrix ``(K, T * B)``: a view."""
+        return inputs.reshape(len(inputs), -1)[:, :steps * inputs.shape[-1]]
+
     def as_time_major(self, states: np.ndarray) -> np.ndarray:
         """The states ``(H, T, B)`` (visiting order) as time-major rows ``(T, B, H)``."""
         return np.ascontiguousarray(in_visit_order(states.transpose(1, 2, 0), self.reverse))
@@ -110,28 +118,33 @@ class RecurrentLayer(Function):
         """Gradients of ``x``, ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` from those of the
         pre-activations.
 
-        ``grad_pre`` ``(rows, T, B)`` holds the gradient of ``stacked @ inputs[:, k]`` at every step
-        ``k`` (visiting order) in ``grad_pre[:, k]``, ``stacked`` the unscaled stacked weights, whose first ``hidden``
-        columns hold ``W_hh``. One product over all ``T * B``
-        columns gives every weight's gradient (the ``1`` row of the inputs gives the biases'),
-        one more that of ``x``.
+        ``grad_pre[:, k]`` ``(rows, T, B)`` is the gradient of ``stacked @ inputs[:, k]`` at step
+        ``k`` (visiting order), ``stacked`` the unscaled stacked weights and ``hidden`` the width
+        of ``h``. One product over all ``T * B`` columns gives every weight's gradient (the ``1``
+        row of the inputs gives the biases'), one more that of ``x``; the rows without ``h`` (or
+        without ``x``) are left out of the products that would only multiply their zeros.
         """
         need = self.needs_input_grad
         first = self.weight_index
         with_biases = len(need) > first + 2
         rows, steps, batch = grad_pre.shape
         features = len(inputs) - hidden - (1 if with_biases else 0)
+        with_h, with_x = self.rows_with_h, self.first_row_with_x
         columns = grad_pre.reshape(rows, steps * batch)
         grads: list[np.ndarray | None] = [None] * (4 if with_biases else 2)
         if any(need[first:]):
-            all_inputs = inputs.reshape(len(inputs), -1)[:, :steps * batch]
-            grad_stacked = np.matmul(columns, all_inputs.T)
+            all_inputs = self.all_steps(inputs, steps)
+            grad_stacked = np.empty((rows, len(inputs)), dtype=grad_pre.dtype)
+            np.matmul(columns[:with_h], all_inputs.T, out=grad_stacked[:with_h])
+            if with_h < rows:
+                np.matmul(columns[with_h:], all_inputs[hidden:].T, out=grad_stacked[with_h:, hidden:])
             grads[:2] = grad_stacked[self.input_rows, hidden:hidden + features], grad_stacked[self.hidden_rows, :hidden]
             if with_biases:
                 grads[2:] = grad_stacked[self.input_rows, -1], grad_stacked[self.hidden_rows, -1]
         grad_x = None
         if need[0]:
-            by_step = np.matmul(columns.T, stacked[:, hidden:hidden + features]).reshape(steps, batch, features)
+            by_step = np.matmul(columns[with_x:].T, stacked[with_x:, hidden:hidden + features])
+            by_step = by_step.reshape(steps, batch, features)
             grad_x = np.ascontiguousarray(by_step[::-1]) if self.reverse else by_step
         return [grad_x, *grads]
 
@@ -151,21 +164,22 @@ class RNNLayer(RecurrentLayer):
                 reverse: bool, nonlinearity: str) -> np.ndarray:
         steps, hidden = x.shape[0], h0.shape[-1]
         stacked, inputs = self.stack(x, h0, w_ih, w_hh, biases, reverse, hidden)
+        states = np.empty((steps, hidden, x.shape[1]), dtype=x.dtype)
         for k in range(steps):
-            state = inputs[:hidden, k + 1]  # the pre-activation, turned into h_t in place
+            state = states[k]  # the pre-activation, turned into h_t in place
             np.matmul(stacked, inputs[:, k], out=state)
             if nonlinearity == "tanh":
                 np.tanh(state, out=state)
             else:
                 np.maximum(state, 0, out=state)
+            inputs[:hidden, k + 1] = state  # computed apart: ops on the strided rows cost more
         self.nonlinearity = nonlinearity
-        self.save_for_backward(stacked, inputs)
-        return self.as_time_major(inputs[:hidden, 1:])
+        self.save_for_backward(stacked, inputs, states)
+        return self.as_time_major(states.transpose(1, 0, 2))
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        stacked, inputs = self.saved_tensors
+        stacked, inputs, states = self.saved_tensors
         hidden = stacked.shape[0]
-        states = inputs[:hidden, 1:].transpose(1, 0, 2)  # (T, H, B)
         # d h_t / d pre-activation, for every step at once
         if self.nonlinearity == "tanh":
             derivative = np.square(states)
@@ -296,8 +310,9 @@ class GRULayer(RecurrentLayer):
 
     Inputs ``(x, h0, w_ih, w_hh, [b_ih, b_hh])``; the output is ``h_t`` for every step. ``n``
     keeps its hidden and input parts apart, so the stacked weights have four row blocks
-    ``r, z, n_h, n_x``: ``W_hh`` fills the first three, ``W_ih`` the others. As in the LSTM,
-    forward stores per step the factors backward multiplies ``dh`` by:
+    ``n_h, r, z, n_x``: ``W_hh`` fills the first three, ``W_ih`` the last three, and ``n_x``,
+    which does not depend on ``h``, is one product for all steps before the loop. As in the
+    LSTM, forward stores per step the factors backward multiplies ``dh`` by:
     ``dz_n = dh (1 - z)(1 - n^2)``, ``dz_z = dh (h_{t-1} - n) z (1 - z)``, and
     ``dz_r = dz_n (W_{hn} h_{t-1} + b_{hn}) r (1 - r)``.
     """
@@ -306,27 +321,31 @@ class GRULayer(RecurrentLayer):
                 reverse: bool) -> np.ndarray:
         steps, hidden, batch = x.shape[0], h0.shape[-1], x.shape[1]
         dtype = x.dtype
-        input_rows = np.r_[0:2 * hidden, 3 * hidden:4 * hidden]  # r, z and n_x
-        stacked, inputs = self.stack(x, h0, w_ih, w_hh, biases, reverse, 4 * hidden, input_rows, slice(0, 3 * hidden))
-        scaled = stacked * per_gate((0.5, 0.5, 1.0, 1.0), hidden, dtype)  # r, z: sigmoid via tanh
+        hidden_rows = np.r_[hidden:3 * hidden, 0:hidden]  # W_hh's r, z, n go to the rows r, z, n_h
+        stacked, inputs = self.stack(x, h0, w_ih, w_hh, biases, reverse, 4 * hidden,
+                                     slice(hidden, 4 * hidden), hidden_rows)
+        scaled = stacked * per_gate((1.0, 0.5, 0.5, 1.0), hidden, dtype)  # r, z: sigmoid via tanh
         record = self.will_backward()
-        gates = np.empty((steps, 4, hidden, batch), dtype=dtype)  # r, z, W_hn h + b_hn, n per step
+        gates = np.empty((steps, 4, hidden, batch), dtype=dtype)  # W_hn h + b_hn, r, z, n per step
+        input_n = np.matmul(scaled[3 * hidden:, hidden:], self.all_steps(inputs[hidden:], steps))
+        input_n = input_n.reshape(hidden, steps, batch)  # W_in x_t + b_in of every step
         # for dz_r, dz_z, dz_n; Any: None when no backward will follow
         factors: Any = np.empty((steps, 3, hidden, batch), dtype=dtype) if record else None
         scratch = np.empty((hidden, batch), dtype=dtype)
         one_minus_z = np.empty_like(scratch)
+        states = np.empty((steps, hidden, batch), dtype=dtype)
         for k in range(steps):
             step = gates[k]
-            np.matmul(scaled, inputs[:, k], out=step.reshape(4 * hidden, batch))
-            r_z = step[:2]
+            np.matmul(scaled[:3 * hidden], inputs[:, k], out=step[:3].reshape(3 * hidden, batch))
+            r_z = step[1:3]
             np.tanh(r_z, out=r_z)
             r_z *= 0.5
             r_z += 0.5
-            r, z, hidden_n, n = step
-            np.multiply(r, hidden_n, out=scratch)
-            n += scratch
+            hidden_n, r, z, n = step
+            np.multiply(r, hidden_n, out=n)
+            n += input_n[:, k]
             np.tanh(n, out=n)
-            h_previous, h = inputs[:hidden, k], inputs[:hidden, k + 1]
+            h_previous, h = (states[k - 1] if k else inputs[:hidden, 0]), states[k]
             np.subtract(h_previous, n, out=scratch)
             np.multiply(scratch, z, out=h)  # z (h_{t-1} - n)
             if record:
@@ -340,26 +359,27 @@ class GRULayer(RecurrentLayer):
                 np.subtract(1, factor[2], out=factor[2])
                 factor[2] *= one_minus_z
             h += n
+            inputs[:hidden, k + 1] = h  # computed apart: ops on the strided rows cost more
         if record:
             self.save_for_backward(stacked, inputs, gates, factors)
-        return self.as_time_major(inputs[:hidden, 1:])
+        return self.as_time_major(states.transpose(1, 0, 2))
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         stacked, inputs, gates, factors = self.saved_tensors
         steps, _, hidden, batch = factors.shape
-        r, z = gates[:, 0], gates[:, 1]
+        r, z = gates[:, 1], gates[:, 2]
         hidden_t = np.ascontiguousarray(stacked[:3 * hidden, :hidden].T)
         grad_states = self.as_columns(grad)
-        grad_pre = np.empty((4, hidden, steps, batch), dtype=grad.dtype)  # r, z, n_h, n_x
+        grad_pre = np.empty((4, hidden, steps, batch), dtype=grad.dtype)  # n_h, r, z, n_x
         grad_h = np.zeros((hidden, batch), dtype=grad.dtype)
         through_z = np.empty_like(grad_h)
         for k in range(steps - 1, -1, -1):
             step, factor = grad_pre[:, :, k], factors[k]
             grad_h += grad_states[k]
             grad_n = np.multiply(grad_h, factor[2], out=step[3])
-            np.multiply(grad_h, factor[1], out=step[1])
-            np.multiply(grad_n, factor[0], out=step[0])
-            np.multiply(grad_n, r[k], out=step[2])
+            np.multiply(grad_h, factor[1], out=step[2])
+            np.multiply(grad_n, factor[0], out=step[1])
+            np.multiply(grad_n, r[k], out=step[0])
             np.multiply(grad_h, z[k], out=through_z)
             np.matmul(hidden_t, step[:3].reshape(3 * hidden, batch), out=grad_h)
             grad_h += through_z
