@@ -11,12 +11,19 @@ as many threads as numpy's BLAS; its column is skipped when it cannot import tor
     python benchmarks/bench_lstm.py                              # full run
     python benchmarks/bench_lstm.py --torch-python PATH/TO/python # PyTorch from another environment
     python benchmarks/bench_lstm.py --quick                      # a tiny smoke run
+    python benchmarks/bench_lstm.py --profile                    # giagrad only: where its time goes
+
+``--profile`` times, in this process, every matrix product and every transposing copy the
+layer's node makes (``giagrad.rnnops`` sees a numpy whose ``matmul`` and ``ascontiguousarray``
+are timed), grouped by the operands' shapes, in milliseconds per repetition; what is left is the
+per-step gate passes and Python.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -88,6 +95,52 @@ def torch_step(size: dict[str, int]) -> tuple[Callable[[], Any], Any]:
     return step, check
 
 
+class _TimedNumpy:
+    """numpy, as ``giagrad.rnnops`` sees it under ``--profile``: ``matmul`` and
+    ``ascontiguousarray`` add their seconds to ``seconds`` under a name made of the operands' shapes."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+
+    def __getattr__(self, name: str) -> Any:
+        function = getattr(np, name)
+        if name not in ("matmul", "ascontiguousarray"):
+            return function
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            result = function(*args, **kwargs)
+            key = f"{name} " + " @ ".join(str(tuple(a.shape)) for a in args if isinstance(a, np.ndarray))
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - start
+            return result
+
+        return timed
+
+
+def profile_giagrad(size: dict[str, int], repeats: int) -> dict[str, float]:
+    """Milliseconds per repetition of each kind of product and copy, and of the whole step."""
+    from giagrad import rnnops
+
+    step, _ = giagrad_step(size)
+    for _ in range(3):
+        step()
+    seconds: dict[str, float] = {}
+    real_numpy, rnnops.np = rnnops.np, _TimedNumpy(seconds)
+    try:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        total = time.perf_counter() - start
+    finally:
+        rnnops.np = real_numpy
+    profile = {name: 1000 * value / repeats for name, value in sorted(seconds.items(), key=lambda item: -item[1])}
+    profile["(gate passes, the engine and Python)"] = 1000 * total / repeats - sum(profile.values())
+    print(f"giagrad, {1000 * total / repeats:.1f} ms per repetition (forward + backward):")
+    for name, ms in profile.items():
+        print(f"  {name:60s} {ms:7.2f} ms")
+    return profile
+
+
 def worker(framework: str, size_name: str) -> None:
     """Serve repetitions of one framework's step (run by :func:`main` in a child process)."""
     step, check = (giagrad_step if framework == "giagrad" else torch_step)(SIZES[size_name])
@@ -96,9 +149,15 @@ def worker(framework: str, size_name: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Time both frameworks; return the sizes, ``giagrad_ms``, ``torch_ms`` and their ``ratio``."""
-    args = argument_parser(__doc__, repeats_help="repetitions per framework (default 30)",
-                           workers=("giagrad", "torch")).parse_args(argv)
+    parser = argument_parser(__doc__, repeats_help="repetitions per framework (default 30)",
+                             workers=("giagrad", "torch"))
+    parser.add_argument("--profile", action="store_true",
+                        help="giagrad only: time the layer's matrix products and copies in this process")
+    args = parser.parse_args(argv)
     size_name = "quick" if args.quick else "full"
+    if args.profile:
+        profile_giagrad(SIZES[size_name], args.repeats or (3 if args.quick else 30))
+        return {}
     if args.worker:
         worker(args.worker, size_name)
         return {}
