@@ -23,7 +23,10 @@ it saved 6-8% (95-96 ms with one, 88-91 ms with two). When OpenBLAS's threads sl
 each product (``OPENBLAS_THREAD_TIMEOUT=4``, read when numpy loads), two kernel threads make the
 CNN recipe's step 10% faster (40.7 ms instead of 45.4), leave the GPT as it was and slow an
 LSTM, whose many small products then wake the sleeping threads every time, by 14%: a choice per
-model, left to the user. The worker threads start on first use, and a forked child (a
+model, left to the user. Even with no matrix product a second thread can lose: numpy takes and
+releases Python's lock around every call, and two threads making short calls hand it back and
+forth (the GELU of a 768 x 512 array: 2.35 ms on one thread, 2.68 on two, while two processes
+running it side by side each keep their speed; ``benchmarks/bench_kernel_threads.py``). The worker threads start on first use, and a forked child (a
 ``DataLoader`` worker) starts its own if it ever needs them.
 
 Examples

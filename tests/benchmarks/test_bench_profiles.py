@@ -1,5 +1,6 @@
-"""The benchmarks' ``--profile`` runs (each in a process of its own: they wrap ops or numpy) name
-where the time goes, in milliseconds."""
+"""The benchmarks' diagnostic runs, each in a process of its own: the ``--profile`` runs (they
+wrap ops or numpy) name where the time goes, in milliseconds; the kernel-threads run reports
+both thread counts and both process counts."""
 
 from __future__ import annotations
 
@@ -38,3 +39,12 @@ def test_lstm_profile_names_the_products_and_copies_by_shape():
     assert "matmul (16, 64) @ (64, 4)" in rows  # and backward
     assert "(gate passes, the engine and Python)" in rows
     assert all(ms >= 0 for name, ms in rows.items() if name.startswith(("matmul", "ascontiguousarray")))
+
+
+def test_kernel_threads_benchmark_reports_both_thread_counts_and_both_process_counts():
+    completed = subprocess.run([sys.executable, str(BENCHMARKS / "bench_kernel_threads.py"), "--quick"],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    out = completed.stdout
+    assert "1 kernel thread" in out and "2 kernel threads" in out
+    assert "in one process alone" in out and "in each of two processes at once" in out
