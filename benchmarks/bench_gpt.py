@@ -44,6 +44,7 @@ from common import (  # noqa: E402
     argument_parser,
     default_torch_python,
     import_torch,
+    print_profile,
     serve_repetitions,
     thread_settings,
     worker_commands,
@@ -140,12 +141,8 @@ def profile_giagrad(config: dict[str, int], iterations: int = 20) -> dict[str, f
     for _ in range(iterations):
         iteration()
     total = time.perf_counter() - start
-    profile = {name: 1000 * value / iterations for name, value in sorted(seconds.items(), key=lambda item: -item[1])}
-    profile["(engine and Python around the ops)"] = 1000 * total / iterations - sum(profile.values())
-    print(f"giagrad, {1000 * total / iterations:.1f} ms per iteration ({giagrad.get_num_threads()} kernel threads):")
-    for name, ms in profile.items():
-        print(f"  {name:38} {ms:6.2f} ms  {100 * ms / (1000 * total / iterations):5.1f}%")
-    return profile
+    return print_profile(f"per iteration ({giagrad.get_num_threads()} kernel threads)", seconds, total, iterations,
+                         "(engine and Python around the ops)")
 
 
 # ----------------------------------------------------------------------------------- PyTorch

@@ -36,6 +36,7 @@ from common import (  # noqa: E402
     interleaved_worker_seconds,
     machine,
     print_machine,
+    print_profile,
     serve_repetitions,
     worker_commands,
 )
@@ -133,12 +134,8 @@ def profile_giagrad(size: dict[str, int], repeats: int) -> dict[str, float]:
         total = time.perf_counter() - start
     finally:
         rnnops.np = real_numpy
-    profile = {name: 1000 * value / repeats for name, value in sorted(seconds.items(), key=lambda item: -item[1])}
-    profile["(gate passes, the engine and Python)"] = 1000 * total / repeats - sum(profile.values())
-    print(f"giagrad, {1000 * total / repeats:.1f} ms per repetition (forward + backward):")
-    for name, ms in profile.items():
-        print(f"  {name:60s} {ms:7.2f} ms")
-    return profile
+    return print_profile("per repetition (forward + backward)", seconds, total, repeats,
+                         "(gate passes, the engine and Python)", name_width=50)
 
 
 def worker(framework: str, size_name: str) -> None:

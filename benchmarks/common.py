@@ -254,6 +254,19 @@ def worker_commands(script: str, labels: list[str], torch_python: str, options: 
                     *(options or [])] for label in labels}
 
 
+def print_profile(title: str, seconds: dict[str, float], total: float, repetitions: int, remainder: str,
+                  name_width: int = 38) -> dict[str, float]:
+    """Print and return ``seconds`` (summed over ``repetitions``) as milliseconds per repetition,
+    most first, each with its share of ``total``; ``remainder`` names what the parts leave of it."""
+    per_repetition = 1000 * total / repetitions
+    profile = {name: 1000 * value / repetitions for name, value in sorted(seconds.items(), key=lambda item: -item[1])}
+    profile[remainder] = per_repetition - sum(profile.values())
+    print(f"giagrad, {per_repetition:.1f} ms {title}:")
+    for name, ms in profile.items():
+        print(f"  {name:{name_width}} {ms:6.2f} ms  {100 * ms / per_repetition:5.1f}%")
+    return profile
+
+
 def serve_repetitions(runs: Callable[[], Any] | dict[str, Callable[[], Any]], first_line: Any = None) -> None:
     """The worker's side of :class:`Workers`: print ``first_line`` as JSON, then for each ``run``
     line read on stdin (``run NAME`` for one of several named ``runs``) make the run and print its

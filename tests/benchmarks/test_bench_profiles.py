@@ -33,7 +33,7 @@ def test_gpt_profile_names_the_ops_clipping_and_the_step_in_milliseconds():
 def test_lstm_profile_names_the_products_and_copies_by_shape():
     lines = profile_lines("bench_lstm.py")
     assert lines[0].startswith("giagrad,") and "ms per repetition" in lines[0]
-    rows = {line.rsplit(None, 2)[0].strip(): float(line.split()[-2]) for line in lines[1:]}
+    rows = {line.rsplit(None, 3)[0].strip(): float(line.split()[-3]) for line in lines[1:]}
     # the quick size: batch 4, 8 steps, input 8, hidden 16 (stacked width 16 + 8 + 1)
     assert "matmul (64, 25) @ (25, 4)" in rows  # the per-step product forward
     assert "matmul (16, 64) @ (64, 4)" in rows  # and backward
