@@ -2,11 +2,13 @@
 
 One layer, batch 32, sequence 64, input 64, hidden 256, float32, time-major input that requires
 grad; a repetition runs the layer, backpropagates ``output.sum()`` into the input and every
-weight, and forgets the gradients. Both frameworks start from the same weights and input (the
-first results are compared before timing). Each framework runs in a process of its own, the
-two taking turns repetition by repetition; the figures are medians. PyTorch runs in the
-interpreter given by ``--torch-python`` (default: ``GIAGRAD_TORCH_PYTHON``, else this one), with
-as many threads as numpy's BLAS; its column is skipped when it cannot import torch.
+weight, and forgets the gradients. A second figure times the forward pass alone without
+recording a graph (``no_grad``, as in evaluation or generation). Both frameworks start from the
+same weights and input (the first results are compared before timing). Each framework runs in
+a process of its own, the two taking turns repetition by repetition; the figures are medians.
+PyTorch runs in the interpreter given by ``--torch-python`` (default: ``GIAGRAD_TORCH_PYTHON``,
+else this one), with as many threads as numpy's BLAS; its column is skipped when it cannot
+import torch.
 
     python benchmarks/bench_lstm.py                              # full run
     python benchmarks/bench_lstm.py --torch-python PATH/TO/python # PyTorch from another environment
@@ -31,9 +33,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
+    Workers,
     argument_parser,
     import_torch,
-    interleaved_worker_seconds,
     machine,
     print_machine,
     print_profile,
@@ -56,7 +58,7 @@ def problem(size: dict[str, int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return x, weights
 
 
-def giagrad_step(size: dict[str, int]) -> tuple[Callable[[], Any], Any]:
+def giagrad_runs(size: dict[str, int]) -> tuple[dict[str, Callable[[], Any]], Any]:
     import giagrad
     from giagrad import nn
 
@@ -72,10 +74,15 @@ def giagrad_step(size: dict[str, int]) -> tuple[Callable[[], Any], Any]:
         output.sum().backward()
         return output
 
-    return step, lambda: (float(step().data.sum()), float(x.grad.sum()), float(lstm.weight_hh_l0.grad.sum()))
+    def inference() -> Any:
+        with giagrad.no_grad():
+            return lstm(x)
+
+    runs = {"train": step, "inference": inference}
+    return runs, lambda: (float(step().data.sum()), float(x.grad.sum()), float(lstm.weight_hh_l0.grad.sum()))
 
 
-def torch_step(size: dict[str, int]) -> tuple[Callable[[], Any], Any]:
+def torch_runs(size: dict[str, int]) -> tuple[dict[str, Callable[[], Any]], Any]:
     torch = import_torch()
     x_array, weights = problem(size)
     lstm = torch.nn.LSTM(size["input_size"], size["hidden_size"])
@@ -89,11 +96,15 @@ def torch_step(size: dict[str, int]) -> tuple[Callable[[], Any], Any]:
         output.sum().backward()
         return output
 
+    def inference() -> Any:
+        with torch.no_grad():
+            return lstm(x)
+
     def check() -> tuple[float, float, float]:
         output = step()
         return float(output.detach().sum()), float(x.grad.sum()), float(lstm.weight_hh_l0.grad.sum())
 
-    return step, check
+    return {"train": step, "inference": inference}, check
 
 
 class _TimedNumpy:
@@ -122,7 +133,7 @@ def profile_giagrad(size: dict[str, int], repeats: int) -> dict[str, float]:
     """Milliseconds per repetition of each kind of product and copy, and of the whole step."""
     from giagrad import rnnops
 
-    step, _ = giagrad_step(size)
+    step = giagrad_runs(size)[0]["train"]
     for _ in range(3):
         step()
     seconds: dict[str, float] = {}
@@ -139,9 +150,9 @@ def profile_giagrad(size: dict[str, int], repeats: int) -> dict[str, float]:
 
 
 def worker(framework: str, size_name: str) -> None:
-    """Serve repetitions of one framework's step (run by :func:`main` in a child process)."""
-    step, check = (giagrad_step if framework == "giagrad" else torch_step)(SIZES[size_name])
-    serve_repetitions(step, first_line=check())
+    """Serve repetitions of one framework's runs (by :func:`main` in a child process)."""
+    runs, check = (giagrad_runs if framework == "giagrad" else torch_runs)(SIZES[size_name])
+    serve_repetitions(runs, first_line=check())
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -161,24 +172,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     repeats = args.repeats or (3 if args.quick else 30)
     size = SIZES[size_name]
     commands = worker_commands(__file__, ["giagrad", "torch"], args.torch_python, ["--quick"] if args.quick else [])
-    timings, checks = interleaved_worker_seconds(commands, repeats, warmup=1 if args.quick else 3)
-    if "torch" in checks:
-        np.testing.assert_allclose(checks["giagrad"], checks["torch"], rtol=1e-3, atol=1e-3,
-                                   err_msg="giagrad's and PyTorch's LSTM disagree: the comparison means nothing")
-    ours, ours_best = (1000 * seconds for seconds in timings["giagrad"])
-    theirs, theirs_best = (1000 * seconds for seconds in timings["torch"]) if "torch" in timings else (None, None)
-    return {**size, "repeats": repeats, "giagrad_ms": ours, "torch_ms": theirs,
-            "ratio": ours / theirs if theirs else None, "giagrad_best_ms": ours_best, "torch_best_ms": theirs_best}
+    warmup = 1 if args.quick else 3
+    with Workers(commands) as workers:
+        checks = workers.first_lines
+        if "torch" in checks:
+            np.testing.assert_allclose(checks["giagrad"], checks["torch"], rtol=1e-3, atol=1e-3,
+                                       err_msg="giagrad's and PyTorch's LSTM disagree: the comparison means nothing")
+        timings = {run: workers.interleaved(repeats, warmup, run=run) for run in ("train", "inference")}
+    figures: dict[str, Any] = {**size, "repeats": repeats}
+    for run, prefix in (("train", ""), ("inference", "inference_")):
+        ours, ours_best = (1000 * seconds for seconds in timings[run]["giagrad"])
+        theirs, theirs_best = ((1000 * seconds for seconds in timings[run]["torch"]) if "torch" in checks
+                               else (None, None))
+        figures.update({f"{prefix}giagrad_ms": ours, f"{prefix}torch_ms": theirs,
+                        f"{prefix}ratio": ours / theirs if theirs else None,
+                        f"{prefix}giagrad_best_ms": ours_best, f"{prefix}torch_best_ms": theirs_best})
+    return figures
 
 
 def report(results: dict[str, Any]) -> None:
     print(f"One LSTM layer, batch {results['batch']}, sequence {results['steps']}, input {results['input_size']}, "
-          f"hidden {results['hidden_size']}, float32: forward + backward, median ms over {results['repeats']}")
-    torch_ms, ratio = results["torch_ms"], results["ratio"]
-    print(f"  giagrad {results['giagrad_ms']:8.2f}   PyTorch " + (f"{torch_ms:8.2f}   ratio {ratio:5.2f}"
-                                                                  if torch_ms else "       -"))
-    if torch_ms:
-        print(f"  best: giagrad {results['giagrad_best_ms']:.2f}, PyTorch {results['torch_best_ms']:.2f}")
+          f"hidden {results['hidden_size']}, float32, median ms over {results['repeats']}")
+    for label, prefix in (("forward + backward", ""), ("forward, no_grad", "inference_")):
+        torch_ms, ratio = results[f"{prefix}torch_ms"], results[f"{prefix}ratio"]
+        print(f"  {label:18}  giagrad {results[f'{prefix}giagrad_ms']:8.2f}   PyTorch "
+              + (f"{torch_ms:8.2f}   ratio {ratio:5.2f}" if torch_ms else "       -"))
+        if torch_ms:
+            print(f"  {'':18}  best: giagrad {results[f'{prefix}giagrad_best_ms']:.2f}, "
+                  f"PyTorch {results[f'{prefix}torch_best_ms']:.2f}")
 
 
 if __name__ == "__main__":

@@ -366,11 +366,3 @@ class Workers:
                         self.seconds(label, run)
                 times[label].append(self.seconds(label, run))
         return {label: (statistics.median(t), min(t)) for label, t in times.items()}
-
-
-def interleaved_worker_seconds(commands: dict[str, list[str]], repeats: int,
-                               warmup: int = 2) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
-    """:meth:`Workers.interleaved` over ``commands`` (each a worker calling :func:`serve_repetitions`):
-    (median, best) seconds per label, and each worker's first line."""
-    with Workers(commands) as workers:
-        return workers.interleaved(repeats, warmup), workers.first_lines

@@ -186,11 +186,13 @@ def cnn_recipe_section(table: Table, result: dict[str, Any]) -> None:
 
 def lstm_section(table: Table, result: dict[str, Any]) -> None:
     table.section(f"One LSTM layer, batch {result['batch']}, sequence {result['steps']}, input {result['input_size']}, "
-                  f"hidden {result['hidden_size']}: forward + backward, ms (median; one process per framework)")
+                  f"hidden {result['hidden_size']}: ms (median; one process per framework)")
     table.add(f"{'':<22} {'giagrad':>8} {'torch':>8} {'g/torch':>8} {'<=1.5':>6}")
     mark = table.bar("LSTM layer forward + backward vs PyTorch", result["ratio"], LSTM_BAR_TORCH)
     table.add(f"{'LSTM fwd+bwd':<22} {number(result['giagrad_ms'], 8, 2)} {number(result['torch_ms'], 8, 2)} "
               f"{number(result['ratio'], 8, 2)} {mark:>6}")
+    table.add(f"{'LSTM fwd, no_grad':<22} {number(result['inference_giagrad_ms'], 8, 2)} "
+              f"{number(result['inference_torch_ms'], 8, 2)} {number(result['inference_ratio'], 8, 2)}")
 
 
 def gpt_section(table: Table, result: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ REQUIRED = {
     "mlp": ["rows"],
     "cnn": ["giagrad_ms", "layers_ms"],
     "cnn_recipe": ["giagrad_step_ms", "giagrad_epoch_s", "step_ms", "best_threads"],
-    "lstm": ["giagrad_ms"],
+    "lstm": ["giagrad_ms", "inference_giagrad_ms"],
     "gpt": ["giagrad"],
     "ops": ["giagrad_ns_per_op", "giagrad_matmul_ns_per_op"],
     "optim": ["adam_us_per_step", "sgd_us_per_step", "adam_naive_us_per_step", "sgd_naive_us_per_step"],
