@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Workers, argument_parser, machine, print_machine, serve_repetitions  # noqa: E402
+from common import Workers, argument_parser, run_and_report, serve_repetitions  # noqa: E402
 
 ROWS, WIDTH = 768, 512
 
@@ -99,7 +99,4 @@ def report(results: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    figures = main()
-    if figures:
-        print_machine(machine(with_torch=False))
-        report(figures)
+    run_and_report(main, report)

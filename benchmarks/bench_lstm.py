@@ -36,9 +36,8 @@ from common import (  # noqa: E402
     Workers,
     argument_parser,
     import_torch,
-    machine,
-    print_machine,
     print_profile,
+    run_and_report,
     serve_repetitions,
     worker_commands,
 )
@@ -203,7 +202,4 @@ def report(results: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    figures = main()
-    if figures:
-        print_machine(machine(with_torch=False))
-        report(figures)
+    run_and_report(main, report)

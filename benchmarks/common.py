@@ -154,6 +154,15 @@ def print_machine(info: dict[str, Any]) -> None:
         print(f"  {key:18} {value}")
 
 
+def run_and_report(main: Callable[[], dict[str, Any]], report: Callable[[dict[str, Any]], None]) -> None:
+    """A benchmark script's entry point: run ``main`` and, when it returns figures (a worker's run
+    returns none), print the machine and ``report`` them."""
+    figures = main()
+    if figures:
+        print_machine(machine(with_torch=False))
+        report(figures)
+
+
 def print_worker_settings(settings: dict[str, dict[str, Any]]) -> None:
     """One line per worker process: its thread settings (:func:`thread_settings`)."""
     for label, worker_settings in settings.items():

@@ -26,8 +26,9 @@ LSTM, whose many small products then wake the sleeping threads every time, by 14
 model, left to the user. Even with no matrix product a second thread can lose: numpy takes and
 releases Python's lock around every call, and two threads making short calls hand it back and
 forth (the GELU of a 768 x 512 array: 2.35 ms on one thread, 2.68 on two, while two processes
-running it side by side each keep their speed; ``benchmarks/bench_kernel_threads.py``). The worker threads start on first use, and a forked child (a
-``DataLoader`` worker) starts its own if it ever needs them.
+running it side by side each keep their speed; ``benchmarks/bench_kernel_threads.py``). The
+worker threads start on first use, and a forked child (a ``DataLoader`` worker) starts its own
+if it ever needs them.
 
 Examples
 --------
