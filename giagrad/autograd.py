@@ -94,6 +94,17 @@ class Function:
             return parents[0].requires_grad, parents[1].requires_grad
         return tuple([parent.requires_grad for parent in parents])
 
+    def will_backward(self) -> bool:
+        """Inside ``forward``: whether a backward may follow, so that forward should keep what it needs.
+
+        False under ``no_grad`` or when no input requires a gradient (``Tensor.comm`` then records
+        no node): a forward that computes extra work only for its backward may skip it. A
+        ``forward`` called directly, not through ``Tensor.comm`` (no parents set), answers True.
+        """
+        if "parents" not in vars(self):
+            return True
+        return _grad_state.enabled and any(parent.requires_grad for parent in self.parents)
+
     def save_for_backward(self, *values: Any) -> None:
         """Keep arrays (or tensors, or anything) for ``backward``; freed after backward."""
         self.saved_tensors = values

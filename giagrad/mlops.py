@@ -12,21 +12,7 @@ import math
 import numpy as np
 
 from giagrad.autograd import Function
-from giagrad.grad_mode import is_grad_enabled
 from giagrad.kernels import as_rows, for_row_blocks
-
-
-def _records_graph(fn: Function) -> bool:
-    """Inside ``fn.forward``: whether the node will be recorded (so that backward may run).
-
-    A forward that saves only what its backward needs can skip computing it otherwise (under
-    ``no_grad``, or when no input requires a gradient). Called outside ``Tensor.comm`` (no
-    parents yet), it answers True.
-    """
-    parents = getattr(fn, "parents", None)
-    if parents is None:
-        return True
-    return is_grad_enabled() and any(parent.requires_grad for parent in parents)
 
 
 def stable_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -250,7 +236,7 @@ class GELU(Function):
             # Fused and blocked: the value and the slope backward needs (which is all it saves)
             rows = as_rows(x)
             out = np.empty(rows.shape, dtype=x.dtype)
-            slope = np.empty_like(out) if _records_graph(self) else None
+            slope = np.empty_like(out) if self.will_backward() else None
             for_row_blocks(lambda block: gelu_float32_block(rows[block], out[block],
                                                             None if slope is None else slope[block]),
                            rows.shape[0], rows.shape[1])

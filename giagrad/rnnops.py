@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 
 from giagrad.autograd import Function
-from giagrad.grad_mode import is_grad_enabled
 
 
 def per_gate(values: tuple[float, ...], hidden: int, dtype: np.dtype) -> np.ndarray:
@@ -62,10 +61,6 @@ class RecurrentLayer(Function):
 
     weight_index = 2
     reverse = False
-
-    def will_backward(self) -> bool:
-        """Whether this node is being recorded, so that forward should keep what backward needs."""
-        return is_grad_enabled() and any(parent.requires_grad for parent in self.parents)
 
     def stack(self, x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
               biases: tuple[np.ndarray, ...], reverse: bool, rows: int, input_rows: Any = slice(None),

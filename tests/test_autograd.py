@@ -344,3 +344,34 @@ def test_ops_write_into_grad_storage_and_a_second_use_adds_to_it():
     assert w.grad is w.grad_storage and b.grad is b.grad_storage
     np.testing.assert_allclose(expected[1][0], expected[0][0], rtol=1e-6)
     np.testing.assert_allclose(expected[1][1], expected[0][1], rtol=1e-6)
+
+
+def test_will_backward_tells_forward_whether_a_backward_may_follow():
+    seen = []
+
+    class Probe(Function):
+        def forward(self, x):
+            seen.append(self.will_backward())
+            return x * 2
+
+        def backward(self, grad):
+            return grad * 2
+
+    leaf, constant = giagrad.tensor([1.0], requires_grad=True), giagrad.tensor([1.0])
+    Tensor.comm(Probe, leaf)
+    Tensor.comm(Probe, constant)
+    with giagrad.no_grad():
+        Tensor.comm(Probe, leaf)
+    Probe().forward(np.ones(1))  # called directly, not through comm: keep what backward needs
+    assert seen == [True, False, False, True]
+
+
+def test_float32_gelu_called_directly_keeps_its_slope_for_backward():
+    from giagrad.mlops import GELU
+
+    fn = GELU()
+    x = np.array([-1.0, 0.5, 2.0], dtype=np.float32)
+    fn.forward(x, "none")
+    recorded = giagrad.tensor(x, requires_grad=True)
+    giagrad.nn.functional.gelu(recorded).sum().backward()
+    np.testing.assert_allclose(fn.backward(np.ones_like(x)), recorded.grad, rtol=1e-6)
