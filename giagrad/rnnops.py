@@ -101,8 +101,8 @@ class RecurrentLayer(Function):
         return inputs.reshape(len(inputs), -1)[:, :steps * inputs.shape[-1]]
 
     def as_time_major(self, states: np.ndarray) -> np.ndarray:
-        """The states ``(H, T, B)`` (visiting order) as time-major rows ``(T, B, H)``."""
-        return np.ascontiguousarray(in_visit_order(states.transpose(1, 2, 0), self.reverse))
+        """Per-step columns ``(T, H, B)`` in visiting order as time-major rows ``(T, B, H)``."""
+        return np.ascontiguousarray(in_visit_order(states, self.reverse).transpose(0, 2, 1))
 
     def as_columns(self, rows: np.ndarray) -> np.ndarray:
         """Time-major rows ``(T, B, H)`` (an incoming gradient) as columns in visiting order."""
@@ -140,7 +140,7 @@ class RecurrentLayer(Function):
         if need[0]:
             by_step = np.matmul(columns[with_x:].T, stacked[with_x:, hidden:hidden + features])
             by_step = by_step.reshape(steps, batch, features)
-            grad_x = np.ascontiguousarray(by_step[::-1]) if self.reverse else by_step
+            grad_x = np.ascontiguousarray(in_visit_order(by_step, self.reverse))
         return [grad_x, *grads]
 
     def initial_state_gradient(self, grad: np.ndarray, index: int) -> np.ndarray | None:
@@ -170,7 +170,7 @@ class RNNLayer(RecurrentLayer):
             inputs[:hidden, k + 1] = state  # computed apart: ops on the strided rows cost more
         self.nonlinearity = nonlinearity
         self.save_for_backward(stacked, inputs, states)
-        return self.as_time_major(states.transpose(1, 0, 2))
+        return self.as_time_major(states)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         stacked, inputs, states = self.saved_tensors
@@ -183,7 +183,7 @@ class RNNLayer(RecurrentLayer):
             derivative = (states > 0).astype(states.dtype)
         grad_states = self.as_columns(grad)
         hidden_t = np.ascontiguousarray(stacked[:, :hidden].T)
-        steps, hidden, batch = grad_states.shape
+        steps, _, batch = grad_states.shape
         grad_pre = np.empty((hidden, steps, batch), dtype=grad.dtype)
         grad_h = np.zeros_like(grad_states[0])  # from the step after
         for k in range(steps - 1, -1, -1):
@@ -265,7 +265,7 @@ class LSTMLayer(RecurrentLayer):
                 np.subtract(o, factor[4], out=factor[4])  # o (1 - tanh^2 c_t)
             inputs[:hidden, k + 1] = h  # computed apart: ops on the strided rows cost more
         packed = np.empty((steps + 1, batch, hidden), dtype=dtype)
-        packed[:steps] = self.as_time_major(inputs[:hidden, 1:])
+        packed[:steps] = self.as_time_major(inputs[:hidden, 1:].transpose(1, 0, 2))
         packed[steps] = cells[steps % 2].T
         if record:
             self.save_for_backward(stacked, inputs, gates, factors)
@@ -357,7 +357,7 @@ class GRULayer(RecurrentLayer):
             inputs[:hidden, k + 1] = h  # computed apart: ops on the strided rows cost more
         if record:
             self.save_for_backward(stacked, inputs, gates, factors)
-        return self.as_time_major(states.transpose(1, 0, 2))
+        return self.as_time_major(states)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         stacked, inputs, gates, factors = self.saved_tensors
